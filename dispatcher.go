@@ -1,0 +1,207 @@
+package flink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// JobSubmission asks the Dispatcher to run a registered job.
+type JobSubmission struct {
+	// Name is the registered job name.
+	Name string
+	// Args are passed to the job function.
+	Args []string
+	// Parallelism overrides the job's default parallelism when above 0.
+	Parallelism int
+}
+
+// JobDetails describes a submitted job.
+type JobDetails struct {
+	ID     JobID
+	Name   string
+	Status JobStatus
+	Start  time.Time
+	// End is zero while the job runs.
+	End time.Time
+	// Vertices lists the job's tasks.
+	Vertices []VertexDetails
+}
+
+// VertexDetails describes one vertex of a job.
+type VertexDetails struct {
+	ID          int
+	Name        string
+	Parallelism int
+}
+
+// Dispatcher accepts jobs, starts a JobManager for each, and answers
+// questions about them. It is the cluster's entry point.
+type Dispatcher struct {
+	registry *Registry
+	graphs   *graphStore
+	rmAddr   string
+	rpc      *localResolver
+	cfg      jobManagerConfig
+	log      *slog.Logger
+
+	wg sync.WaitGroup
+	mu struct {
+		sync.Mutex
+		jobs   map[JobID]*dispatchedJob
+		closed bool
+	}
+}
+
+type dispatchedJob struct {
+	jm     *JobManager
+	start  time.Time
+	end    time.Time
+	done   chan struct{}
+	result *JobResult
+}
+
+func newDispatcher(reg *Registry, graphs *graphStore, rmAddr string, rpc *localResolver, cfg jobManagerConfig, log *slog.Logger) *Dispatcher {
+	d := &Dispatcher{registry: reg, graphs: graphs, rmAddr: rmAddr, rpc: rpc, cfg: cfg, log: log.With("role", "dispatcher")}
+	d.mu.jobs = make(map[JobID]*dispatchedJob)
+	return d
+}
+
+// SubmitJob builds a registered job and starts it; it returns as soon as
+// the job's JobManager runs.
+func (d *Dispatcher) SubmitJob(ctx context.Context, s JobSubmission) (JobID, error) {
+	if d.registry == nil {
+		return "", fmt.Errorf("%w: %q: the cluster has no job registry", ErrUnknownJob, s.Name)
+	}
+	cfg := DefaultJobConfig()
+	if s.Parallelism < 0 {
+		return "", fmt.Errorf("%w: parallelism %d", ErrInvalidConfig, s.Parallelism)
+	}
+	if s.Parallelism > 0 {
+		cfg.Parallelism = s.Parallelism
+	}
+	g, err := d.registry.Build(s.Name, s.Args, cfg)
+	if err != nil {
+		return "", err
+	}
+	return d.start(g, false)
+}
+
+// submitGraph starts a job described directly on an Env; only TaskManagers
+// of this process can run it.
+func (d *Dispatcher) submitGraph(g *JobGraph) (JobID, error) { return d.start(g, true) }
+
+func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
+	id := NewJobID()
+	addr := "jobmanager/" + string(id)
+	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.log)
+	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.closed {
+		return "", ErrClosed
+	}
+	d.mu.jobs[id] = j
+	if local {
+		d.graphs.put(id, g)
+	}
+	d.rpc.bind(addr, jm)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		r := jm.run(context.Background())
+		d.rpc.unbind(addr)
+		d.graphs.remove(id)
+		d.mu.Lock()
+		j.result, j.end = r, d.cfg.now()
+		d.mu.Unlock()
+		close(j.done)
+	}()
+	return id, nil
+}
+
+func (d *Dispatcher) job(id JobID) (*dispatchedJob, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j, ok := d.mu.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: no job with id %s", ErrUnknownJob, id)
+	}
+	return j, nil
+}
+
+// CancelJob cancels a running job. Cancelling a finished job is a no-op.
+func (d *Dispatcher) CancelJob(ctx context.Context, id JobID) error {
+	j, err := d.job(id)
+	if err != nil {
+		return err
+	}
+	j.jm.cancel()
+	return nil
+}
+
+// JobResult waits for the job to end and returns its result.
+func (d *Dispatcher) JobResult(ctx context.Context, id JobID) (*JobResult, error) {
+	j, err := d.job(id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-j.done:
+		return j.result, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// JobDetails describes one job.
+func (d *Dispatcher) JobDetails(ctx context.Context, id JobID) (JobDetails, error) {
+	j, err := d.job(id)
+	if err != nil {
+		return JobDetails{}, err
+	}
+	return d.details(id, j), nil
+}
+
+func (d *Dispatcher) details(id JobID, j *dispatchedJob) JobDetails {
+	d.mu.Lock()
+	end := j.end
+	d.mu.Unlock()
+	jd := JobDetails{ID: id, Name: j.jm.graph.Name, Status: j.jm.Status(), Start: j.start, End: end}
+	for _, v := range j.jm.graph.Vertices {
+		jd.Vertices = append(jd.Vertices, VertexDetails{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism})
+	}
+	return jd
+}
+
+// ListJobs describes every job, oldest first.
+func (d *Dispatcher) ListJobs(ctx context.Context) ([]JobDetails, error) {
+	d.mu.Lock()
+	ids := make([]JobID, 0, len(d.mu.jobs))
+	jobs := make(map[JobID]*dispatchedJob, len(d.mu.jobs))
+	for id, j := range d.mu.jobs {
+		ids = append(ids, id)
+		jobs[id] = j
+	}
+	d.mu.Unlock()
+	out := make([]JobDetails, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, d.details(id, jobs[id]))
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Start.Before(out[b].Start) })
+	return out, nil
+}
+
+// close cancels every job and waits for their JobManagers.
+func (d *Dispatcher) close() {
+	d.mu.Lock()
+	d.mu.closed = true
+	for _, j := range d.mu.jobs {
+		j.jm.cancel()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}

@@ -1,0 +1,93 @@
+// Command wordcount counts the words of a text file, or of a built-in text
+// when no file is given, on an embedded local Flink cluster, and prints one
+// "word count" line per word.
+//
+//	go run ./examples/wordcount [file]
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/flinkgo/flink"
+)
+
+const text = `To be, or not to be, that is the question:
+Whether 'tis nobler in the mind to suffer
+The slings and arrows of outrageous fortune,
+Or to take arms against a sea of troubles
+And by opposing end them. To die—to sleep,
+No more; and by a sleep to say we end
+The heart-ache and the thousand natural shocks
+That flesh is heir to: 'tis a consummation
+Devoutly to be wish'd. To die, to sleep;
+To sleep, perchance to dream—ay, there's the rub:
+For in that sleep of death what dreams may come,
+When we have shuffled off this mortal coil,
+Must give us pause.`
+
+// WordCount is a word and how often it was seen.
+type WordCount struct {
+	Word  string
+	Count int
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	env := flink.NewEnv(flink.WithName("wordcount"))
+	var lines *flink.DataStream[string]
+	if len(args) > 0 {
+		lines = flink.ReadLines(env, args...)
+	} else {
+		lines = flink.FromSlice(env, strings.Split(text, "\n"))
+	}
+	counts := Counts(lines)
+	final := flink.Collect(counts)
+	if _, err := env.Execute(ctx); err != nil {
+		return err
+	}
+	// The rolling counts end with each word's total; keep the last one.
+	totals := make(map[string]int)
+	for _, wc := range final.Values() {
+		totals[wc.Word] = max(totals[wc.Word], wc.Count)
+	}
+	words := make([]string, 0, len(totals))
+	for w := range totals {
+		words = append(words, w)
+	}
+	sort.Strings(words)
+	for _, w := range words {
+		fmt.Println(w, totals[w])
+	}
+	return nil
+}
+
+// Counts splits lines into lower-case words and keeps a running count per
+// word.
+func Counts(lines *flink.DataStream[string]) *flink.DataStream[WordCount] {
+	words := flink.FlatMap(lines, func(line string, out flink.Collector[WordCount]) error {
+		for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
+			return !unicode.IsLetter(r) && r != '\''
+		}) {
+			out.Collect(WordCount{Word: strings.Trim(w, "'"), Count: 1})
+		}
+		return nil
+	}).Name("tokenize")
+	keyed := flink.KeyBy(words, func(wc WordCount) string { return wc.Word })
+	return flink.Reduce(keyed, func(a, b WordCount) (WordCount, error) {
+		return WordCount{Word: a.Word, Count: a.Count + b.Count}, nil
+	}).Name("count")
+}

@@ -1,0 +1,348 @@
+package flink
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// The in-process exchange hands batches of typed Go values from producer
+// subtasks to consumer subtasks, with Flink's buffer accounting: each input
+// channel owns a fixed number of buffers (its credit). A producer fills a
+// buffer it took from the channel, ships it into the consumer's input gate,
+// and the consumer returns it once processed. A producer with no free buffer
+// waits — that wait is backpressure, and it is measured.
+
+// buffersPerChannel is each input channel's credit: how many buffers may be
+// in flight between one producer subtask and one consumer subtask.
+const buffersPerChannel = 4
+
+// localBuffer is one buffer in flight: a batch of records or an event.
+type localBuffer[T any] struct {
+	records []T
+	channel int  // the input channel it arrived on
+	eop     bool // end of partition: the producer sends nothing more
+}
+
+// localGate is the input gate of one consumer subtask: every input channel
+// feeds its queue, which is sized to hold every channel's buffers, so a
+// producer only ever waits for credit, never for the queue.
+type localGate[T any] struct {
+	queue    chan *localBuffer[T]
+	channels []chan *localBuffer[T] // free buffers per channel: the credit
+}
+
+func newLocalGate[T any](numChannels int) *localGate[T] {
+	g := &localGate[T]{
+		queue:    make(chan *localBuffer[T], numChannels*buffersPerChannel),
+		channels: make([]chan *localBuffer[T], numChannels),
+	}
+	for i := range g.channels {
+		free := make(chan *localBuffer[T], buffersPerChannel)
+		for range buffersPerChannel {
+			free <- &localBuffer[T]{records: make([]T, 0, batchSize), channel: i}
+		}
+		g.channels[i] = free
+	}
+	return g
+}
+
+// recycle returns a processed buffer to its channel's credit.
+func (g *localGate[T]) recycle(b *localBuffer[T]) {
+	b.records = b.records[:0]
+	b.eop = false
+	g.channels[b.channel] <- b
+}
+
+// gateKey names the input gate of one attempt of one consumer subtask.
+type gateKey struct {
+	job     JobID
+	attempt int
+	vertex  int
+	subtask int
+}
+
+// localShuffle connects producers and consumers in one process. Either side
+// may create a gate first; the job's gates are dropped when it ends.
+type localShuffle struct {
+	mu    sync.Mutex
+	gates map[gateKey]any
+}
+
+func newLocalShuffle() *localShuffle { return &localShuffle{gates: make(map[gateKey]any)} }
+
+func gateFor[T any](s *localShuffle, k gateKey, numChannels int) (*localGate[T], error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.gates[k]; ok {
+		lg, ok := g.(*localGate[T])
+		if !ok || len(lg.channels) != numChannels {
+			return nil, fmt.Errorf("flink: input gate %v exists with another type or width", k)
+		}
+		return lg, nil
+	}
+	g := newLocalGate[T](numChannels)
+	s.gates[k] = g
+	return g, nil
+}
+
+// releaseJob drops every gate of job attempts up to and including attempt.
+func (s *localShuffle) releaseJob(job JobID, attempt int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.gates {
+		if k.job == job && k.attempt <= attempt {
+			delete(s.gates, k)
+		}
+	}
+}
+
+// streamType is what the runtime needs to know about a record type T to
+// wire operators and exchanges without knowing T.
+type streamType interface {
+	String() string
+	// fanout combines consumer[T]s into one.
+	fanout(outs []any) any
+	// newWriter returns the consumer[T] that writes edge e of subtask tk
+	// into the consumers' gates.
+	newWriter(tk *task, e *JobEdge) (any, error)
+	// runInput reads subtask tk's input gate and pushes into head, a
+	// consumer[T], until every channel ended.
+	runInput(tk *task, head any) error
+}
+
+type typeInfo[T any] struct{}
+
+func typeOf[T any]() streamType { return typeInfo[T]{} }
+
+func (typeInfo[T]) String() string { return reflect.TypeFor[T]().String() }
+
+func (typeInfo[T]) fanout(outs []any) any {
+	switch len(outs) {
+	case 0:
+		return discard[T]{}
+	case 1:
+		return outs[0]
+	}
+	f := make(fanout[T], len(outs))
+	for i, o := range outs {
+		f[i] = o.(consumer[T])
+	}
+	return f
+}
+
+type discard[T any] struct{}
+
+func (discard[T]) push([]T) error  { return nil }
+func (discard[T]) endInput() error { return nil }
+
+func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
+	g := tk.graph
+	target := g.Vertices[e.Target]
+	// The producer's channel index in each consumer gate: after the channels
+	// of the target's earlier input edges.
+	offset := 0
+	for _, in := range target.Inputs {
+		if in == e.ID {
+			break
+		}
+		offset += g.Vertices[g.Edges[in].Source].Parallelism
+	}
+	w := &localWriter[T]{
+		tk:      tk,
+		part:    e.part,
+		maxPar:  target.MaxParallelism,
+		rr:      tk.id.Subtask,
+		gates:   make([]*localGate[T], target.Parallelism),
+		pending: make([]*localBuffer[T], target.Parallelism),
+		channel: offset + tk.id.Subtask,
+	}
+	if e.part == partHash {
+		w.keyGroupOf = e.keyGroupOf.(func(T) int)
+	}
+	width := gateWidth(g, target)
+	for j := range w.gates {
+		gt, err := gateFor[T](tk.shuffle, gateKey{tk.id.Job, tk.id.Attempt, target.ID, j}, width)
+		if err != nil {
+			return nil, err
+		}
+		w.gates[j] = gt
+	}
+	tk.addFlusher(w.flush)
+	return w, nil
+}
+
+// gateWidth is the number of input channels of a subtask of v.
+func gateWidth(g *JobGraph, v *JobVertex) int {
+	n := 0
+	for _, in := range v.Inputs {
+		n += g.Vertices[g.Edges[in].Source].Parallelism
+	}
+	return n
+}
+
+func (typeInfo[T]) runInput(tk *task, head any) error {
+	h := head.(consumer[T])
+	v := tk.graph.Vertices[tk.id.Vertex]
+	g, err := gateFor[T](tk.shuffle, gateKey{tk.id.Job, tk.id.Attempt, v.ID, tk.id.Subtask}, gateWidth(tk.graph, v))
+	if err != nil {
+		return err
+	}
+	open := len(g.channels)
+	for open > 0 {
+		var b *localBuffer[T]
+		select {
+		case b = <-g.queue:
+		default:
+			start := time.Now()
+			select {
+			case b = <-g.queue:
+			case <-tk.ctx.Done():
+				return tk.ctx.Err()
+			}
+			tk.idleNanos.Add(int64(time.Since(start)))
+		}
+		if b.eop {
+			open--
+			g.recycle(b)
+			continue
+		}
+		err := tk.emit(func() error { return h.push(b.records) })
+		g.recycle(b)
+		if err != nil {
+			return err
+		}
+	}
+	return tk.emit(h.endInput)
+}
+
+// localWriter partitions a producer subtask's records over the consumer
+// subtasks' gates: Flink's RecordWriter with its ChannelSelector.
+type localWriter[T any] struct {
+	tk         *task
+	part       partitionKind
+	keyGroupOf func(T) int
+	maxPar     int
+	rr         int // next channel for round robin
+	gates      []*localGate[T]
+	pending    []*localBuffer[T] // the buffer being filled per consumer
+	channel    int               // this producer's channel index in every gate
+}
+
+func (w *localWriter[T]) push(b []T) error {
+	n := len(w.gates)
+	switch w.part {
+	case partForward:
+		return w.appendAll(w.tk.id.Subtask, b)
+	case partBroadcast:
+		for j := range n {
+			if err := w.appendAll(j, b); err != nil {
+				return err
+			}
+		}
+	case partHash:
+		for _, v := range b {
+			if err := w.append(w.keyGroupOf(v)*n/w.maxPar, v); err != nil {
+				return err
+			}
+		}
+	default: // rebalance
+		for _, v := range b {
+			w.rr++
+			if w.rr >= n {
+				w.rr = 0
+			}
+			if err := w.append(w.rr, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendAll copies a batch into consumer j's buffers.
+func (w *localWriter[T]) appendAll(j int, b []T) error {
+	for len(b) > 0 {
+		buf, err := w.buffer(j)
+		if err != nil {
+			return err
+		}
+		k := min(len(b), batchSize-len(buf.records))
+		buf.records = append(buf.records, b[:k]...)
+		b = b[k:]
+		if len(buf.records) >= batchSize {
+			w.ship(j)
+		}
+	}
+	return nil
+}
+
+func (w *localWriter[T]) append(j int, v T) error {
+	buf := w.pending[j]
+	if buf == nil {
+		var err error
+		if buf, err = w.buffer(j); err != nil {
+			return err
+		}
+	}
+	buf.records = append(buf.records, v)
+	if len(buf.records) >= batchSize {
+		w.ship(j)
+	}
+	return nil
+}
+
+// buffer returns the buffer being filled for consumer j, taking a free one
+// (waiting for credit) when there is none.
+func (w *localWriter[T]) buffer(j int) (*localBuffer[T], error) {
+	if b := w.pending[j]; b != nil {
+		return b, nil
+	}
+	free := w.gates[j].channels[w.channel]
+	var b *localBuffer[T]
+	select {
+	case b = <-free:
+	default:
+		start := time.Now()
+		select {
+		case b = <-free:
+		case <-w.tk.ctx.Done():
+			return nil, w.tk.ctx.Err()
+		}
+		w.tk.backPressuredNanos.Add(int64(time.Since(start)))
+	}
+	w.pending[j] = b
+	return b, nil
+}
+
+// ship hands consumer j's pending buffer to its gate. The gate's queue has
+// room for every buffer, so this never waits.
+func (w *localWriter[T]) ship(j int) {
+	b := w.pending[j]
+	w.pending[j] = nil
+	w.gates[j].queue <- b
+}
+
+func (w *localWriter[T]) flush() error {
+	for j, b := range w.pending {
+		if b != nil && len(b.records) > 0 {
+			w.ship(j)
+		}
+	}
+	return nil
+}
+
+func (w *localWriter[T]) endInput() error {
+	w.flush()
+	for j := range w.gates {
+		b, err := w.buffer(j)
+		if err != nil {
+			return err
+		}
+		b.eop = true
+		w.ship(j)
+	}
+	return nil
+}
+

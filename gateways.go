@@ -1,0 +1,122 @@
+package flink
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// The roles talk only through these gateways, by address, as Flink's
+// RpcGateways: in one process a gateway is the role itself; across
+// processes it is an RPC stub. Every method may block until ctx is done and
+// may be called concurrently.
+
+// ResourceManagerGateway is the ResourceManager as other roles see it.
+type ResourceManagerGateway interface {
+	// RegisterTaskManager adds a TaskManager and its slots, or refreshes
+	// them when it registers again.
+	RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error
+	// RequestSlots asks for req.Count slots for a job. Slots arrive
+	// asynchronously: TaskManagers offer them to req.JobManager. Slots that
+	// are not free now are allocated as TaskManagers register, until the
+	// request is cancelled.
+	RequestSlots(ctx context.Context, req SlotRequest) error
+	// CancelSlotRequests drops the job's pending slot requests.
+	CancelSlotRequests(ctx context.Context, job JobID) error
+	// NotifySlotFree tells the ResourceManager a TaskManager freed a slot.
+	NotifySlotFree(ctx context.Context, tm ResourceID, alloc AllocationID) error
+	// SlotCounts returns the cluster's total and free slots.
+	SlotCounts(ctx context.Context) (total, free int, err error)
+}
+
+// TaskManagerRegistration is a TaskManager introducing itself.
+type TaskManagerRegistration struct {
+	ID      ResourceID
+	Address string
+	Slots   []SlotStatus
+}
+
+// SlotRequest asks the ResourceManager for slots.
+type SlotRequest struct {
+	Job        JobID
+	JobManager string // address the slots are offered to
+	Count      int
+	Profile    ResourceProfile
+}
+
+// TaskManagerGateway is a TaskManager as other roles see it.
+type TaskManagerGateway interface {
+	// RequestSlot allocates a slot to a job; the TaskManager then offers it
+	// to the job's JobManager. Idempotent for the same allocation.
+	RequestSlot(ctx context.Context, slot SlotID, job JobID, alloc AllocationID, jobManager string) error
+	// SubmitTask deploys a subtask into a slot the job holds.
+	SubmitTask(ctx context.Context, tdd TaskDeploymentDescriptor) error
+	// CancelTask stops a running subtask; its final state is reported to
+	// its JobManager. Cancelling an unknown attempt is not an error.
+	CancelTask(ctx context.Context, id ExecutionAttemptID) error
+	// FreeSlot releases an allocation and tells the ResourceManager.
+	FreeSlot(ctx context.Context, alloc AllocationID) error
+	// ReleasePartitions drops the data exchanges of a job's attempts up to
+	// and including attempt.
+	ReleasePartitions(ctx context.Context, job JobID, attempt int) error
+}
+
+// JobManagerGateway is a JobManager as other roles see it.
+type JobManagerGateway interface {
+	// OfferSlots offers slots of a TaskManager and returns those accepted;
+	// the TaskManager frees the others.
+	OfferSlots(ctx context.Context, tm ResourceID, tmAddress string, offers []SlotOffer) ([]SlotOffer, error)
+	// UpdateTaskExecutionState reports a subtask's state change.
+	UpdateTaskExecutionState(ctx context.Context, s TaskExecutionState) error
+}
+
+// resolver finds the gateway at an address.
+type resolver interface {
+	resourceManager(addr string) (ResourceManagerGateway, error)
+	taskManager(addr string) (TaskManagerGateway, error)
+	jobManager(addr string) (JobManagerGateway, error)
+}
+
+// localResolver connects roles living in one process.
+type localResolver struct {
+	mu        sync.RWMutex
+	endpoints map[string]any
+}
+
+func newLocalResolver() *localResolver { return &localResolver{endpoints: make(map[string]any)} }
+
+func (r *localResolver) bind(addr string, endpoint any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endpoints[addr] = endpoint
+}
+
+func (r *localResolver) unbind(addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.endpoints, addr)
+}
+
+func lookup[G any](r *localResolver, addr, role string) (G, error) {
+	r.mu.RLock()
+	e, ok := r.endpoints[addr]
+	r.mu.RUnlock()
+	g, isG := e.(G)
+	if !ok || !isG {
+		var zero G
+		return zero, fmt.Errorf("flink: no %s at %q", role, addr)
+	}
+	return g, nil
+}
+
+func (r *localResolver) resourceManager(addr string) (ResourceManagerGateway, error) {
+	return lookup[ResourceManagerGateway](r, addr, "resource manager")
+}
+
+func (r *localResolver) taskManager(addr string) (TaskManagerGateway, error) {
+	return lookup[TaskManagerGateway](r, addr, "task manager")
+}
+
+func (r *localResolver) jobManager(addr string) (JobManagerGateway, error) {
+	return lookup[JobManagerGateway](r, addr, "job manager")
+}

@@ -1,0 +1,457 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// JobStatus is the status of a job, as Flink's JobStatus.
+type JobStatus string
+
+// The job statuses.
+const (
+	JobCreated    JobStatus = "CREATED"
+	JobRunning    JobStatus = "RUNNING"
+	JobFailing    JobStatus = "FAILING"
+	JobFailed     JobStatus = "FAILED"
+	JobCancelling JobStatus = "CANCELLING"
+	JobCanceled   JobStatus = "CANCELED"
+	JobFinished   JobStatus = "FINISHED"
+	JobRestarting JobStatus = "RESTARTING"
+)
+
+// IsTerminal reports whether the job can no longer change status.
+func (s JobStatus) IsTerminal() bool { return s == JobFailed || s == JobCanceled || s == JobFinished }
+
+// JobResult is what a finished, failed or cancelled job leaves behind.
+type JobResult struct {
+	ID       JobID
+	Name     string
+	Status   JobStatus
+	Duration time.Duration
+	// Restarts counts restarts of the whole job.
+	Restarts int
+	// Operators holds every operator's record counts summed over its
+	// subtasks, in topological order.
+	Operators []OperatorResult
+	// Err is why the job failed or was cancelled; nil when it finished.
+	Err error
+}
+
+// OperatorResult is one operator's record counts over all its subtasks.
+type OperatorResult struct {
+	Vertex      int
+	Name        string
+	Parallelism int
+	RecordsIn   int64
+	RecordsOut  int64
+}
+
+// Operator returns the counts of the first operator named name.
+func (r *JobResult) Operator(name string) (OperatorResult, bool) {
+	for _, o := range r.Operators {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return OperatorResult{}, false
+}
+
+// jobManagerConfig holds what a JobManager needs besides its graph.
+type jobManagerConfig struct {
+	slotRequestTimeout time.Duration
+	now                func() time.Time
+	rnd                func() float64
+}
+
+// JobManager runs one job: it expands the JobGraph into an ExecutionGraph,
+// gets slots through the ResourceManager, deploys subtasks to
+// TaskManagers, tracks their states, cancels the rest when one fails, and
+// restarts the job as its restart strategy allows.
+type JobManager struct {
+	id     JobID
+	addr   string
+	graph  *JobGraph
+	rmAddr string
+	rpc    resolver
+	cfg    jobManagerConfig
+	log    *slog.Logger
+
+	changed  chan struct{} // signalled on every state change
+	cancelCh chan struct{}
+	cancelMu sync.Once
+
+	mu struct {
+		sync.Mutex
+		eg       *ExecutionGraph
+		pool     *SlotPool
+		tmAddrs  map[ResourceID]string
+		status   JobStatus
+		failure  error // the first failure of the current attempt
+		metrics  map[ExecutionAttemptID]*TaskMetrics
+		restarts int
+		started  time.Time
+		done     bool
+	}
+}
+
+func newJobManager(id JobID, addr string, g *JobGraph, rmAddr string, rpc resolver, cfg jobManagerConfig, log *slog.Logger) *JobManager {
+	jm := &JobManager{id: id, addr: addr, graph: g, rmAddr: rmAddr, rpc: rpc, cfg: cfg,
+		log:     log.With("role", "jobmanager", "job", id, "name", g.Name),
+		changed: make(chan struct{}, 1), cancelCh: make(chan struct{})}
+	jm.mu.eg = NewExecutionGraph(id, g)
+	jm.mu.pool = NewSlotPool()
+	jm.mu.tmAddrs = make(map[ResourceID]string)
+	jm.mu.metrics = make(map[ExecutionAttemptID]*TaskMetrics)
+	jm.mu.status = JobCreated
+	return jm
+}
+
+func (jm *JobManager) signal() {
+	select {
+	case jm.changed <- struct{}{}:
+	default:
+	}
+}
+
+// cancel asks the job to stop; run then returns ErrJobCanceled.
+func (jm *JobManager) cancel() { jm.cancelMu.Do(func() { close(jm.cancelCh) }) }
+
+// Status returns the job's current status.
+func (jm *JobManager) Status() JobStatus {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	return jm.mu.status
+}
+
+func (jm *JobManager) setStatus(s JobStatus) {
+	jm.mu.Lock()
+	jm.mu.status = s
+	jm.mu.Unlock()
+	jm.log.Info("job status", "status", s)
+}
+
+// OfferSlots implements JobManagerGateway.
+func (jm *JobManager) OfferSlots(ctx context.Context, tm ResourceID, tmAddr string, offers []SlotOffer) ([]SlotOffer, error) {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	if jm.mu.done {
+		return nil, nil
+	}
+	jm.mu.tmAddrs[tm] = tmAddr
+	accepted := jm.mu.pool.Offer(offers)
+	jm.signal()
+	return accepted, nil
+}
+
+// UpdateTaskExecutionState implements JobManagerGateway.
+func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, s TaskExecutionState) error {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	ev := jm.mu.eg.Lookup(s.ID)
+	if ev == nil {
+		return nil // an attempt of an earlier restart
+	}
+	if s.Metrics != nil {
+		jm.mu.metrics[s.ID] = s.Metrics
+	}
+	if ev.State == s.State {
+		return nil
+	}
+	if err := ev.Transition(s.State); err != nil {
+		jm.log.Warn("state report refused", "err", err)
+		return err
+	}
+	if s.State == Failed {
+		ev.Failure = s.Err
+		if ev.Failure == nil {
+			ev.Failure = fmt.Errorf("flink: task %s failed without an error", ev.TaskName())
+		}
+		if jm.mu.failure == nil {
+			jm.mu.failure = ev.Failure
+		}
+	}
+	jm.signal()
+	return nil
+}
+
+// run executes the job to its end and returns its result; the error is the
+// job's failure (or ErrJobCanceled), also in the result.
+func (jm *JobManager) run(ctx context.Context) *JobResult {
+	jm.mu.Lock()
+	jm.mu.started = jm.cfg.now()
+	jm.mu.Unlock()
+	jm.setStatus(JobRunning)
+	status, err := jm.execute(ctx)
+	jm.release()
+	jm.setStatus(status)
+	return jm.result(status, err)
+}
+
+func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
+	tracker := newRestartTracker(jm.graph.Config.Restart, jm.cfg.rnd)
+	if err := jm.acquireSlots(ctx); err != nil {
+		if errors.Is(err, ErrJobCanceled) {
+			return JobCanceled, err
+		}
+		return JobFailed, err
+	}
+	for {
+		jm.deploy(ctx)
+		outcome, err := jm.awaitEnd(ctx)
+		switch outcome {
+		case Finished:
+			return JobFinished, nil
+		case Canceled:
+			jm.setStatus(JobCancelling)
+			jm.cancelAll(ctx)
+			jm.awaitTerminal()
+			return JobCanceled, ErrJobCanceled
+		}
+		jm.setStatus(JobFailing)
+		jm.cancelAll(ctx)
+		jm.awaitTerminal()
+		delay, ok := tracker.onFailure(jm.cfg.now())
+		if !ok {
+			return JobFailed, err
+		}
+		jm.log.Info("restarting job", "delay", delay, "cause", err, "strategy", jm.graph.Config.Restart)
+		jm.setStatus(JobRestarting)
+		if !jm.wait(ctx, delay) {
+			return JobCanceled, ErrJobCanceled
+		}
+		jm.mu.Lock()
+		prev := jm.mu.eg.Attempt
+		if err := jm.mu.eg.Reset(); err != nil {
+			jm.mu.Unlock()
+			return JobFailed, err
+		}
+		jm.mu.failure = nil
+		jm.mu.restarts++
+		jm.mu.Unlock()
+		jm.releasePartitions(prev)
+		jm.setStatus(JobRunning)
+	}
+}
+
+// wait sleeps for d unless the job is cancelled first.
+func (jm *JobManager) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-jm.cancelCh:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// acquireSlots asks the ResourceManager for the slots the job needs and
+// waits for them to be offered, up to the slot request timeout.
+func (jm *JobManager) acquireSlots(ctx context.Context) error {
+	need := jm.graph.SlotsNeeded()
+	rm, err := jm.rpc.resourceManager(jm.rmAddr)
+	if err != nil {
+		return err
+	}
+	if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: need}); err != nil {
+		return fmt.Errorf("flink: requesting slots: %w", err)
+	}
+	timeout := time.NewTimer(jm.cfg.slotRequestTimeout)
+	defer timeout.Stop()
+	for {
+		jm.mu.Lock()
+		have := jm.mu.pool.Len()
+		jm.mu.Unlock()
+		if have >= need {
+			return nil
+		}
+		select {
+		case <-jm.changed:
+		case <-timeout.C:
+			rm.CancelSlotRequests(context.WithoutCancel(ctx), jm.id)
+			total, free, _ := rm.SlotCounts(context.WithoutCancel(ctx))
+			return fmt.Errorf("%w: job %q needs %d slots; after %v it holds %d, and the cluster has %d slots (%d free)",
+				ErrNotEnoughSlots, jm.graph.Name, need, jm.cfg.slotRequestTimeout, have, total, free)
+		case <-jm.cancelCh:
+			return ErrJobCanceled
+		case <-ctx.Done():
+			return ErrJobCanceled
+		}
+	}
+}
+
+// deploy schedules every subtask of the current attempt into its slot.
+func (jm *JobManager) deploy(ctx context.Context) {
+	type deployment struct {
+		ev   *ExecutionVertex
+		addr string
+		tdd  TaskDeploymentDescriptor
+	}
+	var ds []deployment
+	jm.mu.Lock()
+	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
+	for _, ev := range jm.mu.eg.All() {
+		if err != nil {
+			ev.Transition(Failed)
+			ev.Failure = err
+			jm.mu.failure = cmpErr(jm.mu.failure, err)
+			continue
+		}
+		slot := assign[[2]int{ev.Vertex.ID, ev.Subtask}]
+		ev.Transition(Scheduled)
+		ev.Transition(Deploying)
+		ev.Location = slot.Slot.TaskManager
+		ds = append(ds, deployment{ev: ev, addr: jm.mu.tmAddrs[slot.Slot.TaskManager], tdd: TaskDeploymentDescriptor{
+			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
+		}})
+	}
+	jm.mu.Unlock()
+	for _, d := range ds {
+		tm, err := jm.rpc.taskManager(d.addr)
+		if err == nil {
+			err = tm.SubmitTask(ctx, d.tdd)
+		}
+		if err != nil {
+			jm.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: d.tdd.ID, State: Failed,
+				Err: newTaskError(d.ev.Vertex.Name, d.ev.Subtask, d.tdd.ID.Attempt, fmt.Errorf("deploying to task manager %s: %w", d.ev.Location, err))})
+		}
+	}
+}
+
+func cmpErr(cur, err error) error {
+	if cur != nil {
+		return cur
+	}
+	return err
+}
+
+// awaitEnd waits until every subtask finished (Finished), one failed
+// (Failed, with its error), or the job is cancelled (Canceled).
+func (jm *JobManager) awaitEnd(ctx context.Context) (ExecutionState, error) {
+	for {
+		jm.mu.Lock()
+		failure, finished := jm.mu.failure, jm.mu.eg.AllIn(Finished)
+		jm.mu.Unlock()
+		switch {
+		case failure != nil:
+			return Failed, failure
+		case finished:
+			return Finished, nil
+		}
+		select {
+		case <-jm.changed:
+		case <-jm.cancelCh:
+			return Canceled, nil
+		case <-ctx.Done():
+			return Canceled, nil
+		}
+	}
+}
+
+// cancelAll cancels every subtask that has not ended.
+func (jm *JobManager) cancelAll(ctx context.Context) {
+	type target struct {
+		addr string
+		id   ExecutionAttemptID
+	}
+	var ts []target
+	jm.mu.Lock()
+	for _, ev := range jm.mu.eg.All() {
+		switch ev.State {
+		case Created, Scheduled:
+			ev.Transition(Canceled)
+		case Deploying, Running:
+			ev.Transition(Canceling)
+			ts = append(ts, target{jm.mu.tmAddrs[ev.Location], ev.ID})
+		}
+	}
+	jm.mu.Unlock()
+	for _, t := range ts {
+		if tm, err := jm.rpc.taskManager(t.addr); err == nil {
+			tm.CancelTask(context.WithoutCancel(ctx), t.id)
+		}
+	}
+	jm.signal()
+}
+
+// awaitTerminal waits until every subtask of the current attempt ended.
+// Task managers always report a cancelled task's end.
+func (jm *JobManager) awaitTerminal() {
+	for {
+		jm.mu.Lock()
+		done := jm.mu.eg.AllIn(Finished, Canceled, Failed)
+		jm.mu.Unlock()
+		if done {
+			return
+		}
+		<-jm.changed
+	}
+}
+
+// release gives every slot back and drops the job's data exchanges.
+func (jm *JobManager) release() {
+	jm.mu.Lock()
+	jm.mu.done = true
+	slots := jm.mu.pool.Clear()
+	addrs := jm.mu.tmAddrs
+	attempt := jm.mu.eg.Attempt
+	jm.mu.Unlock()
+	ctx := context.Background()
+	if rm, err := jm.rpc.resourceManager(jm.rmAddr); err == nil {
+		rm.CancelSlotRequests(ctx, jm.id)
+	}
+	for _, s := range slots {
+		if tm, err := jm.rpc.taskManager(addrs[s.Slot.TaskManager]); err == nil {
+			tm.FreeSlot(ctx, s.Allocation)
+		}
+	}
+	jm.releasePartitions(attempt)
+}
+
+func (jm *JobManager) releasePartitions(attempt int) {
+	jm.mu.Lock()
+	addrs := make([]string, 0, len(jm.mu.tmAddrs))
+	for _, a := range jm.mu.tmAddrs {
+		addrs = append(addrs, a)
+	}
+	jm.mu.Unlock()
+	for _, a := range addrs {
+		if tm, err := jm.rpc.taskManager(a); err == nil {
+			tm.ReleasePartitions(context.Background(), jm.id, attempt)
+		}
+	}
+}
+
+// result sums the counters of the last attempt per operator.
+func (jm *JobManager) result(status JobStatus, err error) *JobResult {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	r := &JobResult{ID: jm.id, Name: jm.graph.Name, Status: status, Err: err,
+		Restarts: jm.mu.restarts, Duration: jm.cfg.now().Sub(jm.mu.started)}
+	for _, v := range jm.graph.Vertices {
+		ops := make([]OperatorResult, len(v.Operators))
+		for i, o := range v.Operators {
+			ops[i] = OperatorResult{Vertex: v.ID, Name: o.Name, Parallelism: v.Parallelism}
+		}
+		for _, ev := range jm.mu.eg.Subtasks[v.ID] {
+			m := jm.mu.metrics[ev.ID]
+			if m == nil {
+				continue
+			}
+			for i, c := range m.Operators {
+				if i < len(ops) {
+					ops[i].RecordsIn += c.RecordsIn
+					ops[i].RecordsOut += c.RecordsOut
+				}
+			}
+		}
+		r.Operators = append(r.Operators, ops...)
+	}
+	return r
+}

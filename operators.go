@@ -1,0 +1,304 @@
+package flink
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// batchSize is the number of records an operator batches before it pushes
+// them down its chain or into an exchange buffer.
+const batchSize = 512
+
+// consumer receives batches of records inside a subtask: the input side of a
+// chained operator, a sink, or a record writer into an exchange. push must
+// neither keep nor modify batch after it returns; the caller reuses it.
+type consumer[T any] interface {
+	push(batch []T) error
+	// endInput is called once after the last record: operators flush what
+	// they hold and pass it on.
+	endInput() error
+}
+
+// RuntimeContext tells a user function where it runs. One exists per
+// operator and subtask; it is safe to read from the function's goroutine.
+type RuntimeContext struct {
+	ctx         context.Context
+	jobName     string
+	taskName    string
+	opName      string
+	subtask     int
+	parallelism int
+	attempt     int
+}
+
+// Context is cancelled when the subtask is cancelled.
+func (rc *RuntimeContext) Context() context.Context { return rc.ctx }
+
+// JobName returns the job's name.
+func (rc *RuntimeContext) JobName() string { return rc.jobName }
+
+// TaskName returns the name of the chained task the operator runs in.
+func (rc *RuntimeContext) TaskName() string { return rc.taskName }
+
+// OperatorName returns the operator's name.
+func (rc *RuntimeContext) OperatorName() string { return rc.opName }
+
+// SubtaskIndex returns the subtask's index in [0, Parallelism()).
+func (rc *RuntimeContext) SubtaskIndex() int { return rc.subtask }
+
+// Parallelism returns the operator's number of parallel subtasks.
+func (rc *RuntimeContext) Parallelism() int { return rc.parallelism }
+
+// Attempt returns the attempt number: 0 at first, +1 per restart.
+func (rc *RuntimeContext) Attempt() int { return rc.attempt }
+
+// opContext is what the runtime gives an operator when it builds it: its
+// runtime context and its record counters.
+type opContext struct {
+	rc      *RuntimeContext
+	metrics *OperatorMetrics
+	task    *task
+}
+
+// fail wraps an error from user code with the operator that raised it.
+func (oc *opContext) fail(err error) error {
+	return &operatorError{op: oc.rc.opName, err: err}
+}
+
+// recoverInto turns a panic in user code into the operator's error.
+func (oc *opContext) recoverInto(err *error) {
+	if r := recover(); r != nil {
+		*err = &operatorError{op: oc.rc.opName, err: fmt.Errorf("%w: %v\n%s", ErrUserPanic, r, debug.Stack())}
+	}
+}
+
+// OperatorMetrics counts one operator's records in one subtask. The counters
+// are updated once per batch and may be read concurrently.
+type OperatorMetrics struct {
+	RecordsIn  atomic.Int64
+	RecordsOut atomic.Int64
+}
+
+// fanout pushes every batch to several consumers.
+type fanout[T any] []consumer[T]
+
+func (f fanout[T]) push(b []T) error {
+	for _, c := range f {
+		if err := c.push(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f fanout[T]) endInput() error {
+	for _, c := range f {
+		if err := c.endInput(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batcher collects emitted records and pushes them downstream in batches:
+// the Collector handed to FlatMap and Process functions.
+type batcher[T any] struct {
+	out consumer[T]
+	buf []T
+	err error // first push error; later records are dropped and the task fails with it
+	n   int64 // records emitted
+}
+
+func (b *batcher[T]) Collect(v T) {
+	if b.err != nil {
+		return
+	}
+	b.buf = append(b.buf, v)
+	b.n++
+	if len(b.buf) >= batchSize {
+		b.flush()
+	}
+}
+
+func (b *batcher[T]) flush() error {
+	if len(b.buf) > 0 && b.err == nil {
+		b.err = b.out.push(b.buf)
+	}
+	b.buf = b.buf[:0]
+	return b.err
+}
+
+type mapOp[T, U any] struct {
+	oc  *opContext
+	f   func(T) (U, error)
+	out consumer[U]
+	buf []U
+}
+
+func (o *mapOp[T, U]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	buf := o.buf[:0]
+	for _, v := range b {
+		u, err := o.f(v)
+		if err != nil {
+			return o.oc.fail(err)
+		}
+		buf = append(buf, u)
+	}
+	o.buf = buf
+	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
+	return o.out.push(buf)
+}
+
+func (o *mapOp[T, U]) endInput() error { return o.out.endInput() }
+
+type filterOp[T any] struct {
+	oc  *opContext
+	f   func(T) (bool, error)
+	out consumer[T]
+	buf []T
+}
+
+func (o *filterOp[T]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	buf := o.buf[:0]
+	for _, v := range b {
+		ok, err := o.f(v)
+		if err != nil {
+			return o.oc.fail(err)
+		}
+		if ok {
+			buf = append(buf, v)
+		}
+	}
+	o.buf = buf
+	if len(buf) == 0 {
+		return nil
+	}
+	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
+	return o.out.push(buf)
+}
+
+func (o *filterOp[T]) endInput() error { return o.out.endInput() }
+
+type flatMapOp[T, U any] struct {
+	oc  *opContext
+	f   func(T, Collector[U]) error
+	out consumer[U]
+	col batcher[U]
+}
+
+func (o *flatMapOp[T, U]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	o.col.out = o.out
+	for _, v := range b {
+		if err := o.f(v, &o.col); err != nil {
+			return o.oc.fail(err)
+		}
+		if o.col.err != nil {
+			return o.col.err
+		}
+	}
+	o.oc.metrics.RecordsOut.Add(o.col.n)
+	o.col.n = 0
+	return o.col.flush()
+}
+
+func (o *flatMapOp[T, U]) endInput() error { return o.out.endInput() }
+
+type processOp[T, U any] struct {
+	oc  *opContext
+	f   ProcessFunc[T, U]
+	out consumer[U]
+	col batcher[U]
+}
+
+func (o *processOp[T, U]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	o.col.out = o.out
+	for _, v := range b {
+		if err := o.f(o.oc.rc, v, &o.col); err != nil {
+			return o.oc.fail(err)
+		}
+		if o.col.err != nil {
+			return o.col.err
+		}
+	}
+	o.oc.metrics.RecordsOut.Add(o.col.n)
+	o.col.n = 0
+	return o.col.flush()
+}
+
+func (o *processOp[T, U]) endInput() error { return o.out.endInput() }
+
+type reduceOp[T any, K comparable] struct {
+	oc  *opContext
+	key func(T) K
+	f   func(T, T) (T, error)
+	out consumer[T]
+	acc map[K]T
+	buf []T
+}
+
+func (o *reduceOp[T, K]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	buf := o.buf[:0]
+	for _, v := range b {
+		k := o.key(v)
+		if cur, ok := o.acc[k]; ok {
+			if v, err = o.f(cur, v); err != nil {
+				return o.oc.fail(err)
+			}
+		}
+		o.acc[k] = v
+		buf = append(buf, v)
+	}
+	o.buf = buf
+	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
+	return o.out.push(buf)
+}
+
+func (o *reduceOp[T, K]) endInput() error { return o.out.endInput() }
+
+type aggregateOp[T any, K comparable, ACC, OUT any] struct {
+	oc  *opContext
+	key func(T) K
+	agg AggregateFunction[T, ACC, OUT]
+	out consumer[OUT]
+	acc map[K]ACC
+	buf []OUT
+}
+
+func (o *aggregateOp[T, K, ACC, OUT]) push(b []T) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	buf := o.buf[:0]
+	for _, v := range b {
+		k := o.key(v)
+		acc, ok := o.acc[k]
+		if !ok {
+			acc = o.agg.CreateAccumulator()
+		}
+		if acc, err = o.agg.Add(v, acc); err != nil {
+			return o.oc.fail(err)
+		}
+		o.acc[k] = acc
+		r, err := o.agg.Result(acc)
+		if err != nil {
+			return o.oc.fail(err)
+		}
+		buf = append(buf, r)
+	}
+	o.buf = buf
+	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
+	return o.out.push(buf)
+}
+
+func (o *aggregateOp[T, K, ACC, OUT]) endInput() error { return o.out.endInput() }

@@ -1,0 +1,145 @@
+package flink
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// ResourceManager manages the cluster's slots: TaskManagers register their
+// slots with it, and it matches the JobManagers' slot requests to free
+// slots, telling each chosen TaskManager to offer its slot to the
+// requesting JobManager. Requests it cannot serve yet wait for TaskManagers
+// to register.
+type ResourceManager struct {
+	addr string
+	rpc  resolver
+	log  *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		slots   *slotManager
+		addrs   map[ResourceID]string
+		pending []SlotRequest
+	}
+	wg sync.WaitGroup
+}
+
+func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceManager {
+	rm := &ResourceManager{addr: addr, rpc: rpc, log: log.With("role", "resourcemanager")}
+	rm.mu.slots = newSlotManager()
+	rm.mu.addrs = make(map[ResourceID]string)
+	return rm
+}
+
+// RegisterTaskManager implements ResourceManagerGateway.
+func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error {
+	rm.mu.Lock()
+	rm.mu.slots.register(reg.ID, reg.Slots)
+	rm.mu.addrs[reg.ID] = reg.Address
+	work := rm.servePendingLocked()
+	rm.mu.Unlock()
+	rm.log.Info("task manager registered", "tm", reg.ID, "slots", len(reg.Slots))
+	rm.dispatch(work)
+	return nil
+}
+
+// RequestSlots implements ResourceManagerGateway.
+func (rm *ResourceManager) RequestSlots(ctx context.Context, req SlotRequest) error {
+	rm.mu.Lock()
+	rm.mu.pending = append(rm.mu.pending, req)
+	work := rm.servePendingLocked()
+	rm.mu.Unlock()
+	rm.dispatch(work)
+	return nil
+}
+
+// CancelSlotRequests implements ResourceManagerGateway.
+func (rm *ResourceManager) CancelSlotRequests(ctx context.Context, job JobID) error {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	keep := rm.mu.pending[:0]
+	for _, r := range rm.mu.pending {
+		if r.Job != job {
+			keep = append(keep, r)
+		}
+	}
+	rm.mu.pending = keep
+	return nil
+}
+
+// NotifySlotFree implements ResourceManagerGateway.
+func (rm *ResourceManager) NotifySlotFree(ctx context.Context, tm ResourceID, alloc AllocationID) error {
+	rm.mu.Lock()
+	rm.mu.slots.free(alloc)
+	work := rm.servePendingLocked()
+	rm.mu.Unlock()
+	rm.dispatch(work)
+	return nil
+}
+
+// SlotCounts implements ResourceManagerGateway.
+func (rm *ResourceManager) SlotCounts(ctx context.Context) (total, free int, err error) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	total, free = rm.mu.slots.total()
+	return total, free, nil
+}
+
+// unregisterTaskManager forgets a TaskManager, as when it is lost.
+func (rm *ResourceManager) unregisterTaskManager(id ResourceID) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.mu.slots.unregister(id)
+	delete(rm.mu.addrs, id)
+}
+
+// slotAssignment tells one TaskManager to offer one slot.
+type slotAssignment struct {
+	tmAddr string
+	slot   SlotStatus
+	req    SlotRequest
+}
+
+// servePendingLocked allocates free slots to pending requests in arrival
+// order and returns the TaskManager calls to make once the lock is dropped.
+func (rm *ResourceManager) servePendingLocked() []slotAssignment {
+	var work []slotAssignment
+	keep := rm.mu.pending[:0]
+	for _, req := range rm.mu.pending {
+		got := rm.mu.slots.allocate(req.Job, req.Count, req.Profile)
+		for _, s := range got {
+			work = append(work, slotAssignment{tmAddr: rm.mu.addrs[s.ID.TaskManager], slot: s, req: req})
+		}
+		if req.Count -= len(got); req.Count > 0 {
+			keep = append(keep, req)
+		}
+	}
+	rm.mu.pending = keep
+	return work
+}
+
+// dispatch tells TaskManagers about their allocations, off the caller's
+// goroutine: a TaskManager calls back into JobManagers, which may be
+// calling us.
+func (rm *ResourceManager) dispatch(work []slotAssignment) {
+	for _, a := range work {
+		rm.wg.Add(1)
+		go func() {
+			defer rm.wg.Done()
+			tm, err := rm.rpc.taskManager(a.tmAddr)
+			if err == nil {
+				err = tm.RequestSlot(context.Background(), a.slot.ID, a.req.Job, a.slot.Allocation, a.req.JobManager)
+			}
+			if err != nil {
+				rm.log.Warn("slot request failed", "slot", a.slot.ID, "err", err)
+				rm.mu.Lock()
+				rm.mu.slots.free(a.slot.Allocation)
+				rm.mu.Unlock()
+			}
+		}()
+	}
+}
+
+// close waits for calls in flight.
+func (rm *ResourceManager) close() { rm.wg.Wait() }

@@ -1,0 +1,277 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TaskDeploymentDescriptor tells a TaskManager what to run: which job
+// (rebuilt from its own registry or found in the process), which subtask and
+// attempt, in which slot, and whom to report to.
+type TaskDeploymentDescriptor struct {
+	ID           ExecutionAttemptID
+	Job          JobSpec
+	Fingerprint  string
+	AllocationID AllocationID
+	// JobManager is the address of the JobManager the task reports to.
+	JobManager string
+}
+
+// TaskExecutionState is a task's report of a state change to its
+// JobManager.
+type TaskExecutionState struct {
+	ID    ExecutionAttemptID
+	State ExecutionState
+	// Err is set for FAILED.
+	Err error
+	// Metrics is set for terminal states: the task's final counters.
+	Metrics *TaskMetrics
+}
+
+// TaskMetrics are one subtask's counters.
+type TaskMetrics struct {
+	// Operators holds each chained operator's record counts, head first.
+	Operators []OperatorCounts
+	// BackPressured is the time spent waiting for an output buffer.
+	BackPressured time.Duration
+	// Idle is the time spent waiting for input.
+	Idle time.Duration
+}
+
+// OperatorCounts are one operator's record counts.
+type OperatorCounts struct {
+	Name       string
+	RecordsIn  int64
+	RecordsOut int64
+}
+
+// task runs one subtask: its chain of operators, reading its input gate (or
+// running its source) and writing its outputs. It runs on its own
+// goroutine; its emit lock serializes record processing with the output
+// flusher.
+type task struct {
+	id      ExecutionAttemptID
+	graph   *JobGraph
+	shuffle *localShuffle
+	log     *slog.Logger
+	alloc   AllocationID // the slot the task runs in
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex // the emit lock
+	flushers []func() error
+	closers  []func() error
+	// flushEach ships buffers after every emission: buffer timeout 0.
+	flushEach bool
+
+	ops                []*OperatorMetrics
+	opNames            []string
+	backPressuredNanos atomic.Int64
+	idleNanos          atomic.Int64
+
+	source sourceRunner // set for source tasks
+}
+
+func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
+	ctx, cancel := context.WithCancel(parent)
+	v := g.Vertices[id.Vertex]
+	return &task{
+		id: id, graph: g, shuffle: sh, ctx: ctx, cancel: cancel,
+		flushEach: g.Config.BufferTimeout == 0,
+		log:       log.With("task", v.Name, "subtask", id.Subtask, "attempt", id.Attempt),
+	}
+}
+
+// emit runs f, which pushes records into the chain, under the emit lock.
+func (t *task) emit(f func() error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errTaskStopping, err)
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	if t.flushEach {
+		return t.flushLocked()
+	}
+	return nil
+}
+
+func (t *task) flushLocked() error {
+	for _, f := range t.flushers {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFlusher registers a function that ships records held for batching;
+// called during build.
+func (t *task) addFlusher(f func() error) { t.flushers = append(t.flushers, f) }
+
+// addCloser registers a function to call when the task ends.
+func (t *task) addCloser(f func() error) { t.closers = append(t.closers, f) }
+
+// build instantiates the vertex's chain from its tail to its head and
+// returns the head: a sourceRunner, or a consumer of the head's input type.
+func (t *task) build() (any, error) {
+	v := t.graph.Vertices[t.id.Vertex]
+	built := make(map[*transformation]any, len(v.ops))
+	t.ops = make([]*OperatorMetrics, len(v.ops))
+	t.opNames = make([]string, len(v.ops))
+	for i := len(v.ops) - 1; i >= 0; i-- {
+		op := v.ops[i]
+		var outs []any
+		for _, next := range v.ops[i+1:] {
+			if next.inputs[0].from == op {
+				outs = append(outs, built[next])
+			}
+		}
+		for _, eid := range v.Outputs {
+			if e := t.graph.Edges[eid]; e.from == op {
+				w, err := op.outType.newWriter(t, e)
+				if err != nil {
+					return nil, err
+				}
+				outs = append(outs, w)
+			}
+		}
+		var out any
+		if op.outType != nil {
+			out = op.outType.fanout(outs)
+		}
+		m := &OperatorMetrics{}
+		t.ops[i], t.opNames[i] = m, op.name
+		oc := &opContext{task: t, metrics: m, rc: &RuntimeContext{
+			ctx: t.ctx, jobName: t.graph.Name, taskName: v.Name, opName: op.name,
+			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt,
+		}}
+		c, err := op.build(oc, out)
+		if err != nil {
+			return nil, err
+		}
+		built[op] = c
+		if i == 0 && op.kind == kindSource {
+			r := c.(sourceRunner)
+			t.mu.Lock()
+			t.source = r
+			t.mu.Unlock()
+			return sourceHead{runner: r, out: out.(interface{ endInput() error })}, nil
+		}
+	}
+	return built[v.ops[0]], nil
+}
+
+// sourceHead is the head of a source task: the source and the chain it
+// feeds.
+type sourceHead struct {
+	runner sourceRunner
+	out    interface{ endInput() error }
+}
+
+// run executes the subtask to its end and returns why it ended: nil when
+// its input was exhausted.
+func (t *task) run() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrUserPanic, r)
+		}
+		for i := len(t.closers) - 1; i >= 0; i-- {
+			if cerr := t.closers[i](); cerr != nil && err == nil {
+				err = fmt.Errorf("closing: %w", cerr)
+			}
+		}
+	}()
+	head, err := t.build()
+	if err != nil {
+		return err
+	}
+	stopFlusher := t.startFlusher()
+	defer stopFlusher()
+
+	v := t.graph.Vertices[t.id.Vertex]
+	if src, ok := head.(sourceHead); ok {
+		if err := src.runner.run(t.ctx); err != nil {
+			return err
+		}
+		return t.emit(func() error {
+			if err := t.flushLocked(); err != nil {
+				return err
+			}
+			return src.out.endInput()
+		})
+	}
+	in := t.graph.Edges[v.Inputs[0]].from.outType
+	return in.runInput(t, head)
+}
+
+// startFlusher ships partially filled buffers every buffer timeout, so
+// records wait at most that long. It returns a function that stops it.
+func (t *task) startFlusher() (stop func()) {
+	d := t.graph.Config.BufferTimeout
+	if d <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				t.mu.Lock()
+				err := t.flushLocked()
+				t.mu.Unlock()
+				if err != nil {
+					return
+				}
+			case <-done:
+				return
+			case <-t.ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// stop cancels the task: its context ends and its source is told to stop.
+func (t *task) stop() {
+	t.cancel()
+	t.mu.Lock()
+	src := t.source
+	t.mu.Unlock()
+	if src != nil {
+		src.cancel()
+	}
+}
+
+func (t *task) metrics() *TaskMetrics {
+	m := &TaskMetrics{
+		BackPressured: time.Duration(t.backPressuredNanos.Load()),
+		Idle:          time.Duration(t.idleNanos.Load()),
+	}
+	for i, om := range t.ops {
+		if om == nil {
+			continue
+		}
+		m.Operators = append(m.Operators, OperatorCounts{Name: t.opNames[i], RecordsIn: om.RecordsIn.Load(), RecordsOut: om.RecordsOut.Load()})
+	}
+	return m
+}
+
+// isCancellation reports whether err only says the task was stopped.
+func isCancellation(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, errTaskStopping)
+}

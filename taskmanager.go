@@ -1,0 +1,263 @@
+package flink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// TaskManager offers slots and runs subtasks in them, each on its own
+// goroutine. It registers its slots with the ResourceManager, offers slots
+// to JobManagers when told to, runs the subtasks JobManagers deploy, and
+// reports their state changes back.
+type TaskManager struct {
+	id       ResourceID
+	addr     string
+	rmAddr   string
+	rpc      resolver
+	registry *Registry
+	graphs   *graphStore
+	shuffle  *localShuffle
+	log      *slog.Logger
+
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		slots  *SlotTable
+		jms    map[AllocationID]string // allocation -> JobManager address
+		tasks  map[ExecutionAttemptID]*task
+		graphs map[string]*JobGraph // rebuilt graphs by fingerprint
+		closed bool
+	}
+}
+
+func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile ResourceProfile, rpc resolver, reg *Registry, graphs *graphStore, sh *localShuffle, log *slog.Logger) *TaskManager {
+	tm := &TaskManager{id: id, addr: addr, rmAddr: rmAddr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
+		log: log.With("role", "taskmanager", "tm", id)}
+	tm.ctx, tm.cancel = context.WithCancel(context.Background())
+	tm.mu.slots = NewSlotTable(id, slots, profile)
+	tm.mu.jms = make(map[AllocationID]string)
+	tm.mu.tasks = make(map[ExecutionAttemptID]*task)
+	tm.mu.graphs = make(map[string]*JobGraph)
+	return tm
+}
+
+// register announces the TaskManager's slots to the ResourceManager.
+func (tm *TaskManager) register(ctx context.Context) error {
+	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	if err != nil {
+		return err
+	}
+	tm.mu.Lock()
+	slots := tm.mu.slots.Report()
+	tm.mu.Unlock()
+	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots})
+}
+
+// RequestSlot implements TaskManagerGateway.
+func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, alloc AllocationID, jobManager string) error {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.mu.closed {
+		return ErrClosed
+	}
+	if slot.TaskManager != tm.id {
+		return fmt.Errorf("flink: slot %s requested from task manager %s", slot, tm.id)
+	}
+	if err := tm.mu.slots.Allocate(slot.Index, job, alloc); err != nil {
+		return err
+	}
+	tm.mu.jms[alloc] = jobManager
+	s, _ := tm.mu.slots.Lookup(alloc)
+	offer := SlotOffer{Allocation: alloc, Slot: s.ID, Profile: s.Profile}
+	tm.wg.Add(1)
+	go tm.offer(jobManager, offer)
+	return nil
+}
+
+// offer offers a slot to a JobManager and frees it if refused.
+func (tm *TaskManager) offer(jmAddr string, o SlotOffer) {
+	defer tm.wg.Done()
+	jm, err := tm.rpc.jobManager(jmAddr)
+	var accepted []SlotOffer
+	if err == nil {
+		accepted, err = jm.OfferSlots(tm.ctx, tm.id, tm.addr, []SlotOffer{o})
+	}
+	if err != nil || len(accepted) == 0 {
+		tm.log.Debug("slot offer refused", "slot", o.Slot, "err", err)
+		tm.FreeSlot(tm.ctx, o.Allocation)
+	}
+}
+
+// FreeSlot implements TaskManagerGateway.
+func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
+	tm.mu.Lock()
+	_, ok := tm.mu.slots.Free(alloc)
+	delete(tm.mu.jms, alloc)
+	for _, t := range tm.mu.tasks {
+		if t.alloc == alloc {
+			t.stop()
+		}
+	}
+	tm.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	if err != nil {
+		return err
+	}
+	return rm.NotifySlotFree(ctx, tm.id, alloc)
+}
+
+// ReleasePartitions implements TaskManagerGateway.
+func (tm *TaskManager) ReleasePartitions(ctx context.Context, job JobID, attempt int) error {
+	tm.shuffle.releaseJob(job, attempt)
+	return nil
+}
+
+// SubmitTask implements TaskManagerGateway.
+func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescriptor) error {
+	g, err := tm.jobGraph(tdd)
+	if err != nil {
+		return err
+	}
+	if tdd.ID.Vertex < 0 || tdd.ID.Vertex >= len(g.Vertices) || tdd.ID.Subtask >= g.Vertices[tdd.ID.Vertex].Parallelism {
+		return fmt.Errorf("flink: job %s has no subtask %s", tdd.ID.Job, tdd.ID)
+	}
+	jm, err := tm.rpc.jobManager(tdd.JobManager)
+	if err != nil {
+		return err
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.mu.closed {
+		return ErrClosed
+	}
+	if s, ok := tm.mu.slots.Lookup(tdd.AllocationID); !ok || s.Job != tdd.ID.Job {
+		return fmt.Errorf("flink: task manager %s holds no slot of job %s under allocation %s", tm.id, tdd.ID.Job, tdd.AllocationID)
+	}
+	if _, dup := tm.mu.tasks[tdd.ID]; dup {
+		return fmt.Errorf("flink: task %s already deployed", tdd.ID)
+	}
+	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
+	t.alloc = tdd.AllocationID
+	tm.mu.tasks[tdd.ID] = t
+	tm.wg.Add(1)
+	go tm.runTask(t, jm)
+	return nil
+}
+
+// runTask runs a subtask and reports its states to its JobManager.
+func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
+	defer tm.wg.Done()
+	report := func(s TaskExecutionState) {
+		// Reports outlive the task's own context: its final state must
+		// reach the JobManager even when it was cancelled.
+		if err := jm.UpdateTaskExecutionState(context.WithoutCancel(tm.ctx), s); err != nil {
+			tm.log.Debug("state report failed", "task", t.id, "err", err)
+		}
+	}
+	report(TaskExecutionState{ID: t.id, State: Running})
+	err := t.run()
+	final := TaskExecutionState{ID: t.id, State: Finished, Metrics: t.metrics()}
+	switch {
+	case err == nil:
+	case t.ctx.Err() != nil && isCancellation(err):
+		final.State = Canceled
+	default:
+		final.State = Failed
+		final.Err = newTaskError(t.graph.Vertices[t.id.Vertex].Name, t.id.Subtask, t.id.Attempt, err)
+	}
+	tm.mu.Lock()
+	delete(tm.mu.tasks, t.id)
+	tm.mu.Unlock()
+	t.cancel()
+	report(final)
+}
+
+// CancelTask implements TaskManagerGateway.
+func (tm *TaskManager) CancelTask(ctx context.Context, id ExecutionAttemptID) error {
+	tm.mu.Lock()
+	t := tm.mu.tasks[id]
+	tm.mu.Unlock()
+	if t != nil {
+		t.stop()
+	}
+	return nil
+}
+
+// jobGraph finds the graph a deployment refers to: in this process's store,
+// or rebuilt from the registry and checked against the fingerprint.
+func (tm *TaskManager) jobGraph(tdd TaskDeploymentDescriptor) (*JobGraph, error) {
+	if g, ok := tm.graphs.get(tdd.ID.Job); ok && g.Fingerprint == tdd.Fingerprint {
+		return g, nil
+	}
+	tm.mu.Lock()
+	g, ok := tm.mu.graphs[tdd.Fingerprint]
+	tm.mu.Unlock()
+	if ok {
+		return g, nil
+	}
+	if tdd.Job.Name == "" {
+		return nil, fmt.Errorf("%w: job %s is not registered and its graph is not in this process", ErrUnknownJob, tdd.ID.Job)
+	}
+	cfg := DefaultJobConfig()
+	cfg.Parallelism, cfg.MaxParallelism = tdd.Job.Parallelism, tdd.Job.MaxParallelism
+	g, err := tm.registry.Build(tdd.Job.Name, tdd.Job.Args, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if g.Fingerprint != tdd.Fingerprint {
+		return nil, fmt.Errorf("%w: job %q on task manager %s has fingerprint %.12s, the job manager's is %.12s: the processes run different binaries",
+			ErrFingerprintMismatch, tdd.Job.Name, tm.id, g.Fingerprint, tdd.Fingerprint)
+	}
+	tm.mu.Lock()
+	tm.mu.graphs[g.Fingerprint] = g
+	tm.mu.Unlock()
+	return g, nil
+}
+
+// close stops every task and waits for them.
+func (tm *TaskManager) close() {
+	tm.mu.Lock()
+	tm.mu.closed = true
+	for _, t := range tm.mu.tasks {
+		t.stop()
+	}
+	tm.mu.Unlock()
+	tm.cancel()
+	tm.wg.Wait()
+}
+
+// graphStore holds the JobGraphs of jobs submitted in this process, so that
+// local TaskManagers need not rebuild them.
+type graphStore struct {
+	mu     sync.RWMutex
+	graphs map[JobID]*JobGraph
+}
+
+func newGraphStore() *graphStore { return &graphStore{graphs: make(map[JobID]*JobGraph)} }
+
+func (s *graphStore) put(id JobID, g *JobGraph) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.graphs[id] = g
+}
+
+func (s *graphStore) get(id JobID) (*JobGraph, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, ok := s.graphs[id]
+	return g, ok
+}
+
+func (s *graphStore) remove(id JobID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.graphs, id)
+}
