@@ -345,4 +345,3 @@ func (w *localWriter[T]) endInput() error {
 	}
 	return nil
 }
-

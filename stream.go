@@ -57,8 +57,8 @@ type transformation struct {
 	opType      string // "Map", "Filter", ... for names and the fingerprint
 	name        string
 	uid         string
-	parallelism int  // 0: the job's default
-	maxPar      int  // an upper bound the operator imposes (1 for non-parallel sources); 0: none
+	parallelism int // 0: the job's default
+	maxPar      int // an upper bound the operator imposes (1 for non-parallel sources); 0: none
 	inputs      []input
 	chaining    chainingStrategy
 	slotGroup   string
