@@ -76,6 +76,15 @@ type sinkOp[T any] struct {
 func (o *sinkOp[T]) push(b []T) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	if f, ok := o.sink.(funcSink[T]); ok {
+		// Skip the interface call per record for function sinks.
+		for _, v := range b {
+			if err := f(v); err != nil {
+				return o.oc.fail(err)
+			}
+		}
+		return nil
+	}
 	for _, v := range b {
 		if err := o.sink.Write(v); err != nil {
 			return o.oc.fail(err)

@@ -8,10 +8,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/flinkgo/flink"
@@ -40,13 +42,13 @@ type WordCount struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "wordcount:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, w io.Writer, args []string) error {
 	env := flink.NewEnv(flink.WithName("wordcount"))
 	var lines *flink.DataStream[string]
 	if len(args) > 0 {
@@ -54,24 +56,33 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		lines = flink.FromSlice(env, strings.Split(text, "\n"))
 	}
-	counts := Counts(lines)
-	final := flink.Collect(counts)
+	totals := &totals{counts: make(map[string]int)}
+	flink.SinkTo(Counts(lines), "totals", flink.SinkFunc(totals.add))
 	if _, err := env.Execute(ctx); err != nil {
 		return err
 	}
-	// The rolling counts end with each word's total; keep the last one.
-	totals := make(map[string]int)
-	for _, wc := range final.Values() {
-		totals[wc.Word] = max(totals[wc.Word], wc.Count)
-	}
-	words := make([]string, 0, len(totals))
-	for w := range totals {
+	words := make([]string, 0, len(totals.counts))
+	for w := range totals.counts {
 		words = append(words, w)
 	}
 	sort.Strings(words)
-	for _, w := range words {
-		fmt.Println(w, totals[w])
+	for _, word := range words {
+		fmt.Fprintln(w, word, totals.counts[word])
 	}
+	return nil
+}
+
+// totals keeps the latest running count of each word: the rolling counts
+// end with each word's total.
+type totals struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (t *totals) add(wc WordCount) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counts[wc.Word] = max(t.counts[wc.Word], wc.Count)
 	return nil
 }
 
@@ -79,10 +90,8 @@ func run(ctx context.Context, args []string) error {
 // word.
 func Counts(lines *flink.DataStream[string]) *flink.DataStream[WordCount] {
 	words := flink.FlatMap(lines, func(line string, out flink.Collector[WordCount]) error {
-		for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
-			return !unicode.IsLetter(r) && r != '\''
-		}) {
-			out.Collect(WordCount{Word: strings.Trim(w, "'"), Count: 1})
+		for _, w := range tokenize(line) {
+			out.Collect(WordCount{Word: w, Count: 1})
 		}
 		return nil
 	}).Name("tokenize")
@@ -90,4 +99,17 @@ func Counts(lines *flink.DataStream[string]) *flink.DataStream[WordCount] {
 	return flink.Reduce(keyed, func(a, b WordCount) (WordCount, error) {
 		return WordCount{Word: a.Word, Count: a.Count + b.Count}, nil
 	}).Name("count")
+}
+
+// tokenize splits a line into lower-case words.
+func tokenize(line string) []string {
+	var words []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
+		return !unicode.IsLetter(r) && r != '\''
+	}) {
+		if w = strings.Trim(w, "'"); w != "" {
+			words = append(words, w)
+		}
+	}
+	return words
 }

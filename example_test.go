@@ -1,0 +1,67 @@
+package flink_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/flinkgo/flink"
+)
+
+type WordCount struct {
+	Word  string
+	Count int
+}
+
+// A rolling word count, printed as it updates.
+func Example() {
+	env := flink.NewEnv(flink.WithParallelism(1))
+	lines := flink.FromSlice(env, []string{"to be", "or not to be"})
+	words := flink.FlatMap(lines, func(line string, out flink.Collector[WordCount]) error {
+		for _, w := range strings.Fields(line) {
+			out.Collect(WordCount{Word: w, Count: 1})
+		}
+		return nil
+	})
+	counts := flink.Reduce(flink.KeyBy(words, func(wc WordCount) string { return wc.Word }),
+		func(a, b WordCount) (WordCount, error) { return WordCount{a.Word, a.Count + b.Count}, nil })
+	flink.Print(counts)
+	if _, err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// {to 1}
+	// {be 1}
+	// {or 1}
+	// {not 1}
+	// {to 2}
+	// {be 2}
+}
+
+// Jobs registered by name run on a cluster: every process of the cluster
+// builds the same JobGraph from the same registry.
+func ExampleRegistry() {
+	reg := flink.NewRegistry()
+	reg.MustRegister("evens", func(env *flink.Env, args []string) error {
+		nums := flink.Generate(env, 10, func(i int64) (int64, error) { return i, nil })
+		evens := flink.Filter(nums, func(v int64) (bool, error) { return v%2 == 0, nil }).Name("evens")
+		flink.SinkTo(evens, "discard", flink.SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	cfg := flink.DefaultClusterConfig()
+	cfg.TaskManagers, cfg.SlotsPerTaskManager, cfg.Registry = 2, 2, reg
+	cluster, err := flink.NewLocalCluster(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+	res, err := cluster.Run(context.Background(), flink.JobSubmission{Name: "evens", Parallelism: 4})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	op, _ := res.Operator("evens")
+	fmt.Println(res.Status, op.RecordsIn, op.RecordsOut)
+	// Output: FINISHED 10 5
+}
