@@ -98,6 +98,9 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 // jobs.
 func (c *LocalCluster) Dispatcher() *Dispatcher { return c.dispatcher }
 
+// ResourceManager returns the cluster's ResourceManager.
+func (c *LocalCluster) ResourceManager() *ResourceManager { return c.rm }
+
 // RunGraph runs a JobGraph built in this process and waits for its end.
 // Cancelling ctx cancels the job; RunGraph then returns ErrJobCanceled
 // wrapped with ctx's error once every subtask stopped.

@@ -263,9 +263,9 @@ func TestSlotSharingAcrossTaskManagers(t *testing.T) {
 	require.Equal(t, 6, g.SlotsNeeded(), "3 operators at parallelism 6 share 6 slots")
 	res, err := c.RunGraph(context.Background(), g)
 	require.NoError(t, err)
-	assert.Len(t, got.Values(), 60000)
 	op, _ := res.Operator("Reduce")
 	assert.EqualValues(t, 60000, op.RecordsIn)
+	assert.Len(t, got.Values(), 60000)
 	total, free, err := c.rm.SlotCounts(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 6, total)
@@ -273,6 +273,7 @@ func TestSlotSharingAcrossTaskManagers(t *testing.T) {
 		_, free, _ = c.rm.SlotCounts(context.Background())
 		return free == 6
 	}, 10*time.Second, time.Millisecond, "slots are freed when the job ends")
+	assert.Len(t, c.ResourceManager().IdleTaskManagers(), 3)
 }
 
 func TestFingerprintMismatchRefused(t *testing.T) {

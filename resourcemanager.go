@@ -86,6 +86,14 @@ func (rm *ResourceManager) SlotCounts(ctx context.Context) (total, free int, err
 	return total, free, nil
 }
 
+// IdleTaskManagers returns the registered TaskManagers that hold no
+// allocated slot, in registration order: those a resource provider may stop.
+func (rm *ResourceManager) IdleTaskManagers() []ResourceID {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.mu.slots.idle()
+}
+
 // unregisterTaskManager forgets a TaskManager, as when it is lost.
 func (rm *ResourceManager) unregisterTaskManager(id ResourceID) {
 	rm.mu.Lock()
