@@ -186,7 +186,7 @@ func TestMalformedInputClosesOnlyThatConnection(t *testing.T) {
 	_, addr := serve(t, "127.0.0.1:0")
 	for _, garbage := range [][]byte{
 		[]byte("GET / HTTP/1.1\r\n\r\n"),
-		{0xF1, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF},      // too large
+		{0xF1, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF},       // too large
 		{0xF1, 0xC0, 0, 0, 0, 3, 0xc1, 0xc1, 0xc1}, // not msgpack
 		{0xF1, 0xC0, 0, 0, 0, 10, 1, 2},            // truncated
 	} {
