@@ -1,12 +1,3 @@
-// Package state holds keyed and operator state for flinkgo operators: key
-// groups, the state primitives (value, list, map, reducing, aggregating) and
-// the backends that keep them and snapshot them for checkpoints.
-//
-// Keys are mapped to key groups exactly as Apache Flink maps them: a stable
-// 32-bit hash of the key is scrambled with murmur3's finalizer and taken
-// modulo the job's max parallelism. Each parallel subtask owns a contiguous
-// range of key groups, so state can move between parallelisms by moving
-// whole key groups.
 package state
 
 import (
