@@ -86,6 +86,34 @@ func (rm *ResourceManager) SlotCounts(ctx context.Context) (total, free int, err
 	return total, free, nil
 }
 
+// TaskManagerInfo describes a registered TaskManager.
+type TaskManagerInfo struct {
+	ID         ResourceID
+	Address    string
+	SlotsTotal int
+	SlotsFree  int
+	Slots      []SlotStatus
+}
+
+// TaskManagers describes every registered TaskManager, in registration
+// order.
+func (rm *ResourceManager) TaskManagers() []TaskManagerInfo {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	out := make([]TaskManagerInfo, 0, len(rm.mu.slots.order))
+	for _, id := range rm.mu.slots.order {
+		slots := rm.mu.slots.tms[id]
+		info := TaskManagerInfo{ID: id, Address: rm.mu.addrs[id], SlotsTotal: len(slots), Slots: append([]SlotStatus(nil), slots...)}
+		for _, s := range slots {
+			if s.Allocation == "" {
+				info.SlotsFree++
+			}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
 // IdleTaskManagers returns the registered TaskManagers that hold no
 // allocated slot, in registration order: those a resource provider may stop.
 func (rm *ResourceManager) IdleTaskManagers() []ResourceID {
