@@ -80,9 +80,9 @@ func (s *MemStorage) SetCapacity(bytes int64) {
 	s.mu.faults.capacity = bytes
 }
 
-// CorruptReads makes reads of the objects whose path match returns flip
-// one bit in the middle of the data (streams and metadata alike). The stored
-// objects are unchanged. nil stops corrupting.
+// CorruptReads makes reads of the objects whose path satisfies match see
+// one bit flipped in the middle of their data (streams and metadata alike).
+// The stored objects are unchanged. nil stops corrupting.
 func (s *MemStorage) CorruptReads(match func(path string) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

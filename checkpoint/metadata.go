@@ -321,10 +321,17 @@ func DecodeMetadata(data []byte) (*Metadata, error) {
 }
 
 // decodeMetadataBody decodes and validates a msgpack body.
-func decodeMetadataBody(body []byte) (*Metadata, error) {
+func decodeMetadataBody(body []byte) (_ *Metadata, err error) {
 	if err := checkMsgpack(body); err != nil {
 		return nil, fmt.Errorf("%w: metadata body: %w", ErrCorrupt, err)
 	}
+	// The msgpack library panics on some ill-typed input (nil where a
+	// time.Time is expected, for one); bad input must be an error.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: decode metadata body: %v", ErrCorrupt, p)
+		}
+	}()
 	r := bytes.NewReader(body)
 	dec := msgpack.NewDecoder(r)
 	m := new(Metadata)

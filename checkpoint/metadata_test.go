@@ -138,6 +138,8 @@ func TestDecodeMetadataBadInput(t *testing.T) {
 			ErrCorrupt, "array of 2191946612 elements at byte 16, only 0 bytes left"},
 		{"huge map", frame(1, []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0}), ErrCorrupt, "map of 4294967295 entries"},
 		{"huge string", frame(1, []byte{0x81, 0xdb, 0x7f, 0xff, 0xff, 0xff, 'a'}), ErrCorrupt, "2147483647-byte payload, 1 bytes left"},
+		{"nil timestamp", frame(1, []byte("\x83\xa6job_id\xa1j\xadcheckpoint_id\x01\xa9timestamp\xc0")),
+			ErrCorrupt, "decode metadata body"},
 		{"deep nesting", frame(1, bytes.Repeat([]byte{0x91}, 100)), ErrCorrupt, "nested deeper than 64"},
 		{"invalid content", frame(1, invalidBody), ErrInvalidMetadata, "parallelism 2 and max parallelism 1"},
 	}

@@ -45,6 +45,7 @@ func (r KeyGroupRange) Intersect(o KeyGroupRange) KeyGroupRange {
 	return KeyGroupRange{Start: max(r.Start, o.Start), End: min(r.End, o.End)}
 }
 
+// String formats r as "[start, end]".
 func (r KeyGroupRange) String() string { return fmt.Sprintf("[%d, %d]", r.Start, r.End) }
 
 // ValidateMaxParallelism checks that a max parallelism is usable with the

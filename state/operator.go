@@ -22,6 +22,7 @@ const (
 	UnionDistribution
 )
 
+// String returns "split" or "union".
 func (m DistributionMode) String() string {
 	switch m {
 	case SplitDistribution:

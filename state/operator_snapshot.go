@@ -22,7 +22,9 @@ type OperatorStateHandle struct {
 
 // OperatorStateMeta is one operator list state in a stream.
 type OperatorStateMeta struct {
+	// Name is the state's name.
 	Name string
+	// Mode is how the state is redistributed.
 	Mode DistributionMode
 	// Offsets are the byte offsets of the state's elements in the stream.
 	Offsets []int64

@@ -29,6 +29,7 @@ const (
 	OnReadAndWrite
 )
 
+// String returns the update type's name.
 func (u TTLUpdateType) String() string {
 	switch u {
 	case OnCreateAndWrite:
