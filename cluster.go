@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/flinkgo/flink/network"
 )
 
 // ClusterConfig configures an embedded local cluster.
@@ -22,6 +24,15 @@ type ClusterConfig struct {
 	// SlotRequestTimeout is how long a job waits for the slots it needs
 	// before it fails. Default 5 minutes, as Flink's slot.request.timeout.
 	SlotRequestTimeout time.Duration
+	// IsolatedTaskManagers gives every TaskManager its own data plane, as
+	// if each ran in its own process: records between TaskManagers are
+	// serialized and cross loopback TCP. For tests of the network path;
+	// default false, where subtasks hand records over as Go values.
+	IsolatedTaskManagers bool
+	// Network configures each TaskManager's network buffers and, with
+	// IsolatedTaskManagers, its listener (ListenAddr defaults to
+	// 127.0.0.1:0). Default: network.LocalConfig().
+	Network network.Config
 	// Registry holds the jobs the cluster can run by name. Optional for
 	// clusters that only run graphs described in this process.
 	Registry *Registry
@@ -35,6 +46,7 @@ func DefaultClusterConfig() ClusterConfig {
 		TaskManagers:        1,
 		SlotsPerTaskManager: runtime.NumCPU(),
 		SlotRequestTimeout:  5 * time.Minute,
+		Network:             network.LocalConfig(),
 	}
 }
 
@@ -48,6 +60,9 @@ func (c ClusterConfig) Validate() error {
 	case c.SlotRequestTimeout <= 0:
 		return fmt.Errorf("%w: slot request timeout %v, want > 0", ErrInvalidConfig, c.SlotRequestTimeout)
 	}
+	if err := c.Network.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return nil
 }
 
@@ -60,6 +75,7 @@ type LocalCluster struct {
 	rm         *ResourceManager
 	tms        []*TaskManager
 	dispatcher *Dispatcher
+	envs       []*network.Environment
 	closeOnce  sync.Once
 }
 
@@ -79,7 +95,23 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 	graphs, shuffle := newGraphStore(), newLocalShuffle()
 	for i := range cfg.TaskManagers {
 		id := ResourceID(fmt.Sprintf("taskmanager-%d", i))
-		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, log)
+		netCfg := cfg.Network
+		if netCfg.Logger == nil {
+			netCfg.Logger = log
+		}
+		if cfg.IsolatedTaskManagers {
+			shuffle = newLocalShuffle()
+			if netCfg.ListenAddr == "" {
+				netCfg.ListenAddr = "127.0.0.1:0"
+			}
+		}
+		env, err := network.NewEnvironment(netCfg)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("flink: task manager %s: %w", id, err)
+		}
+		c.envs = append(c.envs, env)
+		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, log)
 		c.rpc.bind(string(id), tm)
 		c.tms = append(c.tms, tm)
 		if err := tm.register(context.Background()); err != nil {
@@ -148,6 +180,9 @@ func (c *LocalCluster) Close() error {
 		}
 		for _, tm := range c.tms {
 			tm.close()
+		}
+		for _, env := range c.envs {
+			env.Close()
 		}
 		c.rm.close()
 	})

@@ -66,11 +66,14 @@ type gateKey struct {
 // localShuffle connects producers and consumers in one process. Either side
 // may create a gate first; the job's gates are dropped when it ends.
 type localShuffle struct {
+	id    string // tells TaskManagers sharing this exchange apart from others
 	mu    sync.Mutex
 	gates map[gateKey]any
 }
 
-func newLocalShuffle() *localShuffle { return &localShuffle{gates: make(map[gateKey]any)} }
+func newLocalShuffle() *localShuffle {
+	return &localShuffle{id: randomHex(8), gates: make(map[gateKey]any)}
+}
 
 func gateFor[T any](s *localShuffle, k gateKey, numChannels int) (*localGate[T], error) {
 	s.mu.Lock()
@@ -138,6 +141,9 @@ func (discard[T]) push([]T) error  { return nil }
 func (discard[T]) endInput() error { return nil }
 
 func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
+	if tk.exchange.Network {
+		return newNetWriter[T](tk, e)
+	}
 	g := tk.graph
 	target := g.Vertices[e.Target]
 	// The producer's channel index in each consumer gate: after the channels
@@ -184,6 +190,9 @@ func gateWidth(g *JobGraph, v *JobVertex) int {
 
 func (typeInfo[T]) runInput(tk *task, head any) error {
 	h := head.(consumer[T])
+	if tk.exchange.Network {
+		return runNetInput(tk, h)
+	}
 	v := tk.graph.Vertices[tk.id.Vertex]
 	g, err := gateFor[T](tk.shuffle, gateKey{tk.id.Job, tk.id.Attempt, v.ID, tk.id.Subtask}, gateWidth(tk.graph, v))
 	if err != nil {

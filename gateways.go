@@ -65,9 +65,23 @@ type TaskManagerGateway interface {
 type JobManagerGateway interface {
 	// OfferSlots offers slots of a TaskManager and returns those accepted;
 	// the TaskManager frees the others.
-	OfferSlots(ctx context.Context, tm ResourceID, tmAddress string, offers []SlotOffer) ([]SlotOffer, error)
+	OfferSlots(ctx context.Context, tm TaskManagerLocation, offers []SlotOffer) ([]SlotOffer, error)
 	// UpdateTaskExecutionState reports a subtask's state change.
 	UpdateTaskExecutionState(ctx context.Context, s TaskExecutionState) error
+}
+
+// TaskManagerLocation says where a TaskManager is reached.
+type TaskManagerLocation struct {
+	ID ResourceID
+	// Address is its RPC address.
+	Address string
+	// DataAddress is the address of its network data plane; empty when it
+	// does not listen (every exchange stays in its process).
+	DataAddress string
+	// ShuffleID identifies the in-process exchange it shares with the other
+	// TaskManagers of its process: subtasks on TaskManagers with the same
+	// ShuffleID hand records over as Go values, others over the network.
+	ShuffleID string
 }
 
 // resolver finds the gateway at an address.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flinkgo/flink/network"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -288,15 +289,22 @@ func TestFingerprintMismatchRefused(t *testing.T) {
 	})
 	g, err := mine.Build("job", nil, DefaultJobConfig())
 	require.NoError(t, err)
-	tm := newTaskManager("tm", "tm", "rm", 1, ResourceProfile{}, newLocalResolver(), theirs, newGraphStore(), newLocalShuffle(), discardLogger)
+	tm := newTaskManager("tm", "tm", "rm", 1, ResourceProfile{}, newLocalResolver(), theirs, newGraphStore(), newLocalShuffle(), localEnv(t), discardLogger)
 	defer tm.close()
 	_, err = tm.jobGraph(TaskDeploymentDescriptor{ID: ExecutionAttemptID{Job: "j"}, Job: g.Spec, Fingerprint: g.Fingerprint})
 	require.ErrorIs(t, err, ErrFingerprintMismatch)
 	assert.Contains(t, err.Error(), "different binaries")
 
-	tmSame := newTaskManager("tm2", "tm2", "rm", 1, ResourceProfile{}, newLocalResolver(), mine, newGraphStore(), newLocalShuffle(), discardLogger)
+	tmSame := newTaskManager("tm2", "tm2", "rm", 1, ResourceProfile{}, newLocalResolver(), mine, newGraphStore(), newLocalShuffle(), localEnv(t), discardLogger)
 	defer tmSame.close()
 	g2, err := tmSame.jobGraph(TaskDeploymentDescriptor{ID: ExecutionAttemptID{Job: "j"}, Job: g.Spec, Fingerprint: g.Fingerprint})
 	require.NoError(t, err)
 	assert.Equal(t, g.Fingerprint, g2.Fingerprint)
+}
+
+func localEnv(t *testing.T) *network.Environment {
+	env, err := network.NewEnvironment(network.LocalConfig())
+	require.NoError(t, err)
+	t.Cleanup(func() { env.Close() })
+	return env
 }

@@ -89,7 +89,7 @@ type JobManager struct {
 		sync.Mutex
 		eg       *ExecutionGraph
 		pool     *SlotPool
-		tmAddrs  map[ResourceID]string
+		tms      map[ResourceID]TaskManagerLocation
 		status   JobStatus
 		failure  error // the first failure of the current attempt
 		metrics  map[ExecutionAttemptID]*TaskMetrics
@@ -105,7 +105,7 @@ func newJobManager(id JobID, addr string, g *JobGraph, rmAddr string, rpc resolv
 		changed: make(chan struct{}, 1), cancelCh: make(chan struct{})}
 	jm.mu.eg = NewExecutionGraph(id, g)
 	jm.mu.pool = NewSlotPool()
-	jm.mu.tmAddrs = make(map[ResourceID]string)
+	jm.mu.tms = make(map[ResourceID]TaskManagerLocation)
 	jm.mu.metrics = make(map[ExecutionAttemptID]*TaskMetrics)
 	jm.mu.status = JobCreated
 	return jm
@@ -136,13 +136,13 @@ func (jm *JobManager) setStatus(s JobStatus) {
 }
 
 // OfferSlots implements JobManagerGateway.
-func (jm *JobManager) OfferSlots(ctx context.Context, tm ResourceID, tmAddr string, offers []SlotOffer) ([]SlotOffer, error) {
+func (jm *JobManager) OfferSlots(ctx context.Context, tm TaskManagerLocation, offers []SlotOffer) ([]SlotOffer, error) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	if jm.mu.done {
 		return nil, nil
 	}
-	jm.mu.tmAddrs[tm] = tmAddr
+	jm.mu.tms[tm.ID] = tm
 	accepted := jm.mu.pool.Offer(offers)
 	jm.signal()
 	return accepted, nil
@@ -296,6 +296,7 @@ func (jm *JobManager) deploy(ctx context.Context) {
 	var ds []deployment
 	jm.mu.Lock()
 	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
+	exchange := jm.exchangeLocked(assign)
 	for _, ev := range jm.mu.eg.All() {
 		if err != nil {
 			ev.Transition(Failed)
@@ -307,8 +308,9 @@ func (jm *JobManager) deploy(ctx context.Context) {
 		ev.Transition(Scheduled)
 		ev.Transition(Deploying)
 		ev.Location = slot.Slot.TaskManager
-		ds = append(ds, deployment{ev: ev, addr: jm.mu.tmAddrs[slot.Slot.TaskManager], tdd: TaskDeploymentDescriptor{
+		ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
 			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
+			Exchange: exchange,
 		}})
 	}
 	jm.mu.Unlock()
@@ -322,6 +324,29 @@ func (jm *JobManager) deploy(ctx context.Context) {
 				Err: newTaskError(d.ev.Vertex.Name, d.ev.Subtask, d.tdd.ID.Attempt, fmt.Errorf("deploying to task manager %s: %w", d.ev.Location, err))})
 		}
 	}
+}
+
+// exchangeLocked decides how the subtasks placed by assign exchange
+// records: as Go values when every TaskManager shares one process's
+// exchange, else over the network, with each subtask's data address.
+func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) ExchangeSpec {
+	var spec ExchangeSpec
+	shuffles := make(map[string]bool)
+	for _, s := range assign {
+		shuffles[jm.mu.tms[s.Slot.TaskManager].ShuffleID] = true
+	}
+	if len(shuffles) <= 1 {
+		return spec
+	}
+	spec.Network = true
+	spec.DataAddrs = make([][]string, len(jm.graph.Vertices))
+	for _, v := range jm.graph.Vertices {
+		spec.DataAddrs[v.ID] = make([]string, v.Parallelism)
+		for i := range v.Parallelism {
+			spec.DataAddrs[v.ID][i] = jm.mu.tms[assign[[2]int{v.ID, i}].Slot.TaskManager].DataAddress
+		}
+	}
+	return spec
 }
 
 func cmpErr(cur, err error) error {
@@ -368,7 +393,7 @@ func (jm *JobManager) cancelAll(ctx context.Context) {
 			ev.Transition(Canceled)
 		case Deploying, Running:
 			ev.Transition(Canceling)
-			ts = append(ts, target{jm.mu.tmAddrs[ev.Location], ev.ID})
+			ts = append(ts, target{jm.mu.tms[ev.Location].Address, ev.ID})
 		}
 	}
 	jm.mu.Unlock()
@@ -399,7 +424,7 @@ func (jm *JobManager) release() {
 	jm.mu.Lock()
 	jm.mu.done = true
 	slots := jm.mu.pool.Clear()
-	addrs := jm.mu.tmAddrs
+	tms := jm.mu.tms
 	attempt := jm.mu.eg.Attempt
 	jm.mu.Unlock()
 	ctx := context.Background()
@@ -407,7 +432,7 @@ func (jm *JobManager) release() {
 		rm.CancelSlotRequests(ctx, jm.id)
 	}
 	for _, s := range slots {
-		if tm, err := jm.rpc.taskManager(addrs[s.Slot.TaskManager]); err == nil {
+		if tm, err := jm.rpc.taskManager(tms[s.Slot.TaskManager].Address); err == nil {
 			tm.FreeSlot(ctx, s.Allocation)
 		}
 	}
@@ -416,9 +441,9 @@ func (jm *JobManager) release() {
 
 func (jm *JobManager) releasePartitions(attempt int) {
 	jm.mu.Lock()
-	addrs := make([]string, 0, len(jm.mu.tmAddrs))
-	for _, a := range jm.mu.tmAddrs {
-		addrs = append(addrs, a)
+	addrs := make([]string, 0, len(jm.mu.tms))
+	for _, tm := range jm.mu.tms {
+		addrs = append(addrs, tm.Address)
 	}
 	jm.mu.Unlock()
 	for _, a := range addrs {

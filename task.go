@@ -20,6 +20,19 @@ type TaskDeploymentDescriptor struct {
 	AllocationID AllocationID
 	// JobManager is the address of the JobManager the task reports to.
 	JobManager string
+	// Exchange says how the job's subtasks exchange records.
+	Exchange ExchangeSpec
+}
+
+// ExchangeSpec says how the subtasks of one job attempt exchange records.
+type ExchangeSpec struct {
+	// Network is false when every subtask runs in one process: records are
+	// handed over as Go values. When true, every exchange goes through the
+	// network stack: serialized into buffers, over TCP between processes.
+	Network bool
+	// DataAddrs[v][i] is the data address of the TaskManager running
+	// subtask i of vertex v, when Network is set.
+	DataAddrs [][]string
 }
 
 // TaskExecutionState is a task's report of a state change to its
@@ -60,6 +73,9 @@ type task struct {
 	shuffle *localShuffle
 	log     *slog.Logger
 	alloc   AllocationID // the slot the task runs in
+	// net is the TaskManager's data plane, used when exchange.Network.
+	net      *netContext
+	exchange ExchangeSpec
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,6 +92,9 @@ type task struct {
 	idleNanos          atomic.Int64
 
 	source sourceRunner // set for source tasks
+
+	// netMetrics add the network exchange's counters to the task's.
+	netMetrics []func(*TaskMetrics)
 }
 
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
@@ -116,6 +135,16 @@ func (t *task) flushLocked() error {
 // addFlusher registers a function that ships records held for batching;
 // called during build.
 func (t *task) addFlusher(f func() error) { t.flushers = append(t.flushers, f) }
+
+// addNetMetrics registers a function adding network counters to the task's
+// metrics; called from the task's goroutine.
+func (t *task) addNetMetrics(f func(*TaskMetrics)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.netMetrics = append(t.netMetrics, f)
+}
+
+func durationOf(nanos int64) time.Duration { return time.Duration(nanos) }
 
 // addCloser registers a function to call when the task ends.
 func (t *task) addCloser(f func() error) { t.closers = append(t.closers, f) }
@@ -262,6 +291,11 @@ func (t *task) metrics() *TaskMetrics {
 		BackPressured: time.Duration(t.backPressuredNanos.Load()),
 		Idle:          time.Duration(t.idleNanos.Load()),
 	}
+	t.mu.Lock()
+	for _, f := range t.netMetrics {
+		f(m)
+	}
+	t.mu.Unlock()
 	for i, om := range t.ops {
 		if om == nil {
 			continue

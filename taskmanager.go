@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/flinkgo/flink/network"
 )
 
 // TaskManager offers slots and runs subtasks in them, each on its own
@@ -19,6 +21,7 @@ type TaskManager struct {
 	registry *Registry
 	graphs   *graphStore
 	shuffle  *localShuffle
+	net      *netContext
 	log      *slog.Logger
 
 	ctx    context.Context // cancelled by close
@@ -35,8 +38,9 @@ type TaskManager struct {
 	}
 }
 
-func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile ResourceProfile, rpc resolver, reg *Registry, graphs *graphStore, sh *localShuffle, log *slog.Logger) *TaskManager {
+func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile ResourceProfile, rpc resolver, reg *Registry, graphs *graphStore, sh *localShuffle, env *network.Environment, log *slog.Logger) *TaskManager {
 	tm := &TaskManager{id: id, addr: addr, rmAddr: rmAddr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
+		net: &netContext{tm: id, env: env, codecs: network.NewCodecs()},
 		log: log.With("role", "taskmanager", "tm", id)}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
 	tm.mu.slots = NewSlotTable(id, slots, profile)
@@ -85,12 +89,17 @@ func (tm *TaskManager) offer(jmAddr string, o SlotOffer) {
 	jm, err := tm.rpc.jobManager(jmAddr)
 	var accepted []SlotOffer
 	if err == nil {
-		accepted, err = jm.OfferSlots(tm.ctx, tm.id, tm.addr, []SlotOffer{o})
+		accepted, err = jm.OfferSlots(tm.ctx, tm.location(), []SlotOffer{o})
 	}
 	if err != nil || len(accepted) == 0 {
 		tm.log.Debug("slot offer refused", "slot", o.Slot, "err", err)
 		tm.FreeSlot(tm.ctx, o.Allocation)
 	}
+}
+
+// location says where the TaskManager is reached.
+func (tm *TaskManager) location() TaskManagerLocation {
+	return TaskManagerLocation{ID: tm.id, Address: tm.addr, DataAddress: tm.net.env.Addr(), ShuffleID: tm.shuffle.id}
 }
 
 // FreeSlot implements TaskManagerGateway.
@@ -144,8 +153,11 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	if _, dup := tm.mu.tasks[tdd.ID]; dup {
 		return fmt.Errorf("flink: task %s already deployed", tdd.ID)
 	}
+	if tdd.Exchange.Network && !validDataAddrs(g, tdd.Exchange.DataAddrs) {
+		return fmt.Errorf("flink: deployment of %s has no data address for every subtask", tdd.ID)
+	}
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
-	t.alloc = tdd.AllocationID
+	t.alloc, t.net, t.exchange = tdd.AllocationID, tm.net, tdd.Exchange
 	tm.mu.tasks[tdd.ID] = t
 	tm.wg.Add(1)
 	go tm.runTask(t, jm)
@@ -178,6 +190,20 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 	tm.mu.Unlock()
 	t.cancel()
 	report(final)
+}
+
+// validDataAddrs checks a deployment's addresses against the graph, so a
+// malformed descriptor fails the deployment instead of a task.
+func validDataAddrs(g *JobGraph, addrs [][]string) bool {
+	if len(addrs) != len(g.Vertices) {
+		return false
+	}
+	for _, v := range g.Vertices {
+		if len(addrs[v.ID]) != v.Parallelism {
+			return false
+		}
+	}
+	return true
 }
 
 // CancelTask implements TaskManagerGateway.

@@ -74,6 +74,14 @@ func (r *RecordReader[T]) Next(ctx context.Context, rec *T) (ReadResult, error) 
 	}
 }
 
+// Buffered reports whether unread bytes remain in the buffer being decoded,
+// so that Next can likely return without waiting on the gate. A consumer
+// that batches records hands its batch on when Buffered is false instead of
+// holding it while Next waits for more input.
+func (r *RecordReader[T]) Buffered() bool {
+	return r.current >= 0 && len(r.desers[r.current].data) > 0
+}
+
 // Close recycles buffers held by the reader. It does not close the gate.
 func (r *RecordReader[T]) Close() {
 	for i := range r.desers {

@@ -1,0 +1,178 @@
+package flink
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/flinkgo/flink/network"
+)
+
+// The network exchange: when a job's subtasks run in more than one process,
+// every edge goes through the network stack. A producer subtask writes a
+// result partition with one subpartition per consumer subtask; a consumer
+// reads an input gate with one channel per producer subtask, local channels
+// for producers on its own TaskManager and TCP channels for the others.
+
+// netContext is a TaskManager's data plane as its tasks see it.
+type netContext struct {
+	tm     ResourceID
+	env    *network.Environment
+	codecs *network.Codecs
+}
+
+// partitionID names the partition subtask tk writes for edge e.
+func partitionID(id ExecutionAttemptID, edge int) network.ResultPartitionID {
+	return network.ResultPartitionID{
+		JobID:      string(id.Job),
+		ProducerID: fmt.Sprintf("a%d/v%d/s%d", id.Attempt, id.Vertex, id.Subtask),
+		Partition:  edge,
+	}
+}
+
+// netWriter partitions records over the subpartitions of a result
+// partition: the network form of localWriter.
+type netWriter[T any] struct {
+	tk         *task
+	part       partitionKind
+	keyGroupOf func(T) int
+	maxPar     int
+	n          int
+	rr         int
+	p          *network.ResultPartition
+	w          *network.RecordWriter[T]
+	finished   bool
+}
+
+func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
+	target := tk.graph.Vertices[e.Target]
+	p, err := tk.net.env.NewResultPartition(partitionID(tk.id, e.ID), target.Parallelism)
+	if err != nil {
+		return nil, fmt.Errorf("task manager %s: result partition of %s: %w", tk.net.tm, tk.id, err)
+	}
+	cfg := network.DefaultRecordWriterConfig()
+	cfg.BufferTimeout = tk.graph.Config.BufferTimeout
+	w := &netWriter[T]{
+		tk: tk, part: e.part, maxPar: target.MaxParallelism, n: target.Parallelism, rr: tk.id.Subtask,
+		p: p, w: network.NewRecordWriter(p, network.CodecFor[T](tk.net.codecs), cfg),
+	}
+	if e.part == partHash {
+		w.keyGroupOf = e.keyGroupOf.(func(T) int)
+	}
+	tk.addFlusher(w.flush)
+	tk.addCloser(w.close)
+	tk.addNetMetrics(func(m *TaskMetrics) { m.BackPressured += durationOf(p.Metrics().BackPressuredNanos) })
+	return w, nil
+}
+
+func (w *netWriter[T]) push(b []T) error {
+	ctx := w.tk.ctx
+	for _, v := range b {
+		var err error
+		switch w.part {
+		case partForward:
+			err = w.w.Emit(ctx, w.tk.id.Subtask, v)
+		case partBroadcast:
+			err = w.w.Broadcast(ctx, v)
+		case partHash:
+			err = w.w.Emit(ctx, w.keyGroupOf(v)*w.n/w.maxPar, v)
+		default:
+			if w.rr++; w.rr >= w.n {
+				w.rr = 0
+			}
+			err = w.w.Emit(ctx, w.rr, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *netWriter[T]) flush() error {
+	if !w.finished {
+		w.w.Flush()
+	}
+	return nil
+}
+
+// endInput ships what is buffered and ends the partition.
+func (w *netWriter[T]) endInput() error {
+	if err := w.w.Close(); err != nil {
+		return err
+	}
+	w.finished = true
+	return w.p.Finish()
+}
+
+// close releases the partition of a task that did not finish, so its
+// consumers fail instead of waiting.
+func (w *netWriter[T]) close() error {
+	if !w.finished {
+		w.w.Close()
+		w.p.Release(errTaskStopping)
+	}
+	return nil
+}
+
+// runNetInput reads the task's input gate and pushes batches into head.
+func runNetInput[T any](tk *task, h consumer[T]) error {
+	g, v := tk.graph, tk.graph.Vertices[tk.id.Vertex]
+	var specs []network.InputChannelSpec
+	own := tk.exchange.DataAddrs[v.ID][tk.id.Subtask]
+	for _, eid := range v.Inputs {
+		e := g.Edges[eid]
+		for p := range g.Vertices[e.Source].Parallelism {
+			producer := ExecutionAttemptID{Job: tk.id.Job, Vertex: e.Source, Subtask: p, Attempt: tk.id.Attempt}
+			addr := tk.exchange.DataAddrs[e.Source][p]
+			if addr == own {
+				addr = "" // same TaskManager: a local channel
+			}
+			specs = append(specs, network.InputChannelSpec{Partition: partitionID(producer, eid), Subpartition: tk.id.Subtask, ProducerAddr: addr})
+		}
+	}
+	gate, err := tk.net.env.NewInputGate(specs)
+	if err != nil {
+		return fmt.Errorf("task manager %s: input gate of %s: %w", tk.net.tm, tk.id, err)
+	}
+	defer gate.Close()
+	tk.addNetMetrics(func(m *TaskMetrics) { m.Idle += durationOf(gate.Metrics().IdleNanos) })
+	if err := gate.RequestPartitions(tk.ctx); err != nil {
+		return err
+	}
+	r := network.NewRecordReader(gate, network.CodecFor[T](tk.net.codecs), 0)
+	defer r.Close()
+	batch := make([]T, 0, batchSize)
+	push := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := tk.emit(func() error { return h.push(batch) })
+		batch = batch[:0]
+		return err
+	}
+	for {
+		var rec T
+		res, err := r.Next(tk.ctx, &rec)
+		if errors.Is(err, io.EOF) {
+			if err := push(); err != nil {
+				return err
+			}
+			return tk.emit(h.endInput)
+		}
+		if err != nil {
+			return err
+		}
+		if res.IsEvent {
+			// End of partition is the only event so far; the reader returns
+			// io.EOF once every channel has ended.
+			continue
+		}
+		batch = append(batch, rec)
+		if len(batch) >= batchSize || !r.Buffered() {
+			if err := push(); err != nil {
+				return err
+			}
+		}
+	}
+}
