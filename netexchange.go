@@ -151,8 +151,9 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 		batch = batch[:0]
 		return err
 	}
+	var rec, zero T // one record decoded into and copied out: no allocation per record
 	for {
-		var rec T
+		rec = zero
 		res, err := r.Next(tk.ctx, &rec)
 		if errors.Is(err, io.EOF) {
 			if err := push(); err != nil {

@@ -521,9 +521,9 @@ type restJob struct {
 
 func (j restJob) duration(now time.Time) int64 {
 	if j.end.IsZero() {
-		return now.Sub(j.start).Milliseconds()
+		return millis(now) - millis(j.start)
 	}
-	return j.end.Sub(j.start).Milliseconds()
+	return millis(j.end) - millis(j.start)
 }
 
 func (j restJob) lastModified() time.Time {

@@ -1,0 +1,442 @@
+package flink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// restTestRegistry holds the jobs the REST tests run:
+//
+//	count [n]  sums Generate(n) (default 10); a non-number is a bad argument
+//	forever    emits a record every few milliseconds until cancelled
+//	fail       fails in its map function
+func restTestRegistry() *Registry {
+	reg := NewRegistry()
+	reg.MustRegister("count", func(env *Env, args []string) error {
+		n := int64(10)
+		if len(args) > 0 {
+			v, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("count: argument %q is not a number", args[0])
+			}
+			n = v
+		}
+		nums := Generate(env, n, func(i int64) (int64, error) { return i, nil })
+		doubled := Map(nums, func(v int64) (int64, error) { return 2 * v, nil }).Name("double")
+		SinkTo(doubled, "discard", SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	reg.MustRegister("forever", func(env *Env, args []string) error {
+		src := FromSource(env, "ticks", func() Source[int] { return &restTickSource{stop: make(chan struct{})} })
+		SinkTo(src, "discard", SinkFunc(func(int) error { return nil }))
+		return nil
+	})
+	reg.MustRegister("fail", func(env *Env, args []string) error {
+		nums := FromSlice(env, []int{1, 2, 3})
+		bad := Map(nums, func(v int) (int, error) { return 0, errors.New("boom in map") }).Name("explode")
+		SinkTo(bad, "discard", SinkFunc(func(int) error { return nil }))
+		return nil
+	})
+	return reg
+}
+
+// restTickSource emits a counter every 5 ms until cancelled.
+type restTickSource struct {
+	stop chan struct{}
+	once sync.Once
+}
+
+func (s *restTickSource) Run(ctx *SourceContext[int]) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Context().Done():
+			return nil
+		case <-s.stop:
+			return nil
+		case <-t.C:
+		}
+		if err := ctx.Collect(i); err != nil {
+			return nil
+		}
+	}
+}
+
+func (s *restTickSource) Cancel() { s.once.Do(func() { close(s.stop) }) }
+
+type restFixture struct {
+	cluster *LocalCluster
+	url     string
+	client  *http.Client
+}
+
+// newRESTFixture starts a cluster of 2 TaskManagers with 2 slots each and
+// its REST API on an httptest server; both are closed when the test ends.
+func newRESTFixture(t *testing.T, reg *Registry) *restFixture {
+	t.Helper()
+	cfg := DefaultClusterConfig()
+	cfg.TaskManagers, cfg.SlotsPerTaskManager, cfg.Registry = 2, 2, reg
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	srv := NewRESTServer(c)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &restFixture{cluster: c, url: ts.URL, client: ts.Client()}
+}
+
+// do sends a request and returns the status, the response headers and the
+// decoded JSON body.
+func (f *restFixture) do(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.url+path, rd)
+	require.NoError(t, err)
+	resp, err := f.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"), "%s %s", method, path)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(raw, &m), "%s %s: body %q", method, path, raw)
+	return resp.StatusCode, resp.Header, m
+}
+
+func (f *restFixture) get(t *testing.T, path string) map[string]any {
+	t.Helper()
+	status, _, m := f.do(t, http.MethodGet, path, "")
+	require.Equal(t, http.StatusOK, status, "GET %s: %v", path, m)
+	return m
+}
+
+func (f *restFixture) submit(t *testing.T, body string) JobID {
+	t.Helper()
+	status, h, m := f.do(t, http.MethodPost, "/jobs", body)
+	require.Equal(t, http.StatusAccepted, status, "POST /jobs %s: %v", body, m)
+	require.Len(t, m, 1)
+	id, _ := m["jobid"].(string)
+	require.Len(t, id, 32)
+	assert.Equal(t, "/jobs/"+id, h.Get("Location"))
+	return JobID(id)
+}
+
+func (f *restFixture) await(t *testing.T, id JobID) *JobResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := f.cluster.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	return r
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func sortedKeys(ks ...string) []string { slices.Sort(ks); return ks }
+
+func TestRESTOverviewConfigTaskManagers(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	for _, path := range []string{"/overview", "/v1/overview"} {
+		o := f.get(t, path)
+		assert.Equal(t, sortedKeys("taskmanagers", "slots-total", "slots-available", "jobs-running", "jobs-finished",
+			"jobs-cancelled", "jobs-failed", "flink-version", "flink-commit"), keys(o))
+		assert.EqualValues(t, 2, o["taskmanagers"])
+		assert.EqualValues(t, 4, o["slots-total"])
+		assert.EqualValues(t, 4, o["slots-available"])
+		for _, k := range []string{"jobs-running", "jobs-finished", "jobs-cancelled", "jobs-failed"} {
+			assert.EqualValues(t, 0, o[k], k)
+		}
+		assert.NotEmpty(t, o["flink-version"])
+	}
+
+	c := f.get(t, "/config")
+	assert.Equal(t, sortedKeys("refresh-interval", "timezone-name", "timezone-offset", "flink-version", "flink-revision"), keys(c))
+
+	tms := f.get(t, "/taskmanagers")["taskmanagers"].([]any)
+	require.Len(t, tms, 2)
+	for i, x := range tms {
+		tm := x.(map[string]any)
+		assert.Equal(t, sortedKeys("id", "path", "slotsNumber", "freeSlots"), keys(tm))
+		assert.Equal(t, fmt.Sprintf("taskmanager-%d", i), tm["id"])
+		assert.NotEmpty(t, tm["path"])
+		assert.EqualValues(t, 2, tm["slotsNumber"])
+		assert.EqualValues(t, 2, tm["freeSlots"])
+	}
+
+	jobs := f.get(t, "/jobs")
+	assert.Equal(t, map[string]any{"jobs": []any{}}, jobs)
+	assert.Equal(t, map[string]any{"jobs": []any{}}, f.get(t, "/jobs/overview"))
+}
+
+func TestRESTSubmitFinishedJob(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	id := f.submit(t, `{"name": "count", "args": ["100"], "parallelism": 2}`)
+	r := f.await(t, id)
+	require.Equal(t, JobFinished, r.Status)
+
+	d := f.get(t, "/jobs/"+string(id))
+	assert.Equal(t, sortedKeys("jid", "name", "state", "start-time", "end-time", "duration", "now", "maxParallelism",
+		"restarts", "vertices", "status-counts"), keys(d))
+	assert.Equal(t, string(id), d["jid"])
+	assert.Equal(t, "count", d["name"])
+	assert.Equal(t, "FINISHED", d["state"])
+	start, end := d["start-time"].(float64), d["end-time"].(float64)
+	assert.Positive(t, start)
+	assert.GreaterOrEqual(t, end, start)
+	assert.Equal(t, end-start, d["duration"])
+	assert.EqualValues(t, 128, d["maxParallelism"])
+	vs := d["vertices"].([]any)
+	require.NotEmpty(t, vs)
+	var total int64
+	for i, x := range vs {
+		v := x.(map[string]any)
+		assert.Equal(t, sortedKeys("id", "name", "parallelism", "maxParallelism", "status", "tasks", "metrics", "operators"), keys(v))
+		assert.Equal(t, strconv.Itoa(i), v["id"])
+		assert.Equal(t, "FINISHED", v["status"])
+		p := v["parallelism"].(float64)
+		assert.Equal(t, p, v["tasks"].(map[string]any)["FINISHED"])
+		total += int64(p)
+		m := v["metrics"].(map[string]any)
+		assert.Equal(t, true, m["read-records-complete"])
+		assert.Equal(t, true, m["write-records-complete"])
+	}
+	assert.EqualValues(t, total, d["status-counts"].(map[string]any)["FINISHED"])
+	// The operators' counts: 100 records through "double" into the sink.
+	var double map[string]any
+	for _, x := range vs {
+		for _, o := range x.(map[string]any)["operators"].([]any) {
+			if op := o.(map[string]any); op["name"] == "double" {
+				double = op
+			}
+		}
+	}
+	require.NotNil(t, double, "operator double in %v", vs)
+	assert.EqualValues(t, 100, double["records-in"])
+	assert.EqualValues(t, 100, double["records-out"])
+
+	assert.Equal(t, map[string]any{"jobs": []any{map[string]any{"id": string(id), "status": "FINISHED"}}}, f.get(t, "/jobs"))
+	ov := f.get(t, "/jobs/overview")["jobs"].([]any)
+	require.Len(t, ov, 1)
+	o := ov[0].(map[string]any)
+	assert.Equal(t, sortedKeys("jid", "name", "state", "start-time", "end-time", "duration", "last-modification", "tasks"), keys(o))
+	assert.Equal(t, "FINISHED", o["state"])
+	assert.Equal(t, end, o["last-modification"])
+	tasks := o["tasks"].(map[string]any)
+	assert.EqualValues(t, total, tasks["total"])
+	assert.EqualValues(t, total, tasks["finished"])
+	assert.EqualValues(t, 0, tasks["running"])
+
+	assert.EqualValues(t, 1, f.get(t, "/overview")["jobs-finished"])
+	assert.Equal(t, map[string]any{"all-exceptions": []any{}, "truncated": false}, f.get(t, "/jobs/"+string(id)+"/exceptions"))
+}
+
+func TestRESTCancelRunningJob(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	id := f.submit(t, `{"name": "forever", "parallelism": 1}`)
+	path := "/jobs/" + string(id)
+	require.Eventually(t, func() bool {
+		d := f.get(t, path)
+		v := d["vertices"].([]any)[0].(map[string]any)
+		return d["state"] == "RUNNING" && v["status"] == "RUNNING"
+	}, 30*time.Second, 10*time.Millisecond)
+	d := f.get(t, path)
+	assert.EqualValues(t, -1, d["end-time"])
+	assert.Equal(t, false, d["vertices"].([]any)[0].(map[string]any)["metrics"].(map[string]any)["read-records-complete"])
+	o := f.get(t, "/overview")
+	assert.EqualValues(t, 1, o["jobs-running"])
+	assert.EqualValues(t, 3, o["slots-available"])
+
+	status, _, body := f.do(t, http.MethodPatch, path+"?mode=cancel", "")
+	assert.Equal(t, http.StatusAccepted, status)
+	assert.Empty(t, body)
+	r := f.await(t, id)
+	assert.Equal(t, JobCanceled, r.Status)
+	assert.Equal(t, "CANCELED", f.get(t, path)["state"])
+	ex := f.get(t, path+"/exceptions")
+	assert.Contains(t, ex["root-exception"], "canceled")
+	assert.Positive(t, ex["timestamp"])
+	assert.EqualValues(t, 1, f.get(t, "/overview")["jobs-cancelled"])
+
+	// Cancelling an ended job, with Flink's default mode, is a no-op.
+	status, _, _ = f.do(t, http.MethodPatch, path, "")
+	assert.Equal(t, http.StatusAccepted, status)
+}
+
+func TestRESTFailedJob(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	id := f.submit(t, `{"name": "fail", "parallelism": 1}`)
+	require.Equal(t, JobFailed, f.await(t, id).Status)
+	d := f.get(t, "/jobs/"+string(id))
+	assert.Equal(t, "FAILED", d["state"])
+	ex := f.get(t, "/jobs/"+string(id)+"/exceptions")
+	assert.Contains(t, ex["root-exception"], "boom in map")
+	assert.Contains(t, ex["root-exception"], "explode")
+	assert.Len(t, ex["all-exceptions"], 1)
+	assert.EqualValues(t, 1, f.get(t, "/overview")["jobs-failed"])
+}
+
+func TestRESTSubmitErrors(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		want       []string
+	}{
+		{"empty body", "", 400, []string{"empty request body"}},
+		{"malformed", `{"name": `, 400, []string{"invalid request body"}},
+		{"not an object", `[1]`, 400, []string{"invalid request body"}},
+		{"unknown field", `{"name": "count", "bogus": 1}`, 400, []string{"invalid request body", `"bogus"`}},
+		{"wrong type", `{"name": "count", "parallelism": "2"}`, 400, []string{"invalid request body", "parallelism"}},
+		{"two objects", `{"name": "count"} {"name": "count"}`, 400, []string{"data after the JSON object"}},
+		{"missing name", `{"args": ["1"]}`, 400, []string{"missing job name", `"count"`, `"forever"`}},
+		{"negative parallelism", `{"name": "count", "parallelism": -1}`, 400, []string{"invalid parallelism -1"}},
+		{"unknown job", `{"name": "nope", "parallelism": 1}`, 400, []string{`unknown job`, `"nope"`, "count fail forever"}},
+		{"bad arguments", `{"name": "count", "args": ["ten"], "parallelism": 1}`, 400, []string{`argument "ten" is not a number`}},
+		{"too many slots", `{"name": "count", "parallelism": 5}`, 503, []string{"needs 5 slots", "4 in total (4 free)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, body := f.do(t, http.MethodPost, "/jobs", tc.body)
+			assert.Equal(t, tc.status, status)
+			errs := body["errors"].([]any)
+			require.Len(t, errs, 1)
+			for _, w := range tc.want {
+				assert.Contains(t, errs[0], w)
+			}
+		})
+	}
+	assert.Empty(t, f.get(t, "/jobs")["jobs"], "no bad submission may start a job")
+}
+
+func TestRESTRequestErrors(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	unknown := string(NewJobID())
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"GET", "/jobs/" + unknown, 404, "job " + unknown + " not found"},
+		{"GET", "/jobs/" + unknown + "/exceptions", 404, "not found"},
+		{"PATCH", "/jobs/" + unknown + "?mode=cancel", 404, "not found"},
+		{"GET", "/jobs/not-a-job-id", 400, `invalid job id "not-a-job-id"`},
+		{"PATCH", "/jobs/xyz", 400, "invalid job id"},
+		{"PATCH", "/jobs/" + unknown + "?mode=stop", 400, `unsupported mode "stop"`},
+		{"PUT", "/jobs", 405, "method PUT is not allowed on /jobs"},
+		{"DELETE", "/overview", 405, "not allowed"},
+		{"POST", "/v1/taskmanagers", 405, "not allowed"},
+		{"GET", "/nope", 404, "Not found: /nope"},
+		{"GET", "/v2/overview", 404, "Not found"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			status, h, body := f.do(t, tc.method, tc.path, "")
+			assert.Equal(t, tc.status, status)
+			errs := body["errors"].([]any)
+			require.Len(t, errs, 1)
+			assert.Contains(t, errs[0], tc.want)
+			if status == 405 {
+				assert.NotEmpty(t, h.Get("Allow"))
+			}
+		})
+	}
+	_, h, _ := f.do(t, "PUT", "/jobs", "")
+	assert.Contains(t, h.Get("Allow"), "POST")
+	assert.Contains(t, h.Get("Allow"), "GET")
+}
+
+func TestRESTNoRegistry(t *testing.T) {
+	f := newRESTFixture(t, nil)
+	status, _, body := f.do(t, http.MethodPost, "/jobs", `{"name": "count"}`)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, body["errors"].([]any)[0], "no job registry")
+}
+
+func TestRESTServeAndClose(t *testing.T) {
+	cfg := DefaultClusterConfig()
+	cfg.SlotsPerTaskManager = 1
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	s := NewRESTServer(c)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://" + l.Addr().String() + "/overview")
+	require.NoError(t, err)
+	var o RESTOverview
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
+	resp.Body.Close()
+	assert.Equal(t, RESTOverview{TaskManagers: 1, SlotsTotal: 1, SlotsAvailable: 1, FlinkVersion: o.FlinkVersion, FlinkCommit: o.FlinkCommit}, o)
+
+	require.NoError(t, s.Close())
+	require.NoError(t, <-served)
+	require.NoError(t, s.Close(), "Close is idempotent")
+	_, err = client.Get("http://" + l.Addr().String() + "/overview")
+	require.Error(t, err, "the listener is closed")
+}
+
+func TestRESTShutdown(t *testing.T) {
+	cfg := DefaultClusterConfig()
+	cfg.SlotsPerTaskManager = 1
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	s := NewRESTServer(c)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.Shutdown(ctx))
+	require.NoError(t, <-served)
+}
+
+func TestRESTVertexStatus(t *testing.T) {
+	for _, tc := range []struct {
+		in   []ExecutionState
+		want ExecutionState
+	}{
+		{nil, Created},
+		{[]ExecutionState{Created, Created}, Created},
+		{[]ExecutionState{Scheduled, Created}, Scheduled},
+		{[]ExecutionState{Deploying, Scheduled}, Deploying},
+		{[]ExecutionState{Running, Deploying}, Running},
+		{[]ExecutionState{Running, Finished}, Running},
+		{[]ExecutionState{Finished, Finished}, Finished},
+		{[]ExecutionState{Canceled, Finished}, Canceled},
+		{[]ExecutionState{Canceling, Running}, Canceling},
+		{[]ExecutionState{Failed, Canceling}, Failed},
+	} {
+		assert.Equal(t, tc.want, vertexStatus(tc.in), "%v", tc.in)
+	}
+}
