@@ -33,6 +33,11 @@ type ClusterConfig struct {
 	// IsolatedTaskManagers, its listener (ListenAddr defaults to
 	// 127.0.0.1:0). Default: network.LocalConfig().
 	Network network.Config
+	// Codecs holds faster serializers for record types that cross the
+	// network (network.Register); nil uses msgpack for all but the built-in
+	// fast types. Types may also encode themselves through msgpack's
+	// CustomEncoder and CustomDecoder interfaces.
+	Codecs *network.Codecs
 	// Registry holds the jobs the cluster can run by name. Optional for
 	// clusters that only run graphs described in this process.
 	Registry *Registry
@@ -111,7 +116,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 			return nil, fmt.Errorf("flink: task manager %s: %w", id, err)
 		}
 		c.envs = append(c.envs, env)
-		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, log)
+		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, cfg.Codecs, log)
 		c.rpc.bind(string(id), tm)
 		c.tms = append(c.tms, tm)
 		if err := tm.register(context.Background()); err != nil {

@@ -38,9 +38,12 @@ type TaskManager struct {
 	}
 }
 
-func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile ResourceProfile, rpc resolver, reg *Registry, graphs *graphStore, sh *localShuffle, env *network.Environment, log *slog.Logger) *TaskManager {
+func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile ResourceProfile, rpc resolver, reg *Registry, graphs *graphStore, sh *localShuffle, env *network.Environment, codecs *network.Codecs, log *slog.Logger) *TaskManager {
+	if codecs == nil {
+		codecs = network.NewCodecs()
+	}
 	tm := &TaskManager{id: id, addr: addr, rmAddr: rmAddr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
-		net: &netContext{tm: id, env: env, codecs: network.NewCodecs()},
+		net: &netContext{tm: id, env: env, codecs: codecs},
 		log: log.With("role", "taskmanager", "tm", id)}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
 	tm.mu.slots = NewSlotTable(id, slots, profile)

@@ -1,0 +1,241 @@
+// Command flink is the command-line client of a flinkgo session cluster: it
+// submits registered jobs to the Dispatcher's REST API, lists them, shows
+// them and cancels them, as Flink's bin/flink does.
+//
+//	flink [--addr URL] [--output text|json] <command> [arguments]
+//
+//	flink run <name> [args...] [-p N] [--detached]   run a registered job
+//	flink list                                      list the cluster's jobs
+//	flink info <jobid>                              describe one job
+//	flink cancel <jobid>                            cancel a job
+//
+// The cluster's address comes from --addr, else the FLINK_REST_ADDR
+// environment variable, else http://127.0.0.1:8081 (Flink's REST port).
+// Without --detached, run waits for the job to end and reports its progress
+// on standard error.
+//
+// Exit status: 0 success, 1 the job failed or was cancelled or the server
+// refused the request, 2 usage error, 3 the server cannot be reached.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+)
+
+// defaultAddr is Flink's default REST endpoint.
+const defaultAddr = "http://127.0.0.1:8081"
+
+const usage = `Usage: flink [--addr URL] [--output text|json] <command> [arguments]
+
+Commands:
+  run <name> [args...] [-p N] [--detached]  run the registered job <name> with args;
+                                            without --detached, wait for its end
+  list                                      list the cluster's jobs
+  info <jobid>                              describe a job
+  cancel <jobid>                            cancel a job
+
+Options (before or after the command):
+  --addr URL       REST address of the cluster (env FLINK_REST_ADDR, default ` + defaultAddr + `)
+  --output FORMAT  text (default) or json
+  -p, --parallelism N  (run) parallelism of the job; 0 keeps the job's default
+  -d, --detached       (run) return once the job is submitted
+  --                   (run) end of options: the remaining words are job arguments
+
+Exit status: 0 success, 1 job failed or cancelled or request refused,
+2 usage error, 3 cannot reach the server.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return newCLI(stdout, stderr, os.Getenv).main(ctx, args)
+}
+
+// cli holds one invocation's settings and outputs.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// poll is how often run checks a job it waits for.
+	poll time.Duration
+
+	addr   string
+	output string
+}
+
+func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
+	return &cli{stdout: stdout, stderr: stderr, getenv: getenv, poll: 250 * time.Millisecond}
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// jobEndedError reports a job that ended without finishing.
+type jobEndedError struct {
+	id    string
+	state string
+}
+
+func (e *jobEndedError) Error() string { return fmt.Sprintf("job %s ended %s", e.id, e.state) }
+
+func (c *cli) main(ctx context.Context, args []string) int {
+	err := c.dispatch(ctx, args)
+	var (
+		ue *usageError
+		ne *unreachableError
+		je *jobEndedError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(c.stdout, usage)
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(c.stderr, "flink: %v\n\n%s", err, usage)
+		return exitUsage
+	case errors.As(err, &ne):
+		fmt.Fprintf(c.stderr, "flink: %v\n", err)
+		return exitUnreachable
+	case errors.As(err, &je):
+		return exitFailed // already reported
+	default:
+		fmt.Fprintf(c.stderr, "flink: %v\n", err)
+		return exitFailed
+	}
+}
+
+func (c *cli) dispatch(ctx context.Context, args []string) error {
+	fs := c.flagSet("flink")
+	pos, err := parseInterspersed(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("missing command")
+	}
+	cmd, rest := pos[0], pos[1:]
+	if cmd == "help" {
+		return flag.ErrHelp
+	}
+	var exec func(context.Context, *client, []string) error
+	switch cmd {
+	case "run":
+		exec = c.runJob
+	case "list":
+		exec = c.list
+	case "info":
+		exec = c.info
+	case "cancel":
+		exec = c.cancel
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+	// Commands other than run take no options of their own, but global
+	// options may follow them.
+	if cmd != "run" {
+		if rest, err = parseInterspersed(c.flagSet(cmd), rest, -1); err != nil {
+			return err
+		}
+	}
+	addr := c.addr
+	if addr == "" {
+		addr = c.getenv("FLINK_REST_ADDR")
+	}
+	if addr == "" {
+		addr = defaultAddr
+	}
+	base, err := normalizeAddr(addr)
+	if err != nil {
+		return err
+	}
+	if c.output != "text" && c.output != "json" {
+		return usagef("unknown output format %q: want text or json", c.output)
+	}
+	cl := newClient(base)
+	defer cl.close()
+	return exec(ctx, cl, rest)
+}
+
+// flagSet returns a flag set with the global options.
+func (c *cli) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.addr, "addr", c.addr, "REST address of the cluster")
+	if c.output == "" {
+		c.output = "text"
+	}
+	fs.StringVar(&c.output, "output", c.output, "output format: text or json")
+	return fs
+}
+
+// parseInterspersed parses fs's options anywhere among args and returns
+// the other words, in order. After "--" every word is positional. With
+// stopAfter >= 0, parsing stops once that many positional words were seen,
+// and the rest is returned unparsed.
+func parseInterspersed(fs *flag.FlagSet, args []string, stopAfter int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+		if stopAfter >= 0 && len(pos) >= stopAfter {
+			return append(pos, args...), nil
+		}
+	}
+}
+
+// normalizeAddr turns host:port or a URL into a base URL without a
+// trailing slash.
+func normalizeAddr(addr string) (string, error) {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return "", usagef("invalid address %q: want http://host:port", addr)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", usagef("invalid address %q: scheme must be http or https", addr)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
