@@ -124,7 +124,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 			return nil, err
 		}
 	}
-	c.dispatcher = newDispatcher(cfg.Registry, graphs, rmAddr, c.rpc, jobManagerConfig{
+	c.dispatcher = newDispatcher(cfg.Registry, graphs, rmAddr, "", c.rpc, c.rpc, jobManagerConfig{
 		slotRequestTimeout: cfg.SlotRequestTimeout,
 		now:                time.Now,
 	}, log)

@@ -44,7 +44,11 @@ type Dispatcher struct {
 	registry *Registry
 	graphs   *graphStore
 	rmAddr   string
-	rpc      *localResolver
+	// addrPrefix makes JobManager addresses reachable from other processes:
+	// "host:port/" on a node, empty in a local cluster.
+	addrPrefix string
+	bind       *localResolver
+	rpc        resolver
 	cfg      jobManagerConfig
 	log      *slog.Logger
 
@@ -64,8 +68,8 @@ type dispatchedJob struct {
 	result *JobResult
 }
 
-func newDispatcher(reg *Registry, graphs *graphStore, rmAddr string, rpc *localResolver, cfg jobManagerConfig, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{registry: reg, graphs: graphs, rmAddr: rmAddr, rpc: rpc, cfg: cfg, log: log.With("role", "dispatcher")}
+func newDispatcher(reg *Registry, graphs *graphStore, rmAddr, addrPrefix string, bind *localResolver, rpc resolver, cfg jobManagerConfig, log *slog.Logger) *Dispatcher {
+	d := &Dispatcher{registry: reg, graphs: graphs, rmAddr: rmAddr, addrPrefix: addrPrefix, bind: bind, rpc: rpc, cfg: cfg, log: log.With("role", "dispatcher")}
 	d.mu.jobs = make(map[JobID]*dispatchedJob)
 	return d
 }
@@ -96,7 +100,7 @@ func (d *Dispatcher) submitGraph(g *JobGraph) (JobID, error) { return d.start(g,
 
 func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
 	id := NewJobID()
-	addr := "jobmanager/" + string(id)
+	addr := d.addrPrefix + "jobmanager/" + string(id)
 	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.log)
 	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
 	d.mu.Lock()
@@ -108,12 +112,12 @@ func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
 	if local {
 		d.graphs.put(id, g)
 	}
-	d.rpc.bind(addr, jm)
+	d.bind.bind(addr, jm)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		r := jm.run(context.Background())
-		d.rpc.unbind(addr)
+		d.bind.unbind(addr)
 		d.graphs.remove(id)
 		d.mu.Lock()
 		j.result, j.end = r, d.cfg.now()

@@ -27,6 +27,10 @@ type ResourceManagerGateway interface {
 	NotifySlotFree(ctx context.Context, tm ResourceID, alloc AllocationID) error
 	// SlotCounts returns the cluster's total and free slots.
 	SlotCounts(ctx context.Context) (total, free int, err error)
+	// Heartbeat tells the ResourceManager a TaskManager is alive, with its
+	// slots. A TaskManager that misses heartbeats for the heartbeat timeout
+	// is declared lost.
+	Heartbeat(ctx context.Context, tm ResourceID, slots []SlotStatus) error
 }
 
 // TaskManagerRegistration is a TaskManager introducing itself.
@@ -68,6 +72,9 @@ type JobManagerGateway interface {
 	OfferSlots(ctx context.Context, tm TaskManagerLocation, offers []SlotOffer) ([]SlotOffer, error)
 	// UpdateTaskExecutionState reports a subtask's state change.
 	UpdateTaskExecutionState(ctx context.Context, s TaskExecutionState) error
+	// NotifyTaskManagerLost tells the JobManager a TaskManager holding its
+	// slots is gone: its subtasks there failed and its slots are lost.
+	NotifyTaskManagerLost(ctx context.Context, tm ResourceID, cause error) error
 }
 
 // TaskManagerLocation says where a TaskManager is reached.

@@ -179,6 +179,27 @@ func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, s TaskExecut
 	return nil
 }
 
+// NotifyTaskManagerLost implements JobManagerGateway: the subtasks on tm
+// fail, and its slots leave the pool.
+func (jm *JobManager) NotifyTaskManagerLost(ctx context.Context, tm ResourceID, cause error) error {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	jm.mu.pool.RemoveTaskManager(tm)
+	delete(jm.mu.tms, tm)
+	for _, ev := range jm.mu.eg.All() {
+		if ev.Location != tm || ev.State.IsTerminal() || ev.State == Created {
+			continue
+		}
+		err := newTaskError(ev.Vertex.Name, ev.Subtask, ev.ID.Attempt, fmt.Errorf("task manager %s lost: %w", tm, cause))
+		if ev.Transition(Failed) == nil {
+			ev.Failure = err
+			jm.mu.failure = cmpErr(jm.mu.failure, err)
+		}
+	}
+	jm.signal()
+	return nil
+}
+
 // run executes the job to its end and returns its result; the error is the
 // job's failure (or ErrJobCanceled), also in the result.
 func (jm *JobManager) run(ctx context.Context) *JobResult {
@@ -234,6 +255,12 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		jm.mu.restarts++
 		jm.mu.Unlock()
 		jm.releasePartitions(prev)
+		if err := jm.acquireSlots(ctx); err != nil {
+			if errors.Is(err, ErrJobCanceled) {
+				return JobCanceled, err
+			}
+			return JobFailed, err
+		}
 		jm.setStatus(JobRunning)
 	}
 }
@@ -255,11 +282,17 @@ func (jm *JobManager) wait(ctx context.Context, d time.Duration) bool {
 // waits for them to be offered, up to the slot request timeout.
 func (jm *JobManager) acquireSlots(ctx context.Context) error {
 	need := jm.graph.SlotsNeeded()
+	jm.mu.Lock()
+	missing := need - jm.mu.pool.Len()
+	jm.mu.Unlock()
+	if missing <= 0 {
+		return nil
+	}
 	rm, err := jm.rpc.resourceManager(jm.rmAddr)
 	if err != nil {
 		return err
 	}
-	if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: need}); err != nil {
+	if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: missing}); err != nil {
 		return fmt.Errorf("flink: requesting slots: %w", err)
 	}
 	timeout := time.NewTimer(jm.cfg.slotRequestTimeout)

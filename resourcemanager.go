@@ -2,8 +2,10 @@ package flink
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // ResourceManager manages the cluster's slots: TaskManagers register their
@@ -21,6 +23,8 @@ type ResourceManager struct {
 		slots   *slotManager
 		addrs   map[ResourceID]string
 		pending []SlotRequest
+		seen    map[ResourceID]time.Time // last heartbeat or registration
+		jms     map[JobID]string         // JobManager address per job with slots
 	}
 	wg sync.WaitGroup
 }
@@ -29,6 +33,8 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm := &ResourceManager{addr: addr, rpc: rpc, log: log.With("role", "resourcemanager")}
 	rm.mu.slots = newSlotManager()
 	rm.mu.addrs = make(map[ResourceID]string)
+	rm.mu.seen = make(map[ResourceID]time.Time)
+	rm.mu.jms = make(map[JobID]string)
 	return rm
 }
 
@@ -37,6 +43,7 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 	rm.mu.Lock()
 	rm.mu.slots.register(reg.ID, reg.Slots)
 	rm.mu.addrs[reg.ID] = reg.Address
+	rm.mu.seen[reg.ID] = time.Now()
 	work := rm.servePendingLocked()
 	rm.mu.Unlock()
 	rm.log.Info("task manager registered", "tm", reg.ID, "slots", len(reg.Slots))
@@ -47,6 +54,7 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 // RequestSlots implements ResourceManagerGateway.
 func (rm *ResourceManager) RequestSlots(ctx context.Context, req SlotRequest) error {
 	rm.mu.Lock()
+	rm.mu.jms[req.Job] = req.JobManager
 	rm.mu.pending = append(rm.mu.pending, req)
 	work := rm.servePendingLocked()
 	rm.mu.Unlock()
@@ -122,12 +130,74 @@ func (rm *ResourceManager) IdleTaskManagers() []ResourceID {
 	return rm.mu.slots.idle()
 }
 
-// unregisterTaskManager forgets a TaskManager, as when it is lost.
-func (rm *ResourceManager) unregisterTaskManager(id ResourceID) {
+// Heartbeat implements ResourceManagerGateway.
+func (rm *ResourceManager) Heartbeat(ctx context.Context, tm ResourceID, slots []SlotStatus) error {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
+	if _, ok := rm.mu.addrs[tm]; !ok {
+		return fmt.Errorf("flink: heartbeat from unregistered task manager %s: register first", tm)
+	}
+	rm.mu.seen[tm] = time.Now()
+	return nil
+}
+
+// monitor declares TaskManagers lost when they miss heartbeats for timeout,
+// checking every interval, until ctx ends.
+func (rm *ResourceManager) monitor(ctx context.Context, interval, timeout time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			rm.mu.Lock()
+			var lost []ResourceID
+			for id, seen := range rm.mu.seen {
+				if now.Sub(seen) > timeout {
+					lost = append(lost, id)
+				}
+			}
+			rm.mu.Unlock()
+			for _, id := range lost {
+				rm.TaskManagerLost(id, fmt.Errorf("no heartbeat for %v", timeout))
+			}
+		}
+	}
+}
+
+// TaskManagerLost forgets a TaskManager (it died, missed heartbeats or left
+// the membership) and tells the JobManagers that held slots on it.
+func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
+	rm.mu.Lock()
+	if _, ok := rm.mu.addrs[id]; !ok {
+		rm.mu.Unlock()
+		return
+	}
+	jobs := make(map[JobID]string)
+	for _, s := range rm.mu.slots.tms[id] {
+		if s.Job != "" {
+			jobs[s.Job] = rm.mu.jms[s.Job]
+		}
+	}
 	rm.mu.slots.unregister(id)
 	delete(rm.mu.addrs, id)
+	delete(rm.mu.seen, id)
+	rm.mu.Unlock()
+	rm.log.Warn("task manager lost", "tm", id, "cause", cause)
+	for job, addr := range jobs {
+		rm.wg.Add(1)
+		go func() {
+			defer rm.wg.Done()
+			jm, err := rm.rpc.jobManager(addr)
+			if err == nil {
+				err = jm.NotifyTaskManagerLost(context.Background(), id, cause)
+			}
+			if err != nil {
+				rm.log.Warn("telling job manager of a lost task manager failed", "job", job, "err", err)
+			}
+		}()
+	}
 }
 
 // slotAssignment tells one TaskManager to offer one slot.

@@ -1,0 +1,379 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flinkgo/flink/internal/rpc"
+	"github.com/flinkgo/flink/network"
+)
+
+// Role is a set of roles a Node plays.
+type Role uint8
+
+// The roles. A JobManager node hosts the Dispatcher, the ResourceManager and
+// the JobManagers of submitted jobs.
+const (
+	RoleJobManager Role = 1 << iota
+	RoleTaskManager
+)
+
+// String renders roles as "jobmanager,taskmanager".
+func (r Role) String() string {
+	var parts []string
+	if r&RoleJobManager != 0 {
+		parts = append(parts, "jobmanager")
+	}
+	if r&RoleTaskManager != 0 {
+		parts = append(parts, "taskmanager")
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseRoles parses "jobmanager", "taskmanager" or both, comma separated.
+func ParseRoles(s string) (Role, error) {
+	var r Role
+	for _, p := range strings.Split(s, ",") {
+		switch strings.TrimSpace(strings.ToLower(p)) {
+		case "jobmanager", "jm":
+			r |= RoleJobManager
+		case "taskmanager", "tm":
+			r |= RoleTaskManager
+		case "":
+		default:
+			return 0, fmt.Errorf("%w: unknown role %q (want jobmanager, taskmanager)", ErrInvalidConfig, p)
+		}
+	}
+	if r == 0 {
+		return 0, fmt.Errorf("%w: no role in %q", ErrInvalidConfig, s)
+	}
+	return r, nil
+}
+
+// NodeConfig configures one process of a cluster.
+type NodeConfig struct {
+	// ID names the node; TaskManagers use it as their ResourceID. Default:
+	// the host name and the RPC port.
+	ID    string
+	Roles Role
+	// BindAddr is the RPC listen address. Default 127.0.0.1:6123 for a
+	// JobManager (Flink's jobmanager.rpc.port), 127.0.0.1:0 otherwise.
+	BindAddr string
+	// AdvertiseAddr is the RPC address other nodes use; default: the bound
+	// address.
+	AdvertiseAddr string
+	// JobManagerAddr is the RPC address (host:port) of the JobManager node
+	// that TaskManagers register with. A node with both roles uses itself.
+	JobManagerAddr string
+	// Slots is the TaskManager's number of slots. Default: the number of
+	// CPUs.
+	Slots int
+	// Network configures the TaskManager's data plane; its ListenAddr
+	// defaults to the RPC host with a free port.
+	Network network.Config
+	// DataDir holds the node's files. Default: a directory in os.TempDir.
+	DataDir string
+	// HeartbeatInterval and HeartbeatTimeout: TaskManagers send a heartbeat
+	// every interval; one silent for the timeout is declared lost. Defaults
+	// 500 ms and 2 s, so a killed TaskManager is detected within about 2.5 s
+	// (Flink's defaults are 10 s and 50 s).
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	// SlotRequestTimeout: see ClusterConfig.
+	SlotRequestTimeout time.Duration
+	// Registry holds the jobs this binary can run.
+	Registry *Registry
+	// Codecs: see ClusterConfig.
+	Codecs *network.Codecs
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultNodeConfig returns a configuration for the given roles.
+func DefaultNodeConfig(roles Role) NodeConfig {
+	bind := "127.0.0.1:0"
+	if roles&RoleJobManager != 0 {
+		bind = "127.0.0.1:6123"
+	}
+	net := network.DefaultConfig()
+	net.ListenAddr = ""
+	return NodeConfig{
+		Roles:              roles,
+		BindAddr:           bind,
+		Slots:              runtime.NumCPU(),
+		Network:            net,
+		HeartbeatInterval:  500 * time.Millisecond,
+		HeartbeatTimeout:   2 * time.Second,
+		SlotRequestTimeout: 5 * time.Minute,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c NodeConfig) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: node: %s", ErrInvalidConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.Roles == 0 || c.Roles&^(RoleJobManager|RoleTaskManager) != 0:
+		return bad("roles %d", c.Roles)
+	case c.BindAddr == "":
+		return bad("no bind address")
+	case c.Roles == RoleTaskManager && c.JobManagerAddr == "":
+		return bad("a task manager needs the job manager's address")
+	case c.Roles&RoleTaskManager != 0 && c.Slots < 1:
+		return bad("%d slots, want >= 1", c.Slots)
+	case c.HeartbeatInterval <= 0 || c.HeartbeatTimeout <= c.HeartbeatInterval:
+		return bad("heartbeat interval %v and timeout %v: want 0 < interval < timeout", c.HeartbeatInterval, c.HeartbeatTimeout)
+	case c.SlotRequestTimeout <= 0:
+		return bad("slot request timeout %v", c.SlotRequestTimeout)
+	case c.Registry == nil:
+		return bad("no job registry")
+	}
+	if c.Roles&RoleTaskManager != 0 {
+		if err := c.Network.Validate(); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// NodeConfigFromEnv reads the usual container settings into cfg from the
+// environment, then from command-line flags in args (flags win):
+//
+//	FLINK_ROLES / -roles                 jobmanager,taskmanager
+//	FLINK_NODE_ID / -id                  node id
+//	FLINK_BIND_ADDR / -bind              RPC listen address
+//	FLINK_ADVERTISE_ADDR / -advertise    RPC address for other nodes
+//	FLINK_JOBMANAGER_ADDR / -jobmanager  the JobManager's RPC address
+//	FLINK_DATA_ADDR / -data              data-plane listen address
+//	FLINK_SLOTS / -slots                 task slots
+//	FLINK_DATA_DIR / -dir                data directory
+//
+// It returns the arguments left after the flags.
+func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, error) {
+	env := func(k, def string) string {
+		if v, ok := os.LookupEnv(k); ok {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	roles := fs.String("roles", env("FLINK_ROLES", cfg.Roles.String()), "roles: jobmanager,taskmanager")
+	fs.StringVar(&cfg.ID, "id", env("FLINK_NODE_ID", cfg.ID), "node id")
+	fs.StringVar(&cfg.BindAddr, "bind", env("FLINK_BIND_ADDR", cfg.BindAddr), "RPC listen address")
+	fs.StringVar(&cfg.AdvertiseAddr, "advertise", env("FLINK_ADVERTISE_ADDR", cfg.AdvertiseAddr), "RPC address for other nodes")
+	fs.StringVar(&cfg.JobManagerAddr, "jobmanager", env("FLINK_JOBMANAGER_ADDR", cfg.JobManagerAddr), "job manager RPC address")
+	fs.StringVar(&cfg.Network.ListenAddr, "data", env("FLINK_DATA_ADDR", cfg.Network.ListenAddr), "data-plane listen address")
+	fs.StringVar(&cfg.DataDir, "dir", env("FLINK_DATA_DIR", cfg.DataDir), "data directory")
+	slots, err := strconv.Atoi(env("FLINK_SLOTS", strconv.Itoa(cfg.Slots)))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: FLINK_SLOTS: %v", ErrInvalidConfig, err)
+	}
+	fs.IntVar(&cfg.Slots, "slots", slots, "task slots")
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if cfg.Roles, err = ParseRoles(*roles); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, fs.Args(), nil
+}
+
+// Node is one process of a cluster: a JobManager (Dispatcher,
+// ResourceManager and JobManagers), a TaskManager, or both, reachable by
+// RPC. Start it, then Close it.
+type Node struct {
+	cfg      NodeConfig
+	log      *slog.Logger
+	local    *localResolver
+	resolver *remoteResolver
+	server   *rpc.Server
+	listener net.Listener
+	addr     string // advertised RPC address
+
+	rm         *ResourceManager
+	dispatcher *Dispatcher
+	tm         *TaskManager
+	netEnv     *network.Environment
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// NewNode validates cfg and prepares a node; Start starts it.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = discardLogger
+	}
+	n := &Node{cfg: cfg, log: log}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// Start listens, starts the node's roles and, for a TaskManager, registers
+// with the JobManager (retrying until ctx ends). It returns once the node
+// serves.
+func (n *Node) Start(ctx context.Context) error {
+	l, err := net.Listen("tcp", n.cfg.BindAddr)
+	if err != nil {
+		return fmt.Errorf("flink: node: listening on %s: %w", n.cfg.BindAddr, err)
+	}
+	n.listener = l
+	n.addr = n.cfg.AdvertiseAddr
+	if n.addr == "" {
+		n.addr = l.Addr().String()
+	}
+	id := n.cfg.ID
+	if id == "" {
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s-%d", host, l.Addr().(*net.TCPAddr).AddrPort().Port())
+	}
+	n.log = n.log.With("node", id)
+	n.local = newLocalResolver()
+	n.resolver = newRemoteResolver(n.local)
+	n.server = rpc.NewServer(rpcCodes, n.log)
+
+	jmAddr := n.cfg.JobManagerAddr
+	if n.cfg.Roles&RoleJobManager != 0 {
+		jmAddr = n.addr
+		rmAddr := n.addr + "/resourcemanager"
+		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
+		n.local.bind(rmAddr, n.rm)
+		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
+			slotRequestTimeout: n.cfg.SlotRequestTimeout, now: time.Now,
+		}, n.log)
+		serveResourceManager(n.server, n.rm)
+		serveJobManagers(n.server, n.dispatcher)
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.rm.monitor(n.ctx, n.cfg.HeartbeatInterval/2, n.cfg.HeartbeatTimeout)
+		}()
+	}
+	if n.cfg.Roles&RoleTaskManager != 0 {
+		netCfg := n.cfg.Network
+		if netCfg.ListenAddr == "" {
+			host, _, _ := net.SplitHostPort(n.addr)
+			netCfg.ListenAddr = net.JoinHostPort(host, "0")
+		}
+		if netCfg.Logger == nil {
+			netCfg.Logger = n.log
+		}
+		env, err := network.NewEnvironment(netCfg)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: %w", id, err)
+		}
+		n.netEnv = env
+		tmAddr := n.addr + "/taskmanager/" + id
+		n.tm = newTaskManager(ResourceID(id), tmAddr, jmAddr+"/resourcemanager", n.cfg.Slots, ResourceProfile{},
+			n.resolver, n.cfg.Registry, newGraphStore(), newLocalShuffle(), env, n.cfg.Codecs, n.log)
+		n.local.bind(tmAddr, n.tm)
+		serveTaskManager(n.server, n.tm)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.server.Serve(l); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+			n.log.Error("rpc server stopped", "err", err)
+		}
+	}()
+	if n.tm != nil {
+		if err := n.tm.register(ctx); err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: registering with the job manager at %s: %w", id, jmAddr, err)
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.heartbeats()
+		}()
+	}
+	n.log.Info("node started", "roles", n.cfg.Roles, "rpc", n.addr)
+	return nil
+}
+
+// heartbeats tells the ResourceManager the TaskManager is alive, and
+// registers again when the ResourceManager forgot it.
+func (n *Node) heartbeats() {
+	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rm, err := n.resolver.resourceManager(n.tm.rmAddr)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTimeout)
+		n.tm.mu.Lock()
+		slots := n.tm.mu.slots.Report()
+		n.tm.mu.Unlock()
+		err = rm.Heartbeat(ctx, n.tm.id, slots)
+		if err != nil && strings.Contains(err.Error(), "register first") {
+			err = n.tm.register(ctx)
+		}
+		cancel()
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Debug("heartbeat failed", "err", err)
+		}
+	}
+}
+
+// Addr returns the node's advertised RPC address.
+func (n *Node) Addr() string { return n.addr }
+
+// Dispatcher returns the node's Dispatcher, or nil if it is no JobManager.
+func (n *Node) Dispatcher() *Dispatcher { return n.dispatcher }
+
+// ResourceManager returns the node's ResourceManager, or nil if it is no
+// JobManager.
+func (n *Node) ResourceManager() *ResourceManager { return n.rm }
+
+// Close stops the node's roles, its server and every goroutine it started.
+// It is idempotent.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		n.cancel()
+		if n.dispatcher != nil {
+			n.dispatcher.close()
+		}
+		if n.tm != nil {
+			n.tm.close()
+		}
+		if n.server != nil {
+			n.server.Close()
+		}
+		n.wg.Wait()
+		if n.rm != nil {
+			n.rm.close()
+		}
+		if n.resolver != nil {
+			n.resolver.close()
+		}
+		if n.netEnv != nil {
+			n.netEnv.Close()
+		}
+	})
+	return nil
+}

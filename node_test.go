@@ -1,0 +1,226 @@
+package flink
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// childNodeEnv makes the test binary run a cluster node instead of tests:
+// its value is the node's configuration in JSON.
+const childNodeEnv = "FLINKGO_TEST_NODE"
+
+type childConfig struct {
+	ID             string
+	JobManagerAddr string
+	Slots          int
+}
+
+// testRegistry holds the jobs the multi-process tests run; every process
+// builds it the same way, as every replica of a binary does.
+func testRegistry() *Registry {
+	reg := NewRegistry()
+	// keyed-totals N DIR: N records keyed by i%1000 through a keyed
+	// exchange into a sink that checks per-channel order and writes each
+	// key's count to DIR/part-<subtask>.
+	reg.MustRegister("keyed-totals", func(env *Env, args []string) error {
+		if len(args) != 2 {
+			return fmt.Errorf("usage: keyed-totals N DIR")
+		}
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil {
+			return err
+		}
+		src := Generate(env, n, func(i int64) (int64, error) { return i, nil })
+		keyed := KeyBy(src, func(i int64) int64 { return i % 1000 }).Stream()
+		par := env.Config().Parallelism
+		SinkTo(keyed, "totals", func() Sink[int64] { return &totalsSink{n: n, par: int64(par), dir: args[1]} })
+		return nil
+	})
+	return reg
+}
+
+// totalsSink counts records per key, fails on a record that arrives out of
+// its producer's order, and writes the counts when its input ends.
+type totalsSink struct {
+	n, par  int64
+	dir     string
+	subtask int
+	last    map[int64]int64 // producer subtask -> last record seen
+	counts  map[int64]int64
+}
+
+func (s *totalsSink) Open(rc *RuntimeContext) error {
+	s.subtask, s.last, s.counts = rc.SubtaskIndex(), make(map[int64]int64), make(map[int64]int64)
+	return nil
+}
+
+func (s *totalsSink) Write(i int64) error {
+	producer := i * s.par / s.n // Generate gives each subtask a contiguous range
+	for producer > 0 && i < s.n*producer/s.par {
+		producer--
+	}
+	if last, ok := s.last[producer]; ok && i <= last {
+		return fmt.Errorf("record %d after %d from producer %d: out of order", i, last, producer)
+	}
+	s.last[producer] = i
+	s.counts[i%1000]++
+	return nil
+}
+
+func (s *totalsSink) Finish() error {
+	var b strings.Builder
+	for k, c := range s.counts {
+		fmt.Fprintf(&b, "%d %d\n", k, c)
+	}
+	return os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("part-%d", s.subtask)), []byte(b.String()), 0o644)
+}
+
+func (s *totalsSink) Close() error { return nil }
+
+// runChildNode runs a TaskManager node until it is signalled or its
+// parent closes standard input.
+func runChildNode() int {
+	var cc childConfig
+	if err := json.Unmarshal([]byte(os.Getenv(childNodeEnv)), &cc); err != nil {
+		fmt.Fprintln(os.Stderr, "child node:", err)
+		return 2
+	}
+	cfg := DefaultNodeConfig(RoleTaskManager)
+	cfg.ID, cfg.JobManagerAddr, cfg.Slots, cfg.Registry = cc.ID, cc.JobManagerAddr, cc.Slots, testRegistry()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	n, err := NewNode(cfg)
+	if err == nil {
+		err = n.Start(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child node:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	go func() { io.Copy(io.Discard, os.Stdin); stop() }() // parent gone
+	<-ctx.Done()
+	n.Close()
+	return 0
+}
+
+// startChild starts a TaskManager node in a new process of this test
+// binary and waits until it has registered.
+func startChild(t *testing.T, id, jmAddr string, slots int) *exec.Cmd {
+	t.Helper()
+	cfg, _ := json.Marshal(childConfig{ID: id, JobManagerAddr: jmAddr, Slots: slots})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childNodeEnv+"="+string(cfg))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- strings.TrimSpace(line) == "ready"
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case ok := <-ready:
+		require.True(t, ok, "child node %s did not start", id)
+	case <-time.After(time.Minute):
+		t.Fatalf("child node %s did not start within a minute", id)
+	}
+	return cmd
+}
+
+func startJobManagerNode(t *testing.T) *Node {
+	t.Helper()
+	cfg := DefaultNodeConfig(RoleJobManager)
+	cfg.BindAddr, cfg.Registry, cfg.SlotRequestTimeout = "127.0.0.1:0", testRegistry(), time.Minute
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, n.Start(context.Background()))
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func waitForSlots(t *testing.T, rm *ResourceManager, want int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		total, _, _ := rm.SlotCounts(context.Background())
+		return total == want
+	}, time.Minute, 5*time.Millisecond, "waiting for %d slots", want)
+}
+
+func readTotals(t *testing.T, dir string) map[int64]int64 {
+	t.Helper()
+	totals := map[int64]int64{}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var k, c int64
+			_, err := fmt.Sscan(line, &k, &c)
+			require.NoError(t, err, line)
+			totals[k] += c
+		}
+	}
+	return totals
+}
+
+func TestSeparateProcessesKeyedShuffle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	n := int64(10_000_000)
+	if raceEnabled {
+		n = 1_000_000 // the race detector slows every process about tenfold
+	}
+	jm := startJobManagerNode(t)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); startChild(t, fmt.Sprintf("tm-%d", i), jm.Addr(), 1) }()
+	}
+	wg.Wait()
+	waitForSlots(t, jm.ResourceManager(), 2)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	id, err := jm.Dispatcher().SubmitJob(ctx, JobSubmission{Name: "keyed-totals", Args: []string{fmt.Sprint(n), dir}, Parallelism: 2})
+	require.NoError(t, err)
+	res, err := jm.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, res.Err)
+	totals := readTotals(t, dir)
+	require.Len(t, totals, 1000)
+	for k, c := range totals {
+		require.Equal(t, n/1000, c, "key %d", k)
+	}
+	op, _ := res.Operator("totals")
+	assert.Equal(t, n, op.RecordsIn, "every record arrived exactly once")
+	t.Logf("%d records through a keyed exchange between two TaskManager processes in %v", n, res.Duration)
+}
