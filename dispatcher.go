@@ -49,8 +49,8 @@ type Dispatcher struct {
 	addrPrefix string
 	bind       *localResolver
 	rpc        resolver
-	cfg      jobManagerConfig
-	log      *slog.Logger
+	cfg        jobManagerConfig
+	log        *slog.Logger
 
 	wg sync.WaitGroup
 	mu struct {

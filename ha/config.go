@@ -91,22 +91,22 @@ type MembershipConfig struct {
 // nodes (memberlist's own LAN preset takes 5 s or more).
 func DefaultMembershipConfig() MembershipConfig {
 	return MembershipConfig{
-		BindAddr:           "0.0.0.0",     // every interface; containers have one
-		BindPort:           7946,          // memberlist's well-known gossip port
-		RefuseIncompatible: true,          // a fingerprint mismatch is an error, never silent
-		ProbeInterval:      500 * time.Millisecond, // a dead node is probed within ~0.5 s
-		ProbeTimeout:       200 * time.Millisecond, // LAN RTT is far lower; leaves 300 ms for indirect probes
-		SuspicionMult:      3, // 1.5 s to refute up to 10 nodes; 1 confirmation brings it there
-		SuspicionMaxTimeoutMult: 4, // unconfirmed suspicion waits up to 6 s: a slow prober is not trusted alone
-		IndirectChecks:          3, // enough independent paths to rule out one lossy link
+		BindAddr:                "0.0.0.0",              // every interface; containers have one
+		BindPort:                7946,                   // memberlist's well-known gossip port
+		RefuseIncompatible:      true,                   // a fingerprint mismatch is an error, never silent
+		ProbeInterval:           500 * time.Millisecond, // a dead node is probed within ~0.5 s
+		ProbeTimeout:            200 * time.Millisecond, // LAN RTT is far lower; leaves 300 ms for indirect probes
+		SuspicionMult:           3,                      // 1.5 s to refute up to 10 nodes; 1 confirmation brings it there
+		SuspicionMaxTimeoutMult: 4,                      // unconfirmed suspicion waits up to 6 s: a slow prober is not trusted alone
+		IndirectChecks:          3,                      // enough independent paths to rule out one lossy link
 		GossipInterval:          100 * time.Millisecond, // suspicion and death spread in ~100 ms per hop
-		GossipNodes:             3, // memberlist's default fan-out
-		RetransmitMult:          4, // memberlist's default; reaches every node with high probability
-		PushPullInterval:        15 * time.Second, // cheap anti-entropy at our cluster sizes
-		TCPTimeout:              3 * time.Second,  // a LAN peer that needs longer is as good as down
-		GossipToTheDeadTime:     15 * time.Second, // lets a falsely declared node learn it and rejoin
-		DeadNodeReclaimTime:     5 * time.Second,  // a restarted container may rejoin under its old name
-		BroadcastTimeout:        5 * time.Second,  // far more than one gossip round on a LAN
+		GossipNodes:             3,                      // memberlist's default fan-out
+		RetransmitMult:          4,                      // memberlist's default; reaches every node with high probability
+		PushPullInterval:        15 * time.Second,       // cheap anti-entropy at our cluster sizes
+		TCPTimeout:              3 * time.Second,        // a LAN peer that needs longer is as good as down
+		GossipToTheDeadTime:     15 * time.Second,       // lets a falsely declared node learn it and rejoin
+		DeadNodeReclaimTime:     5 * time.Second,        // a restarted container may rejoin under its old name
+		BroadcastTimeout:        5 * time.Second,        // far more than one gossip round on a LAN
 	}
 }
 
@@ -116,12 +116,12 @@ func DefaultMembershipConfig() MembershipConfig {
 // shorter network timeouts.
 func LocalMembershipConfig() MembershipConfig {
 	c := DefaultMembershipConfig()
-	c.BindAddr = "127.0.0.1"               // never reachable from outside the host
-	c.BindPort = 0                         // a free port: many nodes per host
-	c.TCPTimeout = time.Second             // loopback answers at once or not at all
-	c.PushPullInterval = 5 * time.Second   // state converges fast in tests
+	c.BindAddr = "127.0.0.1"                // never reachable from outside the host
+	c.BindPort = 0                          // a free port: many nodes per host
+	c.TCPTimeout = time.Second              // loopback answers at once or not at all
+	c.PushPullInterval = 5 * time.Second    // state converges fast in tests
 	c.GossipToTheDeadTime = 5 * time.Second // short-lived nodes are forgotten sooner
-	c.BroadcastTimeout = 2 * time.Second   // loopback gossip is immediate
+	c.BroadcastTimeout = 2 * time.Second    // loopback gossip is immediate
 	return c
 }
 
