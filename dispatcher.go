@@ -36,6 +36,16 @@ type VertexDetails struct {
 	ID          int
 	Name        string
 	Parallelism int
+	// Subtasks are the current attempts of the vertex's subtasks.
+	Subtasks []SubtaskDetails
+}
+
+// SubtaskDetails describes the current attempt of one subtask.
+type SubtaskDetails struct {
+	Subtask     int
+	Attempt     int
+	State       ExecutionState
+	TaskManager ResourceID
 }
 
 // Dispatcher accepts jobs, starts a JobManager for each, and answers
@@ -175,8 +185,14 @@ func (d *Dispatcher) details(id JobID, j *dispatchedJob) JobDetails {
 	end := j.end
 	d.mu.Unlock()
 	jd := JobDetails{ID: id, Name: j.jm.graph.Name, Status: j.jm.Status(), Start: j.start, End: end}
+	j.jm.mu.Lock()
+	defer j.jm.mu.Unlock()
 	for _, v := range j.jm.graph.Vertices {
-		jd.Vertices = append(jd.Vertices, VertexDetails{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism})
+		vd := VertexDetails{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism}
+		for _, ev := range j.jm.mu.eg.Subtasks[v.ID] {
+			vd.Subtasks = append(vd.Subtasks, SubtaskDetails{Subtask: ev.Subtask, Attempt: ev.ID.Attempt, State: ev.State, TaskManager: ev.Location})
+		}
+		jd.Vertices = append(jd.Vertices, vd)
 	}
 	return jd
 }

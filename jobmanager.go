@@ -95,6 +95,9 @@ type JobManager struct {
 		metrics  map[ExecutionAttemptID]*TaskMetrics
 		restarts int
 		started  time.Time
+		// slotsLost is set when a TaskManager is lost, so that a pending
+		// slot request is made again.
+		slotsLost bool
 		done     bool
 	}
 }
@@ -186,6 +189,7 @@ func (jm *JobManager) NotifyTaskManagerLost(ctx context.Context, tm ResourceID, 
 	defer jm.mu.Unlock()
 	jm.mu.pool.RemoveTaskManager(tm)
 	delete(jm.mu.tms, tm)
+	jm.mu.slotsLost = true
 	for _, ev := range jm.mu.eg.All() {
 		if ev.Location != tm || ev.State.IsTerminal() || ev.State == Created {
 			continue
@@ -292,17 +296,35 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: missing}); err != nil {
-		return fmt.Errorf("flink: requesting slots: %w", err)
+	request := func(n int) error {
+		if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: n}); err != nil {
+			return fmt.Errorf("flink: requesting slots: %w", err)
+		}
+		return nil
+	}
+	jm.mu.Lock()
+	jm.mu.slotsLost = false
+	jm.mu.Unlock()
+	if err := request(missing); err != nil {
+		return err
 	}
 	timeout := time.NewTimer(jm.cfg.slotRequestTimeout)
 	defer timeout.Stop()
 	for {
 		jm.mu.Lock()
-		have := jm.mu.pool.Len()
+		have, lost := jm.mu.pool.Len(), jm.mu.slotsLost
+		jm.mu.slotsLost = false
 		jm.mu.Unlock()
 		if have >= need {
 			return nil
+		}
+		if lost {
+			// A TaskManager died with slots promised to us: ask anew for
+			// what is still missing.
+			rm.CancelSlotRequests(ctx, jm.id)
+			if err := request(need - have); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-jm.changed:

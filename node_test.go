@@ -52,6 +52,29 @@ func testRegistry() *Registry {
 		SinkTo(keyed, "totals", func() Sink[int64] { return &totalsSink{n: n, par: int64(par), dir: args[1]} })
 		return nil
 	})
+	// paced-totals N DIR: keyed-totals at about 1 M records/s per source
+	// subtask, restarting on failure: long enough to kill a TaskManager
+	// mid-job.
+	reg.MustRegister("paced-totals", func(env *Env, args []string) error {
+		if len(args) != 2 {
+			return fmt.Errorf("usage: paced-totals N DIR")
+		}
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil {
+			return err
+		}
+		env.Configure(WithRestartStrategy(FixedDelayRestart(10, 100*time.Millisecond)))
+		src := Generate(env, n, func(i int64) (int64, error) {
+			if i%10_000 == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			return i, nil
+		})
+		keyed := KeyBy(src, func(i int64) int64 { return i % 1000 }).Stream()
+		par := env.Config().Parallelism
+		SinkTo(keyed, "totals", func() Sink[int64] { return &totalsSink{n: n, par: int64(par), dir: args[1]} })
+		return nil
+	})
 	return reg
 }
 
@@ -131,7 +154,6 @@ func startChild(t *testing.T, id, jmAddr string, slots int) *exec.Cmd {
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		stdin.Close()
@@ -223,4 +245,79 @@ func TestSeparateProcessesKeyedShuffle(t *testing.T) {
 	op, _ := res.Operator("totals")
 	assert.Equal(t, n, op.RecordsIn, "every record arrived exactly once")
 	t.Logf("%d records through a keyed exchange between two TaskManager processes in %v", n, res.Duration)
+}
+
+func TestKilledTaskManagerIsDetectedAndJobRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	jm := startJobManagerNode(t)
+	children := map[ResourceID]*exec.Cmd{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("tm-%d", i)
+			cmd := startChild(t, id, jm.Addr(), 1)
+			mu.Lock()
+			children[ResourceID(id)] = cmd
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	rm := jm.ResourceManager()
+	waitForSlots(t, rm, 3)
+
+	n := int64(6_000_000)
+	if raceEnabled {
+		n = 2_000_000
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := jm.Dispatcher()
+	id, err := d.SubmitJob(ctx, JobSubmission{Name: "paced-totals", Args: []string{fmt.Sprint(n), dir}, Parallelism: 2})
+	require.NoError(t, err)
+
+	// Kill -9 a TaskManager that runs part of the job, once it runs.
+	var victim ResourceID
+	require.Eventually(t, func() bool {
+		jd, err := d.JobDetails(ctx, id)
+		if err != nil {
+			return false
+		}
+		for _, v := range jd.Vertices {
+			for _, st := range v.Subtasks {
+				if st.State != Running {
+					return false
+				}
+				victim = st.TaskManager
+			}
+		}
+		return victim != ""
+	}, time.Minute, time.Millisecond)
+	killed := time.Now()
+	require.NoError(t, children[victim].Process.Kill())
+	require.Eventually(t, func() bool {
+		for _, tm := range rm.TaskManagers() {
+			if tm.ID == victim {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, time.Millisecond, "the killed task manager must be declared lost")
+	t.Logf("killed task manager %s declared lost after %v (heartbeat timeout %v)", victim, time.Since(killed), DefaultNodeConfig(0).HeartbeatTimeout)
+
+	res, err := d.JobResult(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, res.Err)
+	assert.GreaterOrEqual(t, res.Restarts, 1)
+	totals := readTotals(t, dir)
+	require.Len(t, totals, 1000)
+	for k, c := range totals {
+		require.Equal(t, n/1000, c, "key %d: the restarted job's output is complete", k)
+	}
+	t.Logf("job finished after %d restart(s) in %v", res.Restarts, res.Duration)
 }

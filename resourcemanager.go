@@ -25,6 +25,9 @@ type ResourceManager struct {
 		pending []SlotRequest
 		seen    map[ResourceID]time.Time // last heartbeat or registration
 		jms     map[JobID]string         // JobManager address per job with slots
+		// failing holds TaskManagers whose slot request just failed: they are
+		// passed over until failingBackoff has passed or they register again.
+		failing map[ResourceID]time.Time
 	}
 	wg sync.WaitGroup
 }
@@ -35,6 +38,7 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm.mu.addrs = make(map[ResourceID]string)
 	rm.mu.seen = make(map[ResourceID]time.Time)
 	rm.mu.jms = make(map[JobID]string)
+	rm.mu.failing = make(map[ResourceID]time.Time)
 	return rm
 }
 
@@ -44,6 +48,7 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 	rm.mu.slots.register(reg.ID, reg.Slots)
 	rm.mu.addrs[reg.ID] = reg.Address
 	rm.mu.seen[reg.ID] = time.Now()
+	delete(rm.mu.failing, reg.ID)
 	work := rm.servePendingLocked()
 	rm.mu.Unlock()
 	rm.log.Info("task manager registered", "tm", reg.ID, "slots", len(reg.Slots))
@@ -152,6 +157,7 @@ func (rm *ResourceManager) monitor(ctx context.Context, interval, timeout time.D
 			return
 		case now := <-tick.C:
 			rm.mu.Lock()
+			work := rm.servePendingLocked()
 			var lost []ResourceID
 			for id, seen := range rm.mu.seen {
 				if now.Sub(seen) > timeout {
@@ -159,6 +165,7 @@ func (rm *ResourceManager) monitor(ctx context.Context, interval, timeout time.D
 				}
 			}
 			rm.mu.Unlock()
+			rm.dispatch(work)
 			for _, id := range lost {
 				rm.TaskManagerLost(id, fmt.Errorf("no heartbeat for %v", timeout))
 			}
@@ -200,6 +207,10 @@ func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
 	}
 }
 
+// failingBackoff is how long a TaskManager whose slot request failed is
+// passed over.
+const failingBackoff = time.Second
+
 // slotAssignment tells one TaskManager to offer one slot.
 type slotAssignment struct {
 	tmAddr string
@@ -212,8 +223,16 @@ type slotAssignment struct {
 func (rm *ResourceManager) servePendingLocked() []slotAssignment {
 	var work []slotAssignment
 	keep := rm.mu.pending[:0]
+	skip := make(map[ResourceID]bool)
+	for id, since := range rm.mu.failing {
+		if time.Since(since) < failingBackoff {
+			skip[id] = true
+		} else {
+			delete(rm.mu.failing, id)
+		}
+	}
 	for _, req := range rm.mu.pending {
-		got := rm.mu.slots.allocate(req.Job, req.Count, req.Profile)
+		got := rm.mu.slots.allocate(req.Job, req.Count, req.Profile, skip)
 		for _, s := range got {
 			work = append(work, slotAssignment{tmAddr: rm.mu.addrs[s.ID.TaskManager], slot: s, req: req})
 		}
@@ -238,9 +257,15 @@ func (rm *ResourceManager) dispatch(work []slotAssignment) {
 				err = tm.RequestSlot(context.Background(), a.slot.ID, a.req.Job, a.slot.Allocation, a.req.JobManager)
 			}
 			if err != nil {
+				// Free the slot and ask again elsewhere; the TaskManager is
+				// passed over for a while, as it may be dead.
 				rm.log.Warn("slot request failed", "slot", a.slot.ID, "err", err)
 				rm.mu.Lock()
 				rm.mu.slots.free(a.slot.Allocation)
+				rm.mu.failing[a.slot.ID.TaskManager] = time.Now()
+				req := a.req
+				req.Count = 1
+				rm.mu.pending = append(rm.mu.pending, req)
 				rm.mu.Unlock()
 			}
 		}()

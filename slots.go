@@ -248,11 +248,14 @@ func (m *slotManager) total() (total, free int) {
 	return total, free
 }
 
-// allocate reserves up to n free slots matching profile for job, spreading
-// over TaskManagers in registration order, and returns them.
-func (m *slotManager) allocate(job JobID, n int, profile ResourceProfile) []SlotStatus {
+// allocate reserves up to n free slots matching profile for job, on
+// TaskManagers in registration order except those in skip, and returns them.
+func (m *slotManager) allocate(job JobID, n int, profile ResourceProfile, skip map[ResourceID]bool) []SlotStatus {
 	var out []SlotStatus
 	for _, tm := range m.order {
+		if skip[tm] {
+			continue
+		}
 		slots := m.tms[tm]
 		for i := range slots {
 			if len(out) == n {

@@ -36,7 +36,7 @@ func TestSlotManagerMatchesProfilesAndSpreads(t *testing.T) {
 	m := newSlotManager()
 	m.register("small", NewSlotTable("small", 2, ResourceProfile{CPUCores: 1, MemoryMiB: 512}).Report())
 	m.register("big", NewSlotTable("big", 2, ResourceProfile{CPUCores: 4, MemoryMiB: 4096}).Report())
-	got := m.allocate("job", 3, ResourceProfile{MemoryMiB: 1024})
+	got := m.allocate("job", 3, ResourceProfile{MemoryMiB: 1024}, nil)
 	require.Len(t, got, 2, "only the big TaskManager's slots have the memory")
 	for _, s := range got {
 		assert.Equal(t, ResourceID("big"), s.ID.TaskManager)
