@@ -98,7 +98,7 @@ type JobManager struct {
 		// slotsLost is set when a TaskManager is lost, so that a pending
 		// slot request is made again.
 		slotsLost bool
-		done     bool
+		done      bool
 	}
 }
 
