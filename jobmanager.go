@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 )
@@ -479,7 +480,7 @@ func (jm *JobManager) release() {
 	jm.mu.Lock()
 	jm.mu.done = true
 	slots := jm.mu.pool.Clear()
-	tms := jm.mu.tms
+	tms := maps.Clone(jm.mu.tms)
 	attempt := jm.mu.eg.Attempt
 	jm.mu.Unlock()
 	ctx := context.Background()

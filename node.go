@@ -91,6 +91,11 @@ type NodeConfig struct {
 	HeartbeatTimeout  time.Duration
 	// SlotRequestTimeout: see ClusterConfig.
 	SlotRequestTimeout time.Duration
+	// Provider starts TaskManagers when slots are short and stops them when
+	// idle for IdleTimeout; nil is a standalone cluster, which waits for
+	// TaskManagers to join. Used by JobManager nodes.
+	Provider    ResourceProvider
+	IdleTimeout time.Duration
 	// Registry holds the jobs this binary can run.
 	Registry *Registry
 	// Codecs: see ClusterConfig.
@@ -115,6 +120,7 @@ func DefaultNodeConfig(roles Role) NodeConfig {
 		HeartbeatInterval:  500 * time.Millisecond,
 		HeartbeatTimeout:   2 * time.Second,
 		SlotRequestTimeout: 5 * time.Minute,
+		IdleTimeout:        30 * time.Second,
 	}
 }
 
@@ -255,6 +261,7 @@ func (n *Node) Start(ctx context.Context) error {
 		jmAddr = n.addr
 		rmAddr := n.addr + "/resourcemanager"
 		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
+		n.rm.provider, n.rm.idleTimeout = n.cfg.Provider, n.cfg.IdleTimeout
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, now: time.Now,
@@ -367,6 +374,9 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		if n.rm != nil {
 			n.rm.close()
+		}
+		if n.cfg.Provider != nil {
+			n.cfg.Provider.Close()
 		}
 		if n.resolver != nil {
 			n.resolver.close()

@@ -321,3 +321,48 @@ func TestKilledTaskManagerIsDetectedAndJobRestarts(t *testing.T) {
 	}
 	t.Logf("job finished after %d restart(s) in %v", res.Restarts, res.Duration)
 }
+
+func TestLocalProcessProviderStartsAndStopsTaskManagers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	provider := &LocalProcessProvider{Slots: 1}
+	cfg := DefaultNodeConfig(RoleJobManager)
+	cfg.BindAddr, cfg.Registry, cfg.SlotRequestTimeout = "127.0.0.1:0", testRegistry(), time.Minute
+	cfg.Provider, cfg.IdleTimeout = provider, 500*time.Millisecond
+	jm, err := NewNode(cfg)
+	require.NoError(t, err)
+	// Children stop when their standard input closes: hand them a pipe
+	// that stays open until the test ends.
+	stdinR, stdinW, err := os.Pipe()
+	require.NoError(t, err)
+	defer stdinR.Close()
+	defer stdinW.Close()
+	provider.Command = func(id ResourceID) *exec.Cmd {
+		cc, _ := json.Marshal(childConfig{ID: string(id), JobManagerAddr: jm.Addr(), Slots: 1})
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childNodeEnv+"="+string(cc))
+		cmd.Stdin = stdinR
+		return cmd
+	}
+	require.NoError(t, jm.Start(context.Background()))
+	defer jm.Close()
+	total, _, err := jm.ResourceManager().SlotCounts(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, total, "the cluster starts without task managers")
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, err := jm.Dispatcher().SubmitJob(ctx, JobSubmission{Name: "keyed-totals", Args: []string{"100000", dir}, Parallelism: 2})
+	require.NoError(t, err)
+	res, err := jm.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, res.Err)
+	assert.Len(t, readTotals(t, dir), 1000)
+
+	require.Eventually(t, func() bool { return len(provider.Running()) == 0 }, time.Minute, 10*time.Millisecond,
+		"idle task managers are stopped")
+	total, _, _ = jm.ResourceManager().SlotCounts(context.Background())
+	assert.Zero(t, total)
+}

@@ -28,8 +28,15 @@ type ResourceManager struct {
 		// failing holds TaskManagers whose slot request just failed: they are
 		// passed over until failingBackoff has passed or they register again.
 		failing map[ResourceID]time.Time
+		// starting counts TaskManagers asked of the provider that have not
+		// registered yet; started holds those the provider started.
+		starting  map[ResourceID]bool
+		started   map[ResourceID]bool
+		idleSince map[ResourceID]time.Time
 	}
-	wg sync.WaitGroup
+	provider    ResourceProvider
+	idleTimeout time.Duration
+	wg          sync.WaitGroup
 }
 
 func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceManager {
@@ -39,6 +46,9 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm.mu.seen = make(map[ResourceID]time.Time)
 	rm.mu.jms = make(map[JobID]string)
 	rm.mu.failing = make(map[ResourceID]time.Time)
+	rm.mu.starting = make(map[ResourceID]bool)
+	rm.mu.started = make(map[ResourceID]bool)
+	rm.mu.idleSince = make(map[ResourceID]time.Time)
 	return rm
 }
 
@@ -49,6 +59,10 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 	rm.mu.addrs[reg.ID] = reg.Address
 	rm.mu.seen[reg.ID] = time.Now()
 	delete(rm.mu.failing, reg.ID)
+	if rm.mu.starting[reg.ID] {
+		delete(rm.mu.starting, reg.ID)
+		rm.mu.started[reg.ID] = true
+	}
 	work := rm.servePendingLocked()
 	rm.mu.Unlock()
 	rm.log.Info("task manager registered", "tm", reg.ID, "slots", len(reg.Slots))
@@ -166,6 +180,7 @@ func (rm *ResourceManager) monitor(ctx context.Context, interval, timeout time.D
 			}
 			rm.mu.Unlock()
 			rm.dispatch(work)
+			rm.provision(ctx, now)
 			for _, id := range lost {
 				rm.TaskManagerLost(id, fmt.Errorf("no heartbeat for %v", timeout))
 			}
@@ -204,6 +219,68 @@ func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
 				rm.log.Warn("telling job manager of a lost task manager failed", "job", job, "err", err)
 			}
 		}()
+	}
+}
+
+// provision asks the resource provider for TaskManagers when pending slot
+// requests exceed what is free and starting, and stops provider-started
+// TaskManagers idle for longer than the idle timeout.
+func (rm *ResourceManager) provision(ctx context.Context, now time.Time) {
+	if rm.provider == nil {
+		return
+	}
+	per := max(rm.provider.SlotsPerTaskManager(), 1)
+	rm.mu.Lock()
+	wanted := 0
+	for _, r := range rm.mu.pending {
+		wanted += r.Count
+	}
+	toStart := (wanted+per-1)/per - len(rm.mu.starting)
+	var ids []ResourceID
+	for range max(toStart, 0) {
+		id := ResourceID("tm-" + randomHex(4))
+		rm.mu.starting[id] = true
+		ids = append(ids, id)
+	}
+	idle := make(map[ResourceID]bool)
+	for _, id := range rm.mu.slots.idle() {
+		idle[id] = true
+	}
+	var stop []ResourceID
+	for id := range rm.mu.started {
+		if !idle[id] || len(rm.mu.pending) > 0 {
+			delete(rm.mu.idleSince, id)
+			continue
+		}
+		since, ok := rm.mu.idleSince[id]
+		if !ok {
+			rm.mu.idleSince[id] = now
+		} else if now.Sub(since) >= rm.idleTimeout {
+			stop = append(stop, id)
+		}
+	}
+	rm.mu.Unlock()
+	for _, id := range ids {
+		rm.log.Info("starting task manager", "tm", id, "pending slots", wanted)
+		if err := rm.provider.StartTaskManager(ctx, id); err != nil {
+			rm.log.Warn("starting task manager failed", "tm", id, "err", err)
+			rm.mu.Lock()
+			delete(rm.mu.starting, id)
+			rm.mu.Unlock()
+		}
+	}
+	for _, id := range stop {
+		rm.log.Info("stopping idle task manager", "tm", id, "idle", rm.idleTimeout)
+		rm.mu.Lock()
+		delete(rm.mu.started, id)
+		delete(rm.mu.idleSince, id)
+		rm.mu.slots.unregister(id)
+		delete(rm.mu.addrs, id)
+		delete(rm.mu.seen, id)
+		rm.mu.Unlock()
+		if err := rm.provider.StopTaskManager(ctx, id); err != nil {
+			rm.log.Warn("stopping task manager failed", "tm", id, "err", err)
+		}
 	}
 }
 

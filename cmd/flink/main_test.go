@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flinkgo/flink"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testRegistry: "count [n]" sums Generate(n); "forever" runs until
+// cancelled; "fail" fails in a map function.
+func testRegistry() *flink.Registry {
+	reg := flink.NewRegistry()
+	reg.MustRegister("count", func(env *flink.Env, args []string) error {
+		n := int64(10)
+		if len(args) > 0 {
+			v, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("argument %q is not a number", args[0])
+			}
+			if v < 0 {
+				return fmt.Errorf("argument %d must be >= 0", v)
+			}
+			n = v
+		}
+		nums := flink.Generate(env, n, func(i int64) (int64, error) { return i, nil })
+		flink.SinkTo(nums, "discard", flink.SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	reg.MustRegister("forever", func(env *flink.Env, args []string) error {
+		src := flink.FromSource(env, "ticks", func() flink.Source[int] { return &tickSource{stop: make(chan struct{})} })
+		flink.SinkTo(src, "discard", flink.SinkFunc(func(int) error { return nil }))
+		return nil
+	})
+	reg.MustRegister("fail", func(env *flink.Env, args []string) error {
+		bad := flink.Map(flink.FromSlice(env, []int{1}), func(int) (int, error) { return 0, errors.New("boom") })
+		flink.SinkTo(bad, "discard", flink.SinkFunc(func(int) error { return nil }))
+		return nil
+	})
+	return reg
+}
+
+type tickSource struct {
+	stop chan struct{}
+	once sync.Once
+}
+
+func (s *tickSource) Run(ctx *flink.SourceContext[int]) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Context().Done():
+			return nil
+		case <-s.stop:
+			return nil
+		case <-t.C:
+		}
+		if ctx.Collect(i) != nil {
+			return nil
+		}
+	}
+}
+
+func (s *tickSource) Cancel() { s.once.Do(func() { close(s.stop) }) }
+
+// startCluster serves a 2x2-slot cluster's REST API on loopback.
+func startCluster(t *testing.T) (*flink.LocalCluster, string) {
+	t.Helper()
+	cfg := flink.DefaultClusterConfig()
+	cfg.TaskManagers, cfg.SlotsPerTaskManager, cfg.Registry = 2, 2, testRegistry()
+	c, err := flink.NewLocalCluster(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	ts := httptest.NewServer(flink.NewRESTServer(c).Handler())
+	t.Cleanup(ts.Close)
+	return c, ts.URL
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cmd runs the CLI in process against addr.
+func cmd(ctx context.Context, addr string, args ...string) result {
+	var out, errOut bytes.Buffer
+	c := newCLI(&out, &errOut, func(string) string { return "" })
+	c.poll = 10 * time.Millisecond
+	code := c.main(ctx, append([]string{"--addr", addr}, args...))
+	return result{code, out.String(), errOut.String()}
+}
+
+var jobIDRE = regexp.MustCompile(`[0-9a-f]{32}`)
+
+func TestRunAttached(t *testing.T) {
+	_, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "run", "count", "1000", "-p", "2")
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.Contains(t, r.stderr, "Job has been submitted with JobID")
+	assert.Contains(t, r.stderr, "FINISHED")
+	assert.Regexp(t, `State:\s+FINISHED`, r.stdout)
+	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+0\s+0\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
+}
+
+func TestRunAttachedJSON(t *testing.T) {
+	_, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "--output", "json", "run", "-p", "1", "count", "5")
+	require.Equal(t, 0, r.code, "%+v", r)
+	var d flink.RESTJobDetails
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d), r.stdout)
+	assert.Equal(t, flink.JobFinished, d.State)
+	assert.Equal(t, "count", d.Name)
+	require.NotEmpty(t, d.Vertices)
+	require.NotEmpty(t, d.Vertices[0].Operators)
+	assert.EqualValues(t, 5, d.Vertices[0].Operators[0].RecordsOut)
+}
+
+func TestRunDetachedInfoList(t *testing.T) {
+	c, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "run", "--detached", "count", "-p", "1")
+	require.Equal(t, 0, r.code, "%+v", r)
+	id := jobIDRE.FindString(r.stdout)
+	require.NotEmpty(t, id, r.stdout)
+	assert.Equal(t, "Job has been submitted with JobID "+id+"\n", r.stdout)
+	res, err := c.Dispatcher().JobResult(context.Background(), flink.JobID(id))
+	require.NoError(t, err)
+	require.Equal(t, flink.JobFinished, res.Status)
+
+	r = cmd(context.Background(), addr, "info", id)
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.Regexp(t, `Job:\s+`+id, r.stdout)
+	assert.Regexp(t, `Name:\s+count`, r.stdout)
+	assert.Regexp(t, `Ended:\s+\d{4}-`, r.stdout)
+
+	r = cmd(context.Background(), addr, "info", id, "--output", "json")
+	require.Equal(t, 0, r.code, "%+v", r)
+	var d flink.RESTJobDetails
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
+	assert.Equal(t, flink.JobID(id), d.JID)
+
+	r = cmd(context.Background(), addr, "list")
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.Regexp(t, `JOB ID\s+NAME\s+STATE\s+START\s+DURATION`, r.stdout)
+	assert.Regexp(t, id+`\s+count\s+FINISHED`, r.stdout)
+
+	r = cmd(context.Background(), addr, "--output=json", "list")
+	require.Equal(t, 0, r.code, "%+v", r)
+	var o flink.RESTJobsOverview
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &o))
+	require.Len(t, o.Jobs, 1)
+	assert.Equal(t, flink.JobID(id), o.Jobs[0].JID)
+
+	r = cmd(context.Background(), addr, "run", "-d", "--output", "json", "count")
+	require.Equal(t, 0, r.code, "%+v", r)
+	var sub flink.RESTSubmitResponse
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sub))
+	assert.Len(t, sub.JobID, 32)
+}
+
+func TestListEmpty(t *testing.T) {
+	_, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "list")
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.Equal(t, "No jobs.\n", r.stdout)
+}
+
+func TestCancel(t *testing.T) {
+	c, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "run", "forever", "-p", "1", "-d")
+	require.Equal(t, 0, r.code, "%+v", r)
+	id := jobIDRE.FindString(r.stdout)
+
+	r = cmd(context.Background(), addr, "cancel", id)
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.Equal(t, "Cancelled job "+id+".\n", r.stdout)
+	res, err := c.Dispatcher().JobResult(context.Background(), flink.JobID(id))
+	require.NoError(t, err)
+	assert.Equal(t, flink.JobCanceled, res.Status)
+
+	r = cmd(context.Background(), addr, "info", id)
+	require.Equal(t, 0, r.code, "info succeeds for a cancelled job: %+v", r)
+	assert.Regexp(t, `State:\s+CANCELED`, r.stdout)
+
+	r = cmd(context.Background(), addr, "--output", "json", "cancel", id)
+	require.Equal(t, 0, r.code, "%+v", r)
+	assert.JSONEq(t, `{"jobid": "`+id+`"}`, r.stdout)
+}
+
+// An attached run of a job cancelled by someone else exits 1.
+func TestRunAttachedCancelled(t *testing.T) {
+	c, addr := startCluster(t)
+	done := make(chan result, 1)
+	go func() { done <- cmd(context.Background(), addr, "run", "forever", "-p", "1") }()
+	var id flink.JobID
+	require.Eventually(t, func() bool {
+		jobs, _ := c.Dispatcher().ListJobs(context.Background())
+		if len(jobs) == 1 {
+			id = jobs[0].ID
+		}
+		return id != ""
+	}, 10*time.Second, 5*time.Millisecond)
+	r := cmd(context.Background(), addr, "cancel", string(id))
+	require.Equal(t, 0, r.code, "%+v", r)
+	r = <-done
+	assert.Equal(t, 1, r.code, "%+v", r)
+	assert.Contains(t, r.stderr, "job "+string(id)+" CANCELED")
+	assert.Regexp(t, `State:\s+CANCELED`, r.stdout)
+}
+
+// Interrupting an attached run leaves the job running and exits 1.
+func TestRunAttachedInterrupted(t *testing.T) {
+	c, addr := startCluster(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		cl := newCLI(&bytes.Buffer{}, &stderr, func(string) string { return "" })
+		cl.poll = 5 * time.Millisecond
+		done <- cl.main(ctx, []string{"--addr", addr, "run", "forever", "-p", "1"})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "RUNNING") }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	assert.Equal(t, 1, <-done)
+	assert.Contains(t, stderr.String(), "keeps running")
+	jobs, err := c.Dispatcher().ListJobs(context.Background())
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	assert.Equal(t, flink.JobRunning, jobs[0].Status)
+}
+
+func TestRunFailedJob(t *testing.T) {
+	_, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "run", "fail", "-p", "1")
+	assert.Equal(t, 1, r.code, "%+v", r)
+	assert.Contains(t, r.stderr, "FAILED")
+	assert.Contains(t, r.stderr, "boom")
+	assert.Regexp(t, `Cause:.*boom`, r.stdout)
+}
+
+func TestServerRefusals(t *testing.T) {
+	_, addr := startCluster(t)
+	unknown := string(flink.NewJobID())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "nope"}, `unknown job: "nope" (registered: [count fail forever]) (HTTP 400)`},
+		{[]string{"run", "count", "ten", "-p", "1"}, `argument "ten" is not a number`},
+		{[]string{"run", "count", "-p", "99"}, "needs 99 slots, but the cluster has 4 in total (4 free)"},
+		{[]string{"info", unknown}, "job " + unknown + " not found (HTTP 404)"},
+		{[]string{"cancel", unknown}, "not found (HTTP 404)"},
+		{[]string{"info", "xyz"}, "invalid job id"},
+	} {
+		r := cmd(context.Background(), addr, tc.args...)
+		assert.Equal(t, 1, r.code, "%v: %+v", tc.args, r)
+		assert.Contains(t, r.stderr, tc.want, "%v", tc.args)
+		assert.Empty(t, r.stdout, "%v", tc.args)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	_, addr := startCluster(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "missing command"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"run"}, "run: missing job name"},
+		{[]string{"run", "count", "-p", "abc"}, `invalid value "abc"`},
+		{[]string{"run", "count", "-p", "-3"}, "parallelism -3"},
+		{[]string{"run", "count", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"info"}, "info: missing job id"},
+		{[]string{"cancel", "a", "b"}, "want one job id"},
+		{[]string{"list", "extra"}, "unexpected arguments"},
+		{[]string{"--output", "yaml", "list"}, `unknown output format "yaml"`},
+		{[]string{"list", "--addr", "ftp://host:1"}, "scheme must be http or https"},
+	} {
+		r := cmd(context.Background(), addr, tc.args...)
+		assert.Equal(t, 2, r.code, "%v: %+v", tc.args, r)
+		assert.Contains(t, r.stderr, tc.want, "%v", tc.args)
+		assert.Contains(t, r.stderr, "Usage: flink", "%v", tc.args)
+	}
+	for _, help := range [][]string{{"help"}, {"-h"}, {"run", "--help"}} {
+		r := cmd(context.Background(), addr, help...)
+		assert.Equal(t, 0, r.code, "%v", help)
+		assert.Contains(t, r.stdout, "Usage: flink")
+	}
+}
+
+// Words after "--" are job arguments even when they look like options.
+func TestRunArgumentsAfterDoubleDash(t *testing.T) {
+	_, addr := startCluster(t)
+	r := cmd(context.Background(), addr, "run", "-p", "1", "count", "--", "-5")
+	assert.Equal(t, 1, r.code, "%+v", r)
+	assert.Contains(t, r.stderr, "argument -5 must be >= 0", "the job, not the CLI, saw -5")
+}
+
+func TestUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	for _, args := range [][]string{{"list"}, {"run", "count"}, {"info", string(flink.NewJobID())}, {"cancel", string(flink.NewJobID())}} {
+		r := cmd(context.Background(), addr, args...)
+		assert.Equal(t, 3, r.code, "%v: %+v", args, r)
+		assert.Contains(t, r.stderr, "cannot reach the cluster at http://"+addr, "%v", args)
+	}
+}
+
+func TestAddressFromEnvironment(t *testing.T) {
+	_, addr := startCluster(t)
+	var out, errOut bytes.Buffer
+	env := map[string]string{"FLINK_REST_ADDR": strings.TrimPrefix(addr, "http://")}
+	code := newCLI(&out, &errOut, func(k string) string { return env[k] }).main(context.Background(), []string{"list"})
+	assert.Equal(t, 0, code, errOut.String())
+	assert.Equal(t, "No jobs.\n", out.String())
+
+	// --addr wins over the environment.
+	env["FLINK_REST_ADDR"] = "http://127.0.0.1:1"
+	out.Reset()
+	code = newCLI(&out, &errOut, func(k string) string { return env[k] }).main(context.Background(), []string{"list", "--addr", addr})
+	assert.Equal(t, 0, code, errOut.String())
+}
+
+func TestNormalizeAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8081":         "http://127.0.0.1:8081",
+		"http://localhost:8081/": "http://localhost:8081",
+		"https://flink.example":  "https://flink.example",
+	} {
+		got, err := normalizeAddr(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got)
+	}
+	_, err := normalizeAddr("http://")
+	assert.Error(t, err)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

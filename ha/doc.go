@@ -1,0 +1,43 @@
+// Package ha holds the cluster machinery of library-style and session
+// deployments: membership by gossip (hashicorp/memberlist) today, leader
+// election and the replicated job store (hashicorp/raft) next.
+//
+// # Membership
+//
+// Every process of a cluster runs the same binary and joins one memberlist
+// pool, publishing a NodeMeta: its id, roles, RPC, data-plane and REST
+// addresses, slot count and the fingerprint of its job registry.
+//
+//	cfg := ha.DefaultMembershipConfig()
+//	cfg.Meta = ha.NodeMeta{
+//		NodeID:      "tm-1",
+//		Roles:       ha.RoleTaskManager,
+//		RPCAddr:     "10.0.0.5:6123",
+//		DataAddr:    "10.0.0.5:6121",
+//		Slots:       4,
+//		Fingerprint: registryFingerprint,
+//	}
+//	cfg.Join = []string{"jm-0.cluster:7946", "jm-1.cluster:7946"}
+//	m, err := ha.NewMembership(cfg)
+//	if err != nil { ... }
+//	defer m.Close()
+//	go func() {
+//		for ev := range m.Events() { // join, update, leave, failed
+//			...
+//		}
+//	}()
+//	if _, err := m.Join(ctx, nil); err != nil { ... } // retries until ctx ends
+//	...
+//	m.Leave(ctx) // peers see EventLeave, not EventFailed
+//
+// The failure detector (SWIM with Lifeguard's refinements, as implemented by
+// memberlist) is tuned by DefaultMembershipConfig to declare a killed node
+// dead in about 2-3 s on a LAN; BenchmarkFailureDetection measures it.
+// LocalMembershipConfig keeps that tuning on loopback for tests.
+//
+// A node whose fingerprint differs runs another build of the job registry
+// and must not take part in jobs: CheckCompatible reports it with
+// ErrIncompatibleBinary, and with RefuseIncompatible (the default) such
+// nodes are not admitted to the pool at all. A peer whose metadata cannot
+// be decoded is admitted but reported with Member.MetaErr.
+package ha
