@@ -32,6 +32,8 @@ package flink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -230,6 +232,24 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Fingerprint identifies the registry's jobs: their names and, for each
+// job that builds without arguments, its JobGraph's fingerprint at
+// parallelism 1. Processes whose registries differ run different binaries
+// and must not form one cluster.
+func (r *Registry) Fingerprint() string {
+	h := sha256.New()
+	for _, name := range r.Names() {
+		cfg := DefaultJobConfig()
+		cfg.Parallelism = 1
+		fp := "needs-arguments"
+		if g, err := r.Build(name, nil, cfg); err == nil {
+			fp = g.Fingerprint
+		}
+		fmt.Fprintf(h, "%q %s\n", name, fp)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Build runs the job function registered under name with args on a fresh

@@ -38,6 +38,9 @@ type TaskManagerRegistration struct {
 	ID      ResourceID
 	Address string
 	Slots   []SlotStatus
+	// Fingerprint is the TaskManager's Registry.Fingerprint; a
+	// ResourceManager with a different one refuses it.
+	Fingerprint string
 }
 
 // SlotRequest asks the ResourceManager for slots.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
 	"github.com/flinkgo/flink/network"
 )
@@ -73,8 +74,17 @@ type NodeConfig struct {
 	// address.
 	AdvertiseAddr string
 	// JobManagerAddr is the RPC address (host:port) of the JobManager node
-	// that TaskManagers register with. A node with both roles uses itself.
+	// that TaskManagers register with. A node with both roles uses itself;
+	// with GossipAddr set and this empty, a TaskManager finds the
+	// JobManager in the membership.
 	JobManagerAddr string
+	// GossipAddr is the memberlist address (host:port) the node gossips on;
+	// empty runs without membership. Peers are gossip addresses to join.
+	// Every node publishes its id, roles, addresses, slots and registry
+	// fingerprint; nodes of another binary are refused, and a TaskManager
+	// that memberlist declares dead is lost at once.
+	GossipAddr string
+	Peers      []string
 	// Slots is the TaskManager's number of slots. Default: the number of
 	// CPUs.
 	Slots int
@@ -134,8 +144,8 @@ func (c NodeConfig) Validate() error {
 		return bad("roles %d", c.Roles)
 	case c.BindAddr == "":
 		return bad("no bind address")
-	case c.Roles == RoleTaskManager && c.JobManagerAddr == "":
-		return bad("a task manager needs the job manager's address")
+	case c.Roles == RoleTaskManager && c.JobManagerAddr == "" && c.GossipAddr == "":
+		return bad("a task manager needs the job manager's address or a gossip address to find it")
 	case c.Roles&RoleTaskManager != 0 && c.Slots < 1:
 		return bad("%d slots, want >= 1", c.Slots)
 	case c.HeartbeatInterval <= 0 || c.HeartbeatTimeout <= c.HeartbeatInterval:
@@ -182,6 +192,8 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	fs.StringVar(&cfg.JobManagerAddr, "jobmanager", env("FLINK_JOBMANAGER_ADDR", cfg.JobManagerAddr), "job manager RPC address")
 	fs.StringVar(&cfg.Network.ListenAddr, "data", env("FLINK_DATA_ADDR", cfg.Network.ListenAddr), "data-plane listen address")
 	fs.StringVar(&cfg.DataDir, "dir", env("FLINK_DATA_DIR", cfg.DataDir), "data directory")
+	fs.StringVar(&cfg.GossipAddr, "gossip", env("FLINK_GOSSIP_ADDR", cfg.GossipAddr), "memberlist address")
+	peers := fs.String("peers", env("FLINK_PEERS", strings.Join(cfg.Peers, ",")), "gossip addresses to join, comma separated")
 	slots, err := strconv.Atoi(env("FLINK_SLOTS", strconv.Itoa(cfg.Slots)))
 	if err != nil {
 		return cfg, nil, fmt.Errorf("%w: FLINK_SLOTS: %v", ErrInvalidConfig, err)
@@ -192,6 +204,12 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	}
 	if cfg.Roles, err = ParseRoles(*roles); err != nil {
 		return cfg, nil, err
+	}
+	cfg.Peers = nil
+	for _, p := range strings.Split(*peers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.Peers = append(cfg.Peers, p)
+		}
 	}
 	return cfg, fs.Args(), nil
 }
@@ -209,6 +227,7 @@ type Node struct {
 	addr     string // advertised RPC address
 
 	rm         *ResourceManager
+	members    *ha.Membership
 	dispatcher *Dispatcher
 	tm         *TaskManager
 	netEnv     *network.Environment
@@ -256,12 +275,13 @@ func (n *Node) Start(ctx context.Context) error {
 	n.resolver = newRemoteResolver(n.local)
 	n.server = rpc.NewServer(rpcCodes, n.log)
 
+	fingerprint := n.cfg.Registry.Fingerprint()
 	jmAddr := n.cfg.JobManagerAddr
 	if n.cfg.Roles&RoleJobManager != 0 {
 		jmAddr = n.addr
 		rmAddr := n.addr + "/resourcemanager"
 		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
-		n.rm.provider, n.rm.idleTimeout = n.cfg.Provider, n.cfg.IdleTimeout
+		n.rm.provider, n.rm.idleTimeout, n.rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, fingerprint
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, now: time.Now,
@@ -292,8 +312,22 @@ func (n *Node) Start(ctx context.Context) error {
 		tmAddr := n.addr + "/taskmanager/" + id
 		n.tm = newTaskManager(ResourceID(id), tmAddr, jmAddr+"/resourcemanager", n.cfg.Slots, ResourceProfile{},
 			n.resolver, n.cfg.Registry, newGraphStore(), newLocalShuffle(), env, n.cfg.Codecs, n.log)
+		n.tm.fingerprint = fingerprint
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
+	}
+	if n.cfg.GossipAddr != "" {
+		if err := n.startMembership(ctx, id, fingerprint); err != nil {
+			n.Close()
+			return err
+		}
+		if n.tm != nil && jmAddr == "" {
+			if jmAddr, err = n.findJobManager(ctx); err != nil {
+				n.Close()
+				return err
+			}
+			n.tm.rmAddr = jmAddr + "/resourcemanager"
+		}
 	}
 	n.wg.Add(1)
 	go func() {
@@ -315,6 +349,75 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.log.Info("node started", "roles", n.cfg.Roles, "rpc", n.addr)
 	return nil
+}
+
+// startMembership joins the gossip pool, publishing the node's metadata,
+// and follows it: a JobManager loses the TaskManagers memberlist declares
+// dead or gone.
+func (n *Node) startMembership(ctx context.Context, id, fingerprint string) error {
+	host, port, err := net.SplitHostPort(n.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("%w: gossip address %q: %v", ErrInvalidConfig, n.cfg.GossipAddr, err)
+	}
+	mc := ha.DefaultMembershipConfig()
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		mc = ha.LocalMembershipConfig()
+	}
+	mc.BindAddr = host
+	if mc.BindPort, err = strconv.Atoi(port); err != nil {
+		return fmt.Errorf("%w: gossip port %q", ErrInvalidConfig, port)
+	}
+	mc.NodeName, mc.Logger, mc.RefuseIncompatible = id, n.log, true
+	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, Fingerprint: fingerprint, Version: "flinkgo"}
+	if n.cfg.Roles&RoleJobManager != 0 {
+		mc.Meta.Roles |= ha.RoleJobManager
+	}
+	if n.tm != nil {
+		mc.Meta.Roles |= ha.RoleTaskManager
+		mc.Meta.DataAddr, mc.Meta.Slots = n.netEnv.Addr(), n.cfg.Slots
+	}
+	m, err := ha.NewMembership(mc)
+	if err != nil {
+		return fmt.Errorf("flink: node %s: %w", id, err)
+	}
+	n.members = m
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for ev := range m.Events() {
+			if n.rm == nil || ev.Member.MetaErr != nil || !ev.Member.Meta.Roles.Has(ha.RoleTaskManager) {
+				continue
+			}
+			if ev.Type == ha.EventFailed || ev.Type == ha.EventLeave {
+				n.rm.TaskManagerLost(ResourceID(ev.Member.Meta.NodeID), fmt.Errorf("membership: node %s %s", ev.Member.Name, ev.Type))
+			}
+		}
+	}()
+	if len(n.cfg.Peers) > 0 {
+		if _, err := m.Join(ctx, n.cfg.Peers); err != nil {
+			return fmt.Errorf("flink: node %s: joining %v: %w", id, n.cfg.Peers, err)
+		}
+	}
+	return nil
+}
+
+// findJobManager waits until the membership shows a JobManager and returns
+// its RPC address.
+func (n *Node) findJobManager(ctx context.Context) (string, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, m := range n.members.Members() {
+			if m.MetaErr == nil && m.Meta.Roles.Has(ha.RoleJobManager) {
+				return m.Meta.RPCAddr, nil
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return "", fmt.Errorf("flink: no job manager in the membership: %w", ctx.Err())
+		}
+	}
 }
 
 // heartbeats tells the ResourceManager the TaskManager is alive, and
@@ -347,6 +450,15 @@ func (n *Node) heartbeats() {
 	}
 }
 
+// GossipAddr returns the node's memberlist address, or "" without
+// membership.
+func (n *Node) GossipAddr() string {
+	if n.members == nil {
+		return ""
+	}
+	return n.members.LocalAddr().String()
+}
+
 // Addr returns the node's advertised RPC address.
 func (n *Node) Addr() string { return n.addr }
 
@@ -361,6 +473,12 @@ func (n *Node) ResourceManager() *ResourceManager { return n.rm }
 // It is idempotent.
 func (n *Node) Close() error {
 	n.once.Do(func() {
+		if n.members != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			n.members.Leave(ctx)
+			cancel()
+			n.members.Close() // ends the event loop
+		}
 		n.cancel()
 		if n.dispatcher != nil {
 			n.dispatcher.close()

@@ -366,3 +366,82 @@ func TestLocalProcessProviderStartsAndStopsTaskManagers(t *testing.T) {
 	total, _, _ = jm.ResourceManager().SlotCounts(context.Background())
 	assert.Zero(t, total)
 }
+
+func TestNodesFindEachOtherByGossip(t *testing.T) {
+	jmCfg := DefaultNodeConfig(RoleJobManager)
+	jmCfg.BindAddr, jmCfg.GossipAddr, jmCfg.Registry = "127.0.0.1:0", "127.0.0.1:0", testRegistry()
+	jm, err := NewNode(jmCfg)
+	require.NoError(t, err)
+	require.NoError(t, jm.Start(context.Background()))
+	defer jm.Close()
+
+	startTM := func(id string, reg *Registry) (*Node, error) {
+		cfg := DefaultNodeConfig(RoleTaskManager)
+		cfg.ID, cfg.Slots, cfg.Registry = id, 1, reg
+		cfg.GossipAddr, cfg.Peers = "127.0.0.1:0", []string{jm.GossipAddr()}
+		n, err := NewNode(cfg)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return n, n.Start(ctx)
+	}
+	var tms []*Node
+	for i := range 2 {
+		tm, err := startTM(fmt.Sprintf("gossip-tm-%d", i), testRegistry())
+		require.NoError(t, err, "a task manager finds the job manager through the membership")
+		defer tm.Close()
+		tms = append(tms, tm)
+	}
+	waitForSlots(t, jm.ResourceManager(), 2)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := jm.Dispatcher().SubmitJob(ctx, JobSubmission{Name: "keyed-totals", Args: []string{"20000", dir}, Parallelism: 2})
+	require.NoError(t, err)
+	res, err := jm.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, res.Err)
+
+	// A node of another binary is refused.
+	other := testRegistry()
+	other.MustRegister("extra", func(env *Env, _ []string) error {
+		Collect(FromSlice(env, []int{1}))
+		return nil
+	})
+	stranger, err := startTM("stranger", other)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "incompatible")
+	stranger.Close()
+
+	// A task manager that leaves is forgotten at once, without waiting for
+	// missed heartbeats.
+	require.NoError(t, tms[0].Close())
+	require.Eventually(t, func() bool { return len(jm.ResourceManager().TaskManagers()) == 1 }, 10*time.Second, time.Millisecond)
+}
+
+func TestNodeConfigFromEnv(t *testing.T) {
+	t.Setenv("FLINK_ROLES", "taskmanager")
+	t.Setenv("FLINK_SLOTS", "3")
+	t.Setenv("FLINK_JOBMANAGER_ADDR", "jm:6123")
+	t.Setenv("FLINK_PEERS", "a:7946, b:7946")
+	cfg, rest, err := NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), []string{"-slots", "5", "-id", "tm-x", "extra"})
+	require.NoError(t, err)
+	assert.Equal(t, RoleTaskManager, cfg.Roles)
+	assert.Equal(t, 5, cfg.Slots, "flags win over the environment")
+	assert.Equal(t, "jm:6123", cfg.JobManagerAddr)
+	assert.Equal(t, "tm-x", cfg.ID)
+	assert.Equal(t, []string{"a:7946", "b:7946"}, cfg.Peers)
+	assert.Equal(t, []string{"extra"}, rest)
+
+	t.Setenv("FLINK_SLOTS", "many")
+	_, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = ParseRoles("scheduler")
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	cfg = DefaultNodeConfig(RoleTaskManager)
+	cfg.Registry = NewRegistry()
+	require.ErrorContains(t, cfg.Validate(), "job manager's address")
+}

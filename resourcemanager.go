@@ -36,6 +36,9 @@ type ResourceManager struct {
 	}
 	provider    ResourceProvider
 	idleTimeout time.Duration
+	// fingerprint is the registry fingerprint TaskManagers must match;
+	// empty accepts any (one process, one registry).
+	fingerprint string
 	wg          sync.WaitGroup
 }
 
@@ -54,6 +57,11 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 
 // RegisterTaskManager implements ResourceManagerGateway.
 func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error {
+	if rm.fingerprint != "" && reg.Fingerprint != rm.fingerprint {
+		rm.log.Warn("task manager refused: different binary", "tm", reg.ID)
+		return fmt.Errorf("%w: task manager %s runs a job registry with fingerprint %.12s, this job manager's is %.12s: the processes run different binaries",
+			ErrFingerprintMismatch, reg.ID, reg.Fingerprint, rm.fingerprint)
+	}
 	rm.mu.Lock()
 	rm.mu.slots.register(reg.ID, reg.Slots)
 	rm.mu.addrs[reg.ID] = reg.Address

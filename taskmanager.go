@@ -23,6 +23,8 @@ type TaskManager struct {
 	shuffle  *localShuffle
 	net      *netContext
 	log      *slog.Logger
+	// fingerprint is sent at registration; set by Node.
+	fingerprint string
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -62,7 +64,7 @@ func (tm *TaskManager) register(ctx context.Context) error {
 	tm.mu.Lock()
 	slots := tm.mu.slots.Report()
 	tm.mu.Unlock()
-	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots})
+	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots, Fingerprint: tm.fingerprint})
 }
 
 // RequestSlot implements TaskManagerGateway.
