@@ -62,6 +62,9 @@ func (r *JobResult) Operator(name string) (OperatorResult, bool) {
 	return OperatorResult{}, false
 }
 
+// cancelCallTimeout bounds one cancellation call to a TaskManager.
+const cancelCallTimeout = 2 * time.Second
+
 // jobManagerConfig holds what a JobManager needs besides its graph.
 type jobManagerConfig struct {
 	slotRequestTimeout time.Duration
@@ -82,7 +85,8 @@ type JobManager struct {
 	cfg    jobManagerConfig
 	log    *slog.Logger
 
-	changed  chan struct{} // signalled on every state change
+	calls    sync.WaitGroup // calls in flight to TaskManagers
+	changed  chan struct{}  // signalled on every state change
 	cancelCh chan struct{}
 	cancelMu sync.Once
 
@@ -213,6 +217,7 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 	jm.mu.Unlock()
 	jm.setStatus(JobRunning)
 	status, err := jm.execute(ctx)
+	jm.calls.Wait()
 	jm.release()
 	jm.setStatus(status)
 	return jm.result(status, err)
@@ -453,10 +458,18 @@ func (jm *JobManager) cancelAll(ctx context.Context) {
 		}
 	}
 	jm.mu.Unlock()
+	// Cancel concurrently: a dead TaskManager must not delay the others;
+	// its subtasks end when it is declared lost.
 	for _, t := range ts {
-		if tm, err := jm.rpc.taskManager(t.addr); err == nil {
-			tm.CancelTask(context.WithoutCancel(ctx), t.id)
-		}
+		jm.calls.Add(1)
+		go func() {
+			defer jm.calls.Done()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCallTimeout)
+			defer cancel()
+			if tm, err := jm.rpc.taskManager(t.addr); err == nil {
+				tm.CancelTask(ctx, t.id)
+			}
+		}()
 	}
 	jm.signal()
 }

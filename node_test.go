@@ -75,6 +75,20 @@ func testRegistry() *Registry {
 		SinkTo(keyed, "totals", func() Sink[int64] { return &totalsSink{n: n, par: int64(par), dir: args[1]} })
 		return nil
 	})
+	// endless: an unbounded keyed job that restarts at once on failure,
+	// for failover measurements.
+	reg.MustRegister("endless", func(env *Env, _ []string) error {
+		env.Configure(WithRestartStrategy(FixedDelayRestart(1000, 0)))
+		src := Generate(env, -1, func(i int64) (int64, error) {
+			if i%10_000 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return i, nil
+		})
+		keyed := KeyBy(src, func(i int64) int64 { return i % 1000 }).Stream()
+		SinkTo(keyed, "discard", SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
 	return reg
 }
 
@@ -145,7 +159,7 @@ func runChildNode() int {
 
 // startChild starts a TaskManager node in a new process of this test
 // binary and waits until it has registered.
-func startChild(t *testing.T, id, jmAddr string, slots int) *exec.Cmd {
+func startChild(t testing.TB, id, jmAddr string, slots int) *exec.Cmd {
 	t.Helper()
 	cfg, _ := json.Marshal(childConfig{ID: id, JobManagerAddr: jmAddr, Slots: slots})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -292,6 +292,9 @@ func (rm *ResourceManager) provision(ctx context.Context, now time.Time) {
 	}
 }
 
+// slotRequestCallTimeout bounds telling a TaskManager about a slot.
+const slotRequestCallTimeout = time.Second
+
 // failingBackoff is how long a TaskManager whose slot request failed is
 // passed over.
 const failingBackoff = time.Second
@@ -337,9 +340,14 @@ func (rm *ResourceManager) dispatch(work []slotAssignment) {
 		rm.wg.Add(1)
 		go func() {
 			defer rm.wg.Done()
+			// A short deadline: a TaskManager that cannot take a slot request
+			// promptly is likely dead, and the request is better served
+			// elsewhere.
+			ctx, cancel := context.WithTimeout(context.Background(), slotRequestCallTimeout)
+			defer cancel()
 			tm, err := rm.rpc.taskManager(a.tmAddr)
 			if err == nil {
-				err = tm.RequestSlot(context.Background(), a.slot.ID, a.req.Job, a.slot.Allocation, a.req.JobManager)
+				err = tm.RequestSlot(ctx, a.slot.ID, a.req.Job, a.slot.Allocation, a.req.JobManager)
 			}
 			if err != nil {
 				// Free the slot and ask again elsewhere; the TaskManager is

@@ -50,7 +50,8 @@ const maxRESTBody = 1 << 20
 // A RESTServer does not own the cluster: close the server, then the
 // cluster. It is safe for concurrent use.
 type RESTServer struct {
-	cluster  *LocalCluster
+	d        *Dispatcher
+	rm       *ResourceManager
 	log      *slog.Logger
 	handler  http.Handler
 	srv      *http.Server
@@ -61,11 +62,13 @@ type RESTServer struct {
 // NewRESTServer returns a server for the cluster's REST API. Serve it on a
 // listener with Serve, or mount Handler in an http.Server of your own.
 func NewRESTServer(cluster *LocalCluster) *RESTServer {
-	log := cluster.cfg.Logger
-	if log == nil {
-		log = discardLogger
-	}
-	s := &RESTServer{cluster: cluster, log: log.With("role", "rest")}
+	return NewDispatcherRESTServer(cluster.Dispatcher(), cluster.ResourceManager())
+}
+
+// NewDispatcherRESTServer returns a REST server for a Dispatcher and the
+// ResourceManager of its cluster, such as those of a JobManager Node.
+func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
+	s := &RESTServer{d: d, rm: rm, log: d.log}
 	s.version, s.revision = buildVersion()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /overview", s.getOverview)
@@ -258,13 +261,13 @@ type RESTTaskManager struct {
 }
 
 func (s *RESTServer) getOverview(w http.ResponseWriter, r *http.Request) {
-	tms := s.cluster.rm.TaskManagers()
+	tms := s.rm.TaskManagers()
 	o := RESTOverview{TaskManagers: len(tms), FlinkVersion: s.version, FlinkCommit: s.revision}
 	for _, tm := range tms {
 		o.SlotsTotal += tm.SlotsTotal
 		o.SlotsAvailable += tm.SlotsFree
 	}
-	for _, j := range s.cluster.dispatcher.restSnapshots() {
+	for _, j := range s.d.restSnapshots() {
 		switch j.status {
 		case JobFinished:
 			o.JobsFinished++
@@ -287,7 +290,7 @@ func (s *RESTServer) getConfig(w http.ResponseWriter, r *http.Request) {
 
 func (s *RESTServer) getJobs(w http.ResponseWriter, r *http.Request) {
 	out := RESTJobIDs{Jobs: []RESTJobIDWithStatus{}}
-	for _, j := range s.cluster.dispatcher.restSnapshots() {
+	for _, j := range s.d.restSnapshots() {
 		out.Jobs = append(out.Jobs, RESTJobIDWithStatus{ID: j.id, Status: j.status})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -296,7 +299,7 @@ func (s *RESTServer) getJobs(w http.ResponseWriter, r *http.Request) {
 func (s *RESTServer) getJobsOverview(w http.ResponseWriter, r *http.Request) {
 	out := RESTJobsOverview{Jobs: []RESTJobOverview{}}
 	now := time.Now()
-	for _, j := range s.cluster.dispatcher.restSnapshots() {
+	for _, j := range s.d.restSnapshots() {
 		o := RESTJobOverview{JID: j.id, Name: j.name, State: j.status,
 			StartTime: millis(j.start), EndTime: endMillis(j.end), Duration: j.duration(now),
 			LastModification: millis(j.lastModified()), Tasks: map[string]int64{"total": 0}}
@@ -378,7 +381,7 @@ func (s *RESTServer) lookup(w http.ResponseWriter, r *http.Request) (restJob, bo
 	if !ok {
 		return restJob{}, false
 	}
-	j, err := s.cluster.dispatcher.restSnapshot(id)
+	j, err := s.d.restSnapshot(id)
 	if err != nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
 		return restJob{}, false
@@ -404,7 +407,7 @@ func (s *RESTServer) patchJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported mode %q: want \"cancel\"", mode))
 		return
 	}
-	if err := s.cluster.dispatcher.CancelJob(r.Context(), id); err != nil {
+	if err := s.d.CancelJob(r.Context(), id); err != nil {
 		if errors.Is(err, ErrUnknownJob) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
 			return
@@ -422,7 +425,7 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	reg := s.cluster.cfg.Registry
+	reg := s.d.registry
 	switch {
 	case req.Name == "":
 		writeError(w, http.StatusBadRequest, fmt.Sprintf(`missing job name: want {"name": one of %s}`, registeredNames(reg)))
@@ -445,18 +448,20 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	total, free, err := s.cluster.rm.SlotCounts(r.Context())
+	total, free, err := s.rm.SlotCounts(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	if need := g.SlotsNeeded(); need > total {
+	// A resource provider may start TaskManagers; without one the cluster
+	// has all the slots it will ever have.
+	if need := g.SlotsNeeded(); need > total && s.rm.provider == nil {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
 			"job %q needs %d slots, but the cluster has %d in total (%d free): lower its parallelism or add task managers",
 			req.Name, need, total, free))
 		return
 	}
-	id, err := s.cluster.dispatcher.SubmitJob(r.Context(), JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism})
+	id, err := s.d.SubmitJob(r.Context(), JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism})
 	switch {
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the cluster is shutting down")
@@ -499,7 +504,7 @@ func registeredNames(reg *Registry) string {
 
 func (s *RESTServer) getTaskManagers(w http.ResponseWriter, r *http.Request) {
 	out := RESTTaskManagers{TaskManagers: []RESTTaskManager{}}
-	for _, tm := range s.cluster.rm.TaskManagers() {
+	for _, tm := range s.rm.TaskManagers() {
 		out.TaskManagers = append(out.TaskManagers, RESTTaskManager{ID: tm.ID, Path: tm.Address,
 			SlotsNumber: tm.SlotsTotal, FreeSlots: tm.SlotsFree})
 	}

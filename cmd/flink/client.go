@@ -50,7 +50,11 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (HTTP %d)", strings.Join(e.msgs, "; "), e.status)
+	msgs := make([]string, len(e.msgs))
+	for i, m := range e.msgs {
+		msgs[i] = strings.TrimPrefix(m, "flink: ") // the CLI prefixes its own
+	}
+	return fmt.Sprintf("%s (HTTP %d)", strings.Join(msgs, "; "), e.status)
 }
 
 // do sends a request with body encoded as JSON (nil for none), decodes a

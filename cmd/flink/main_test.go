@@ -262,7 +262,7 @@ func TestServerRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "nope"}, `unknown job: "nope" (registered: [count fail forever]) (HTTP 400)`},
+		{[]string{"run", "nope"}, `flink: unknown job: "nope" (registered: [count fail forever]) (HTTP 400)`},
 		{[]string{"run", "count", "ten", "-p", "1"}, `argument "ten" is not a number`},
 		{[]string{"run", "count", "-p", "99"}, "needs 99 slots, but the cluster has 4 in total (4 free)"},
 		{[]string{"info", unknown}, "job " + unknown + " not found (HTTP 404)"},
@@ -273,6 +273,7 @@ func TestServerRefusals(t *testing.T) {
 		assert.Equal(t, 1, r.code, "%v: %+v", tc.args, r)
 		assert.Contains(t, r.stderr, tc.want, "%v", tc.args)
 		assert.Empty(t, r.stdout, "%v", tc.args)
+		assert.NotContains(t, r.stderr, "flink: flink:", "one prefix")
 	}
 }
 

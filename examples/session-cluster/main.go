@@ -156,7 +156,8 @@ func Jobs(out io.Writer) *flink.Registry {
 		}
 		ticks := flink.FromSource(env, "ticks", func() flink.Source[int64] { return &ticker{every: every, stop: make(chan struct{})} }).
 			SetParallelism(1)
-		flink.PrintTo(flink.Map(ticks, func(n int64) (string, error) { return fmt.Sprintf("tick %d", n), nil }), out)
+		lines := flink.Map(ticks, func(n int64) (string, error) { return fmt.Sprintf("tick %d", n), nil }).SetParallelism(1)
+		flink.PrintTo(lines, out).SetParallelism(1)
 		return nil
 	})
 	return reg
