@@ -85,6 +85,9 @@ type NodeConfig struct {
 	// that memberlist declares dead is lost at once.
 	GossipAddr string
 	Peers      []string
+	// RESTAddr is where a JobManager node serves the REST API (the flink
+	// CLI's endpoint); empty serves none. Flink's port is 8081.
+	RESTAddr string
 	// Slots is the TaskManager's number of slots. Default: the number of
 	// CPUs.
 	Slots int
@@ -193,6 +196,7 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	fs.StringVar(&cfg.Network.ListenAddr, "data", env("FLINK_DATA_ADDR", cfg.Network.ListenAddr), "data-plane listen address")
 	fs.StringVar(&cfg.DataDir, "dir", env("FLINK_DATA_DIR", cfg.DataDir), "data directory")
 	fs.StringVar(&cfg.GossipAddr, "gossip", env("FLINK_GOSSIP_ADDR", cfg.GossipAddr), "memberlist address")
+	fs.StringVar(&cfg.RESTAddr, "rest", env("FLINK_REST_ADDR", cfg.RESTAddr), "REST API listen address")
 	peers := fs.String("peers", env("FLINK_PEERS", strings.Join(cfg.Peers, ",")), "gossip addresses to join, comma separated")
 	slots, err := strconv.Atoi(env("FLINK_SLOTS", strconv.Itoa(cfg.Slots)))
 	if err != nil {
@@ -228,6 +232,8 @@ type Node struct {
 
 	rm         *ResourceManager
 	members    *ha.Membership
+	rest       *RESTServer
+	restAddr   string
 	dispatcher *Dispatcher
 	tm         *TaskManager
 	netEnv     *network.Environment
@@ -315,6 +321,21 @@ func (n *Node) Start(ctx context.Context) error {
 		n.tm.fingerprint = fingerprint
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
+	}
+	if n.dispatcher != nil && n.cfg.RESTAddr != "" {
+		rl, err := net.Listen("tcp", n.cfg.RESTAddr)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
+		}
+		n.rest, n.restAddr = NewDispatcherRESTServer(n.dispatcher, n.rm), rl.Addr().String()
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.rest.Serve(rl); err != nil {
+				n.log.Error("REST server stopped", "err", err)
+			}
+		}()
 	}
 	if n.cfg.GossipAddr != "" {
 		if err := n.startMembership(ctx, id, fingerprint); err != nil {
@@ -459,6 +480,9 @@ func (n *Node) GossipAddr() string {
 	return n.members.LocalAddr().String()
 }
 
+// RESTAddr returns the address the REST API listens on, or "".
+func (n *Node) RESTAddr() string { return n.restAddr }
+
 // Addr returns the node's advertised RPC address.
 func (n *Node) Addr() string { return n.addr }
 
@@ -480,6 +504,9 @@ func (n *Node) Close() error {
 			n.members.Close() // ends the event loop
 		}
 		n.cancel()
+		if n.rest != nil {
+			n.rest.Close()
+		}
 		if n.dispatcher != nil {
 			n.dispatcher.close()
 		}

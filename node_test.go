@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -384,6 +385,7 @@ func TestLocalProcessProviderStartsAndStopsTaskManagers(t *testing.T) {
 func TestNodesFindEachOtherByGossip(t *testing.T) {
 	jmCfg := DefaultNodeConfig(RoleJobManager)
 	jmCfg.BindAddr, jmCfg.GossipAddr, jmCfg.Registry = "127.0.0.1:0", "127.0.0.1:0", testRegistry()
+	jmCfg.RESTAddr = "127.0.0.1:0"
 	jm, err := NewNode(jmCfg)
 	require.NoError(t, err)
 	require.NoError(t, jm.Start(context.Background()))
@@ -418,6 +420,16 @@ func TestNodesFindEachOtherByGossip(t *testing.T) {
 	res, err := jm.Dispatcher().JobResult(ctx, id)
 	require.NoError(t, err)
 	require.NoError(t, res.Err)
+
+	// The JobManager node serves the REST API.
+	resp, err := http.Get("http://" + jm.RESTAddr() + "/taskmanagers")
+	require.NoError(t, err)
+	var tmList struct {
+		TaskManagers []struct{ ID string } `json:"taskmanagers"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tmList))
+	resp.Body.Close()
+	assert.Len(t, tmList.TaskManagers, 2)
 
 	// A node of another binary is refused.
 	other := testRegistry()
