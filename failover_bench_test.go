@@ -2,12 +2,9 @@ package flink
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -79,21 +76,7 @@ func failoverRound(b *testing.B) (form, failover time.Duration) {
 		b.Fatal(err)
 	}
 	defer jm.Close()
-	children := map[ResourceID]*exec.Cmd{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("tm-%d", i)
-			cmd := startChild(b, id, jm.Addr(), 1)
-			mu.Lock()
-			children[ResourceID(id)] = cmd
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	children := startChildren(b, jm.Addr(), 3)
 	d := jm.Dispatcher()
 	id, err := d.SubmitJob(context.Background(), JobSubmission{Name: "endless", Parallelism: 2})
 	if err != nil {

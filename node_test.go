@@ -190,6 +190,28 @@ func startChild(t testing.TB, id, jmAddr string, slots int) *exec.Cmd {
 	return cmd
 }
 
+// startChildren starts n one-slot TaskManager processes, tm-0 to tm-(n-1),
+// concurrently.
+func startChildren(t testing.TB, jmAddr string, n int) map[ResourceID]*exec.Cmd {
+	t.Helper()
+	children := make(map[ResourceID]*exec.Cmd, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("tm-%d", i)
+			cmd := startChild(t, id, jmAddr, 1)
+			mu.Lock()
+			children[ResourceID(id)] = cmd
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return children
+}
+
 func startJobManagerNode(t *testing.T) *Node {
 	t.Helper()
 	cfg := DefaultNodeConfig(RoleJobManager)
@@ -236,12 +258,7 @@ func TestSeparateProcessesKeyedShuffle(t *testing.T) {
 		n = 1_000_000 // the race detector slows every process about tenfold
 	}
 	jm := startJobManagerNode(t)
-	var wg sync.WaitGroup
-	for i := range 2 {
-		wg.Add(1)
-		go func() { defer wg.Done(); startChild(t, fmt.Sprintf("tm-%d", i), jm.Addr(), 1) }()
-	}
-	wg.Wait()
+	startChildren(t, jm.Addr(), 2)
 	waitForSlots(t, jm.ResourceManager(), 2)
 
 	dir := t.TempDir()
@@ -267,21 +284,7 @@ func TestKilledTaskManagerIsDetectedAndJobRestarts(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	jm := startJobManagerNode(t)
-	children := map[ResourceID]*exec.Cmd{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("tm-%d", i)
-			cmd := startChild(t, id, jm.Addr(), 1)
-			mu.Lock()
-			children[ResourceID(id)] = cmd
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	children := startChildren(t, jm.Addr(), 3)
 	rm := jm.ResourceManager()
 	waitForSlots(t, rm, 3)
 

@@ -185,32 +185,6 @@ func (o *filterOp[T]) push(b []T) (err error) {
 
 func (o *filterOp[T]) endInput() error { return o.out.endInput() }
 
-type flatMapOp[T, U any] struct {
-	oc  *opContext
-	f   func(T, Collector[U]) error
-	out consumer[U]
-	col batcher[U]
-}
-
-func (o *flatMapOp[T, U]) push(b []T) (err error) {
-	defer o.oc.recoverInto(&err)
-	o.oc.metrics.RecordsIn.Add(int64(len(b)))
-	o.col.out = o.out
-	for _, v := range b {
-		if err := o.f(v, &o.col); err != nil {
-			return o.oc.fail(err)
-		}
-		if o.col.err != nil {
-			return o.col.err
-		}
-	}
-	o.oc.metrics.RecordsOut.Add(o.col.n)
-	o.col.n = 0
-	return o.col.flush()
-}
-
-func (o *flatMapOp[T, U]) endInput() error { return o.out.endInput() }
-
 type processOp[T, U any] struct {
 	oc  *opContext
 	f   ProcessFunc[T, U]

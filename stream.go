@@ -256,7 +256,7 @@ type Collector[T any] interface {
 // FlatMap calls f for every record; f emits zero or more records to out.
 func FlatMap[T, U any](s *DataStream[T], f func(v T, out Collector[U]) error) *DataStream[U] {
 	return addOperator(s, "FlatMap", func(oc *opContext, out consumer[U]) (consumer[T], error) {
-		return &flatMapOp[T, U]{oc: oc, f: f, out: out}, nil
+		return &processOp[T, U]{oc: oc, f: func(_ *RuntimeContext, v T, out Collector[U]) error { return f(v, out) }, out: out}, nil
 	})
 }
 
