@@ -32,6 +32,7 @@ type ResourceManager struct {
 		// registered yet; started holds those the provider started.
 		starting  map[ResourceID]bool
 		started   map[ResourceID]bool
+		stopping  map[ResourceID]bool // being stopped: may not register again
 		idleSince map[ResourceID]time.Time
 	}
 	provider    ResourceProvider
@@ -51,6 +52,7 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm.mu.failing = make(map[ResourceID]time.Time)
 	rm.mu.starting = make(map[ResourceID]bool)
 	rm.mu.started = make(map[ResourceID]bool)
+	rm.mu.stopping = make(map[ResourceID]bool)
 	rm.mu.idleSince = make(map[ResourceID]time.Time)
 	return rm
 }
@@ -63,6 +65,10 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 			ErrFingerprintMismatch, reg.ID, reg.Fingerprint, rm.fingerprint)
 	}
 	rm.mu.Lock()
+	if rm.mu.stopping[reg.ID] {
+		rm.mu.Unlock()
+		return fmt.Errorf("flink: task manager %s is being stopped as idle", reg.ID)
+	}
 	rm.mu.slots.register(reg.ID, reg.Slots)
 	rm.mu.addrs[reg.ID] = reg.Address
 	rm.mu.seen[reg.ID] = time.Now()
@@ -280,6 +286,7 @@ func (rm *ResourceManager) provision(ctx context.Context, now time.Time) {
 	for _, id := range stop {
 		rm.log.Info("stopping idle task manager", "tm", id, "idle", rm.idleTimeout)
 		rm.mu.Lock()
+		rm.mu.stopping[id] = true
 		delete(rm.mu.started, id)
 		delete(rm.mu.idleSince, id)
 		rm.mu.slots.unregister(id)
@@ -289,6 +296,9 @@ func (rm *ResourceManager) provision(ctx context.Context, now time.Time) {
 		if err := rm.provider.StopTaskManager(ctx, id); err != nil {
 			rm.log.Warn("stopping task manager failed", "tm", id, "err", err)
 		}
+		rm.mu.Lock()
+		delete(rm.mu.stopping, id)
+		rm.mu.Unlock()
 	}
 }
 
