@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/state"
 )
 
 type WordCount struct {
@@ -64,4 +65,34 @@ func ExampleRegistry() {
 	op, _ := res.Operator("evens")
 	fmt.Println(res.Status, op.RecordsIn, op.RecordsOut)
 	// Output: FINISHED 10 5
+}
+
+// A keyed process function keeps state per key: here, a running count per
+// word, emitted at every second sighting.
+func ExampleKeyedProcess() {
+	env := flink.NewEnv(flink.WithParallelism(1))
+	words := flink.FromSlice(env, []string{"a", "b", "a", "a", "b", "a"})
+	pairs := flink.KeyedProcess(flink.KeyBy(words, func(w string) string { return w }),
+		func(ctx *flink.KeyedContext[string], w string, out flink.Collector[string]) error {
+			count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
+			if err != nil {
+				return err
+			}
+			n, _, err := count.Value()
+			if err != nil {
+				return err
+			}
+			if n++; n%2 == 0 {
+				out.Collect(fmt.Sprintf("%s seen %d times", ctx.CurrentKey(), n))
+			}
+			return count.Update(n)
+		})
+	flink.Print(pairs)
+	if _, err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// a seen 2 times
+	// b seen 2 times
+	// a seen 4 times
 }
