@@ -119,6 +119,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, cfg.Codecs, log)
 		c.rpc.bind(string(id), tm)
 		c.tms = append(c.tms, tm)
+		tm.startMetricsReporter(time.Second)
 		if err := tm.register(context.Background()); err != nil {
 			c.Close()
 			return nil, err

@@ -164,6 +164,14 @@ func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, s TaskExecut
 	if ev == nil {
 		return nil // an attempt of an earlier restart
 	}
+	if s.State == Running && ev.State != Deploying {
+		// A periodic metrics report; one that crossed the task's
+		// cancellation or end changes nothing.
+		if s.Metrics != nil && (ev.State == Running || ev.State == Canceling) {
+			jm.mu.metrics[s.ID] = s.Metrics
+		}
+		return nil
+	}
 	if s.Metrics != nil {
 		jm.mu.metrics[s.ID] = s.Metrics
 	}

@@ -319,6 +319,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.tm = newTaskManager(ResourceID(id), tmAddr, jmAddr+"/resourcemanager", n.cfg.Slots, ResourceProfile{},
 			n.resolver, n.cfg.Registry, newGraphStore(), newLocalShuffle(), env, n.cfg.Codecs, n.log)
 		n.tm.fingerprint = fingerprint
+		n.tm.startMetricsReporter(n.cfg.HeartbeatInterval)
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
 	}

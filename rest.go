@@ -2,6 +2,7 @@ package flink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -341,10 +342,10 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 			d.StatusCounts[st.String()]++
 		}
 		rv.Status = vertexStatus(states).String()
-		if j.result != nil {
-			rv.Metrics.ReadRecordsComplete, rv.Metrics.WriteRecordsComplete = true, true
+		if res := cmp.Or(j.result, j.live); res != nil {
+			rv.Metrics.ReadRecordsComplete, rv.Metrics.WriteRecordsComplete = j.result != nil, j.result != nil
 			first := true
-			for _, o := range j.result.Operators {
+			for _, o := range res.Operators {
 				if o.Vertex != v.ID {
 					continue
 				}
@@ -520,6 +521,8 @@ type restJob struct {
 	end    time.Time
 	graph  *JobGraph
 	result *JobResult
+	// live holds the counters reported so far while the job runs.
+	live *JobResult
 	// tasks[v] holds the execution state of each subtask of vertex v.
 	tasks [][]ExecutionState
 }
@@ -582,6 +585,7 @@ func (d *Dispatcher) restView(id JobID, j *dispatchedJob) restJob {
 	}
 	if v.result == nil {
 		v.end = time.Time{}
+		v.live = j.jm.result(v.status, nil) // counters reported so far
 	}
 	return v
 }

@@ -268,6 +268,12 @@ func TestRESTCancelRunningJob(t *testing.T) {
 	d := f.get(t, path)
 	assert.EqualValues(t, -1, d["end-time"])
 	assert.Equal(t, false, d["vertices"].([]any)[0].(map[string]any)["metrics"].(map[string]any)["read-records-complete"])
+	// TaskManagers report counters while the job runs (every second).
+	require.Eventually(t, func() bool {
+		v := f.get(t, path)["vertices"].([]any)[0].(map[string]any)
+		ops, _ := v["operators"].([]any)
+		return len(ops) > 0 && ops[0].(map[string]any)["records-out"].(float64) > 0
+	}, 30*time.Second, 10*time.Millisecond, "a running job shows its progress")
 	o := f.get(t, "/overview")
 	assert.EqualValues(t, 1, o["jobs-running"])
 	assert.EqualValues(t, 3, o["slots-available"])

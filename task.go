@@ -72,7 +72,8 @@ type task struct {
 	graph   *JobGraph
 	shuffle *localShuffle
 	log     *slog.Logger
-	alloc   AllocationID // the slot the task runs in
+	alloc   AllocationID      // the slot the task runs in
+	jm      JobManagerGateway // where the task reports
 	// net is the TaskManager's data plane, used when exchange.Network.
 	net      *netContext
 	exchange ExchangeSpec
@@ -93,6 +94,9 @@ type task struct {
 
 	source sourceRunner // set for source tasks
 
+	// metricsMu guards what metrics reads, so that it may run on another
+	// goroutine without waiting for the emit lock.
+	metricsMu sync.Mutex
 	// netMetrics add the network exchange's counters to the task's.
 	netMetrics []func(*TaskMetrics)
 }
@@ -139,8 +143,8 @@ func (t *task) addFlusher(f func() error) { t.flushers = append(t.flushers, f) }
 // addNetMetrics registers a function adding network counters to the task's
 // metrics; called from the task's goroutine.
 func (t *task) addNetMetrics(f func(*TaskMetrics)) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.metricsMu.Lock()
+	defer t.metricsMu.Unlock()
 	t.netMetrics = append(t.netMetrics, f)
 }
 
@@ -154,8 +158,13 @@ func (t *task) addCloser(f func() error) { t.closers = append(t.closers, f) }
 func (t *task) build() (any, error) {
 	v := t.graph.Vertices[t.id.Vertex]
 	built := make(map[*transformation]any, len(v.ops))
-	t.ops = make([]*OperatorMetrics, len(v.ops))
-	t.opNames = make([]string, len(v.ops))
+	ops := make([]*OperatorMetrics, len(v.ops))
+	names := make([]string, len(v.ops))
+	defer func() {
+		t.metricsMu.Lock()
+		t.ops, t.opNames = ops, names
+		t.metricsMu.Unlock()
+	}()
 	for i := len(v.ops) - 1; i >= 0; i-- {
 		op := v.ops[i]
 		var outs []any
@@ -178,7 +187,7 @@ func (t *task) build() (any, error) {
 			out = op.outType.fanout(outs)
 		}
 		m := &OperatorMetrics{}
-		t.ops[i], t.opNames[i] = m, op.name
+		ops[i], names[i] = m, op.name
 		oc := &opContext{task: t, metrics: m, rc: &RuntimeContext{
 			ctx: t.ctx, jobName: t.graph.Name, taskName: v.Name, opName: op.name,
 			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt,
@@ -291,11 +300,11 @@ func (t *task) metrics() *TaskMetrics {
 		BackPressured: time.Duration(t.backPressuredNanos.Load()),
 		Idle:          time.Duration(t.idleNanos.Load()),
 	}
-	t.mu.Lock()
+	t.metricsMu.Lock()
+	defer t.metricsMu.Unlock()
 	for _, f := range t.netMetrics {
 		f(m)
 	}
-	t.mu.Unlock()
 	for i, om := range t.ops {
 		if om == nil {
 			continue

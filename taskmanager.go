@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/flinkgo/flink/network"
 )
@@ -162,7 +163,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 		return fmt.Errorf("flink: deployment of %s has no data address for every subtask", tdd.ID)
 	}
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
-	t.alloc, t.net, t.exchange = tdd.AllocationID, tm.net, tdd.Exchange
+	t.alloc, t.net, t.exchange, t.jm = tdd.AllocationID, tm.net, tdd.Exchange, jm
 	tm.mu.tasks[tdd.ID] = t
 	tm.wg.Add(1)
 	go tm.runTask(t, jm)
@@ -209,6 +210,39 @@ func validDataAddrs(g *JobGraph, addrs [][]string) bool {
 		}
 	}
 	return true
+}
+
+// reportMetrics sends the counters of every running task to its
+// JobManager every interval, until the TaskManager closes, so that running
+// jobs show their progress and backpressure.
+func (tm *TaskManager) reportMetrics(interval time.Duration) {
+	defer tm.wg.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tm.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		tm.mu.Lock()
+		tasks := make([]*task, 0, len(tm.mu.tasks))
+		for _, t := range tm.mu.tasks {
+			tasks = append(tasks, t)
+		}
+		tm.mu.Unlock()
+		for _, t := range tasks {
+			ctx, cancel := context.WithTimeout(tm.ctx, interval)
+			t.jm.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: t.id, State: Running, Metrics: t.metrics()})
+			cancel()
+		}
+	}
+}
+
+// startMetricsReporter starts reportMetrics; close stops it.
+func (tm *TaskManager) startMetricsReporter(interval time.Duration) {
+	tm.wg.Add(1)
+	go tm.reportMetrics(interval)
 }
 
 // CancelTask implements TaskManagerGateway.
