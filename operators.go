@@ -140,15 +140,17 @@ type mapOp[T, U any] struct {
 func (o *mapOp[T, U]) push(b []T) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
-	buf := o.buf[:0]
-	for _, v := range b {
+	if cap(o.buf) < len(b) {
+		o.buf = make([]U, len(b))
+	}
+	buf := o.buf[:len(b)]
+	for i, v := range b {
 		u, err := o.f(v)
 		if err != nil {
 			return o.oc.fail(err)
 		}
-		buf = append(buf, u)
+		buf[i] = u
 	}
-	o.buf = buf
 	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
 	return o.out.push(buf)
 }
