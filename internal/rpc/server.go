@@ -25,8 +25,13 @@ var ErrUnknownMethod = errors.New("rpc: unknown method")
 type Codes map[string]error
 
 func (c Codes) codeOf(err error) string {
-	if errors.Is(err, ErrUnknownMethod) {
+	switch {
+	case errors.Is(err, ErrUnknownMethod):
 		return "rpc.unknown_method"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "rpc.deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "rpc.canceled"
 	}
 	for code, target := range c {
 		if errors.Is(err, target) {
@@ -37,8 +42,15 @@ func (c Codes) codeOf(err error) string {
 }
 
 func (c Codes) errorOf(code string) error {
-	if code == "rpc.unknown_method" {
+	switch code {
+	case "rpc.unknown_method":
 		return ErrUnknownMethod
+	case "rpc.deadline_exceeded":
+		// The caller's deadline, which travelled with the call, expired on
+		// the server.
+		return context.DeadlineExceeded
+	case "rpc.canceled":
+		return context.Canceled
 	}
 	return c[code]
 }
