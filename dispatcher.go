@@ -61,6 +61,7 @@ type Dispatcher struct {
 	rpc        resolver
 	cfg        jobManagerConfig
 	log        *slog.Logger
+	base       *slog.Logger // without the dispatcher's attributes, for JobManagers
 
 	wg sync.WaitGroup
 	mu struct {
@@ -79,7 +80,7 @@ type dispatchedJob struct {
 }
 
 func newDispatcher(reg *Registry, graphs *graphStore, rmAddr, addrPrefix string, bind *localResolver, rpc resolver, cfg jobManagerConfig, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{registry: reg, graphs: graphs, rmAddr: rmAddr, addrPrefix: addrPrefix, bind: bind, rpc: rpc, cfg: cfg, log: log.With("role", "dispatcher")}
+	d := &Dispatcher{registry: reg, graphs: graphs, rmAddr: rmAddr, addrPrefix: addrPrefix, bind: bind, rpc: rpc, cfg: cfg, log: log.With("role", "dispatcher"), base: log}
 	d.mu.jobs = make(map[JobID]*dispatchedJob)
 	return d
 }
@@ -111,7 +112,7 @@ func (d *Dispatcher) submitGraph(g *JobGraph) (JobID, error) { return d.start(g,
 func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
 	id := NewJobID()
 	addr := d.addrPrefix + "jobmanager/" + string(id)
-	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.log)
+	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.base)
 	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()
