@@ -88,21 +88,26 @@ func newDispatcher(reg *Registry, graphs *graphStore, rmAddr, addrPrefix string,
 // SubmitJob builds a registered job and starts it; it returns as soon as
 // the job's JobManager runs.
 func (d *Dispatcher) SubmitJob(ctx context.Context, s JobSubmission) (JobID, error) {
-	if d.registry == nil {
-		return "", fmt.Errorf("%w: %q: the cluster has no job registry", ErrUnknownJob, s.Name)
-	}
-	cfg := DefaultJobConfig()
-	if s.Parallelism < 0 {
-		return "", fmt.Errorf("%w: parallelism %d", ErrInvalidConfig, s.Parallelism)
-	}
-	if s.Parallelism > 0 {
-		cfg.Parallelism = s.Parallelism
-	}
-	g, err := d.registry.Build(s.Name, s.Args, cfg)
+	g, err := d.buildSubmission(s)
 	if err != nil {
 		return "", err
 	}
 	return d.start(g, false)
+}
+
+// buildSubmission builds the JobGraph of a registered job as submitted.
+func (d *Dispatcher) buildSubmission(s JobSubmission) (*JobGraph, error) {
+	if d.registry == nil {
+		return nil, fmt.Errorf("%w: %q: the cluster has no job registry", ErrUnknownJob, s.Name)
+	}
+	if s.Parallelism < 0 {
+		return nil, fmt.Errorf("%w: parallelism %d", ErrInvalidConfig, s.Parallelism)
+	}
+	cfg := DefaultJobConfig()
+	if s.Parallelism > 0 {
+		cfg.Parallelism = s.Parallelism
+	}
+	return d.registry.Build(s.Name, s.Args, cfg)
 }
 
 // submitGraph starts a job described directly on an Env; only TaskManagers

@@ -288,12 +288,9 @@ func (w *localWriter[T]) appendAll(j int, b []T) error {
 }
 
 func (w *localWriter[T]) append(j int, v T) error {
-	buf := w.pending[j]
-	if buf == nil {
-		var err error
-		if buf, err = w.buffer(j); err != nil {
-			return err
-		}
+	buf, err := w.buffer(j)
+	if err != nil {
+		return err
 	}
 	buf.records = append(buf.records, v)
 	if len(buf.records) >= batchSize {

@@ -210,7 +210,7 @@ func (jm *JobManager) NotifyTaskManagerLost(ctx context.Context, tm ResourceID, 
 		err := newTaskError(ev.Vertex.Name, ev.Subtask, ev.ID.Attempt, fmt.Errorf("task manager %s lost: %w", tm, cause))
 		if ev.Transition(Failed) == nil {
 			ev.Failure = err
-			jm.mu.failure = cmpErr(jm.mu.failure, err)
+			jm.mu.failure = firstErr(jm.mu.failure, err)
 		}
 	}
 	jm.signal()
@@ -370,7 +370,7 @@ func (jm *JobManager) deploy(ctx context.Context) {
 		if err != nil {
 			ev.Transition(Failed)
 			ev.Failure = err
-			jm.mu.failure = cmpErr(jm.mu.failure, err)
+			jm.mu.failure = firstErr(jm.mu.failure, err)
 			continue
 		}
 		slot := assign[[2]int{ev.Vertex.ID, ev.Subtask}]
@@ -418,7 +418,7 @@ func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) ExchangeSpec {
 	return spec
 }
 
-func cmpErr(cur, err error) error {
+func firstErr(cur, err error) error {
 	if cur != nil {
 		return cur
 	}

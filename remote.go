@@ -28,12 +28,7 @@ var rpcCodes = rpc.Codes{
 	"flink.fingerprint_mismatch": ErrFingerprintMismatch,
 	"flink.closed":               ErrClosed,
 	"flink.illegal_transition":   ErrIllegalTransition,
-	"flink.stale_leader":         ErrStaleLeader,
 }
-
-// ErrStaleLeader: a call carried the fencing token of a leader that has
-// been replaced.
-var ErrStaleLeader = errors.New("flink: stale leader")
 
 // splitAddr splits "host:port/path" into the endpoint and the path.
 func splitAddr(addr string) (endpoint, path string, err error) {

@@ -438,13 +438,9 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown job %q: the cluster has no job registry", req.Name))
 		return
 	}
-	// Build the graph as the Dispatcher will, to refuse bad arguments and
-	// jobs that can never get their slots before anything starts.
-	cfg := DefaultJobConfig()
-	if req.Parallelism > 0 {
-		cfg.Parallelism = req.Parallelism
-	}
-	g, err := reg.Build(req.Name, req.Args, cfg)
+	// Build the graph first, to refuse bad arguments and jobs that can never
+	// get their slots before anything starts.
+	g, err := s.d.buildSubmission(JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -462,7 +458,7 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 			req.Name, need, total, free))
 		return
 	}
-	id, err := s.d.SubmitJob(r.Context(), JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism})
+	id, err := s.d.start(g, false)
 	switch {
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the cluster is shutting down")

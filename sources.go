@@ -41,9 +41,8 @@ type batchSource[T any] struct {
 	out consumer[T]
 	// next appends up to batchSize records to buf and reports whether the
 	// source is exhausted.
-	next     func(ctx context.Context, buf []T) ([]T, bool, error)
-	cleanup  func()
-	stopOnce sync.Once
+	next    func(ctx context.Context, buf []T) ([]T, bool, error)
+	cleanup func()
 }
 
 func (s *batchSource[T]) run(ctx context.Context) (err error) {
