@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/network"
 )
 
@@ -41,6 +42,11 @@ type ClusterConfig struct {
 	// Registry holds the jobs the cluster can run by name. Optional for
 	// clusters that only run graphs described in this process.
 	Registry *Registry
+	// CheckpointStorage keeps checkpoints and savepoints. Default: in
+	// memory (Flink's JobManager checkpoint storage), lost with the
+	// process; use checkpoint.NewFileStorage or checkpoint.NewS3Storage for
+	// state that outlives it.
+	CheckpointStorage checkpoint.Storage
 	// Logger receives the cluster's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -93,6 +99,9 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 	if log == nil {
 		log = discardLogger
 	}
+	if cfg.CheckpointStorage == nil {
+		cfg.CheckpointStorage = checkpoint.NewMemStorage()
+	}
 	c := &LocalCluster{cfg: cfg, rpc: newLocalResolver()}
 	const rmAddr = "resourcemanager"
 	c.rm = newResourceManager(rmAddr, c.rpc, log)
@@ -117,6 +126,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 		}
 		c.envs = append(c.envs, env)
 		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, cfg.Codecs, log)
+		tm.storage = cfg.CheckpointStorage
 		c.rpc.bind(string(id), tm)
 		c.tms = append(c.tms, tm)
 		tm.startMetricsReporter(time.Second)
@@ -127,6 +137,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 	}
 	c.dispatcher = newDispatcher(cfg.Registry, graphs, rmAddr, "", c.rpc, c.rpc, jobManagerConfig{
 		slotRequestTimeout: cfg.SlotRequestTimeout,
+		storage:            cfg.CheckpointStorage,
 		now:                time.Now,
 	}, log)
 	return c, nil
@@ -143,7 +154,7 @@ func (c *LocalCluster) ResourceManager() *ResourceManager { return c.rm }
 // Cancelling ctx cancels the job; RunGraph then returns ErrJobCanceled
 // wrapped with ctx's error once every subtask stopped.
 func (c *LocalCluster) RunGraph(ctx context.Context, g *JobGraph) (*JobResult, error) {
-	id, err := c.dispatcher.submitGraph(g)
+	id, err := c.dispatcher.submitGraph(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
 )
 
 // JobSubmission asks the Dispatcher to run a registered job.
@@ -17,6 +19,12 @@ type JobSubmission struct {
 	Args []string
 	// Parallelism overrides the job's default parallelism when above 0.
 	Parallelism int
+	// SavepointPath starts the job from a savepoint; see
+	// JobConfig.SavepointPath.
+	SavepointPath string
+	// AllowNonRestoredState skips savepoint state of operators the job does
+	// not have.
+	AllowNonRestoredState bool
 }
 
 // JobDetails describes a submitted job.
@@ -92,7 +100,7 @@ func (d *Dispatcher) SubmitJob(ctx context.Context, s JobSubmission) (JobID, err
 	if err != nil {
 		return "", err
 	}
-	return d.start(g, false)
+	return d.start(ctx, g, false)
 }
 
 // buildSubmission builds the JobGraph of a registered job as submitted.
@@ -107,17 +115,31 @@ func (d *Dispatcher) buildSubmission(s JobSubmission) (*JobGraph, error) {
 	if s.Parallelism > 0 {
 		cfg.Parallelism = s.Parallelism
 	}
-	return d.registry.Build(s.Name, s.Args, cfg)
+	g, err := d.registry.Build(s.Name, s.Args, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.SavepointPath != "" {
+		g.Config.SavepointPath, g.Config.AllowNonRestoredState = s.SavepointPath, s.AllowNonRestoredState
+	}
+	return g, nil
 }
 
 // submitGraph starts a job described directly on an Env; only TaskManagers
 // of this process can run it.
-func (d *Dispatcher) submitGraph(g *JobGraph) (JobID, error) { return d.start(g, true) }
+func (d *Dispatcher) submitGraph(ctx context.Context, g *JobGraph) (JobID, error) {
+	return d.start(ctx, g, true)
+}
 
-func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
+func (d *Dispatcher) start(ctx context.Context, g *JobGraph, local bool) (JobID, error) {
+	restore, err := d.savepointRestore(ctx, g)
+	if err != nil {
+		return "", err
+	}
 	id := NewJobID()
 	addr := d.addrPrefix + "jobmanager/" + string(id)
 	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.base)
+	jm.initialRestore = restore
 	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -141,6 +163,45 @@ func (d *Dispatcher) start(g *JobGraph, local bool) (JobID, error) {
 		close(j.done)
 	}()
 	return id, nil
+}
+
+// savepointRestore reads the savepoint a job starts from and matches it to
+// the job's operators; nil when the job starts empty.
+func (d *Dispatcher) savepointRestore(ctx context.Context, g *JobGraph) (*TaskRestore, error) {
+	path := g.Config.SavepointPath
+	if path == "" {
+		return nil, nil
+	}
+	if d.cfg.storage == nil {
+		return nil, fmt.Errorf("%w: job %q starts from savepoint %q", ErrNoCheckpointStorage, g.Name, path)
+	}
+	m, err := d.cfg.storage.ReadMetadata(ctx, checkpoint.SavepointLocation(path))
+	if err != nil {
+		return nil, fmt.Errorf("flink: job %q: reading savepoint %q: %w", g.Name, path, err)
+	}
+	return restoreFromMetadata(g, m, g.Config.AllowNonRestoredState)
+}
+
+// TriggerSavepoint takes a savepoint of a running job at target (empty
+// for a generated name under the storage's savepoint directory) and returns
+// its path. With stop, the job then ends as FINISHED.
+func (d *Dispatcher) TriggerSavepoint(ctx context.Context, id JobID, target string, stop bool) (string, error) {
+	j, err := d.job(id)
+	if err != nil {
+		return "", err
+	}
+	return j.jm.TriggerSavepoint(ctx, target, stop)
+}
+
+// CheckpointStats returns a job's checkpoint statistics; false when the
+// cluster keeps no checkpoints.
+func (d *Dispatcher) CheckpointStats(id JobID) (checkpoint.Stats, bool, error) {
+	j, err := d.job(id)
+	if err != nil {
+		return checkpoint.Stats{}, false, err
+	}
+	st, ok := j.jm.CheckpointStats()
+	return st, ok, nil
 }
 
 func (d *Dispatcher) job(id JobID) (*dispatchedJob, error) {

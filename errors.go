@@ -26,6 +26,14 @@ var (
 	// ErrFingerprintMismatch: a process built a different JobGraph from the
 	// same job name and arguments: a different binary.
 	ErrFingerprintMismatch = errors.New("flink: job graph fingerprint mismatch")
+	// ErrJobNotRunning: the operation needs a running job.
+	ErrJobNotRunning = errors.New("flink: job not running")
+	// ErrRestoreMismatch: a checkpoint or savepoint does not fit the job
+	// told to start from it.
+	ErrRestoreMismatch = errors.New("flink: checkpoint does not match the job")
+	// ErrNoCheckpointStorage: checkpoints or savepoints were asked for on a
+	// cluster without checkpoint storage.
+	ErrNoCheckpointStorage = errors.New("flink: no checkpoint storage configured")
 )
 
 // errTaskStopping is returned to user code that emits while its task is

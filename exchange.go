@@ -21,8 +21,9 @@ const buffersPerChannel = 4
 // localBuffer is one buffer in flight: a batch of records or an event.
 type localBuffer[T any] struct {
 	records []T
-	channel int  // the input channel it arrived on
-	eop     bool // end of partition: the producer sends nothing more
+	channel int                // the input channel it arrived on
+	eop     bool               // end of partition: the producer sends nothing more
+	barrier *CheckpointBarrier // a checkpoint barrier instead of records
 }
 
 // localGate is the input gate of one consumer subtask: every input channel
@@ -52,6 +53,7 @@ func newLocalGate[T any](numChannels int) *localGate[T] {
 func (g *localGate[T]) recycle(b *localBuffer[T]) {
 	b.records = b.records[:0]
 	b.eop = false
+	b.barrier = nil
 	g.channels[b.channel] <- b
 }
 
@@ -176,6 +178,7 @@ func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
 		w.gates[j] = gt
 	}
 	tk.addFlusher(w.flush)
+	tk.addBarrierWriter(w.emitBarrier)
 	return w, nil
 }
 
@@ -198,23 +201,59 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 	if err != nil {
 		return err
 	}
-	open := len(g.channels)
+	// Buffers of channels blocked for barrier alignment wait in parked,
+	// holding their credit, and are replayed in order once released.
+	n := len(g.channels)
+	blocked := make([]bool, n)
+	parked := make([][]*localBuffer[T], n)
+	var replay []*localBuffer[T]
+	a := tk.newAligner(n)
+	a.block = func(ch int) { blocked[ch] = true }
+	a.resumeAll = func() {
+		for ch := range blocked {
+			if blocked[ch] {
+				blocked[ch] = false
+				replay = append(replay, parked[ch]...)
+				parked[ch] = nil
+			}
+		}
+	}
+	open := n
 	for open > 0 {
 		var b *localBuffer[T]
-		select {
-		case b = <-g.queue:
-		default:
-			start := time.Now()
+		if len(replay) > 0 {
+			b, replay = replay[0], replay[1:]
+		} else {
 			select {
 			case b = <-g.queue:
-			case <-tk.ctx.Done():
-				return tk.ctx.Err()
+			default:
+				start := time.Now()
+				select {
+				case b = <-g.queue:
+				case <-tk.ctx.Done():
+					return tk.ctx.Err()
+				}
+				tk.idleNanos.Add(int64(time.Since(start)))
 			}
-			tk.idleNanos.Add(int64(time.Since(start)))
 		}
-		if b.eop {
+		ch := b.channel
+		switch {
+		case blocked[ch]:
+			parked[ch] = append(parked[ch], b)
+			continue
+		case b.barrier != nil:
+			bar := *b.barrier
+			g.recycle(b)
+			if err := a.onBarrier(ch, bar); err != nil {
+				return err
+			}
+			continue
+		case b.eop:
 			open--
 			g.recycle(b)
+			if err := a.onEndOfPartition(ch); err != nil {
+				return err
+			}
 			continue
 		}
 		err := tk.emit(func() error { return h.push(b.records) })
@@ -335,6 +374,21 @@ func (w *localWriter[T]) flush() error {
 		if b != nil && len(b.records) > 0 {
 			w.ship(j)
 		}
+	}
+	return nil
+}
+
+// emitBarrier sends a checkpoint barrier to every consumer, behind the
+// records written before it.
+func (w *localWriter[T]) emitBarrier(b CheckpointBarrier) error {
+	w.flush()
+	for j := range w.gates {
+		buf, err := w.buffer(j)
+		if err != nil {
+			return err
+		}
+		buf.barrier = &b
+		w.ship(j)
 	}
 	return nil
 }

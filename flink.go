@@ -42,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/state"
 )
 
@@ -70,6 +71,76 @@ type JobConfig struct {
 	Restart RestartStrategy
 	// DisableChaining turns operator chaining off for the whole job.
 	DisableChaining bool
+	// Checkpointing configures periodic checkpoints; off by default, as in
+	// Flink. With checkpointing on and no restart strategy set, failed jobs
+	// restart with exponential delay, as Flink's default.
+	Checkpointing CheckpointConfig
+	// SavepointPath, when set, starts the job from that savepoint (or
+	// retained checkpoint), as Flink's execution.savepoint.path: operator
+	// state is matched by operator id and redistributed to the job's
+	// parallelism.
+	SavepointPath string
+	// AllowNonRestoredState lets a job start from a savepoint holding state
+	// for operators it no longer has; that state is skipped.
+	AllowNonRestoredState bool
+
+	restartSet bool // Restart was set explicitly
+}
+
+// CheckpointingMode says whether checkpoints align barriers (exactly once)
+// or not (at least once), as Flink's CheckpointingMode.
+type CheckpointingMode = checkpoint.CheckpointingMode
+
+// The checkpointing modes.
+const (
+	// ExactlyOnce aligns barriers at operators with several input channels:
+	// each record is reflected in the state exactly once after a recovery.
+	ExactlyOnce = checkpoint.ExactlyOnce
+	// AtLeastOnce does not align barriers: no record waits, but records
+	// that overtook a barrier are replayed after a recovery.
+	AtLeastOnce = checkpoint.AtLeastOnce
+)
+
+// CheckpointConfig configures a job's checkpoints, as Flink's
+// execution.checkpointing.* options. Zero values mean Flink's defaults.
+type CheckpointConfig struct {
+	// Interval between periodic checkpoints; 0 disables checkpointing.
+	Interval time.Duration
+	// Mode is ExactlyOnce (default) or AtLeastOnce.
+	Mode CheckpointingMode
+	// Timeout after which a pending checkpoint expires. Default 10 minutes.
+	Timeout time.Duration
+	// MinPause is the least time between a checkpoint's completion and the
+	// next trigger. Default 0.
+	MinPause time.Duration
+	// MaxConcurrent bounds the checkpoints in flight. Default 1.
+	MaxConcurrent int
+	// TolerableFailures is how many consecutive checkpoint failures the job
+	// tolerates before it fails over. Default 0.
+	TolerableFailures int
+	// Retained is how many completed checkpoints are kept. Default 1.
+	Retained int
+}
+
+// Enabled reports whether periodic checkpoints are on.
+func (c CheckpointConfig) Enabled() bool { return c.Interval > 0 }
+
+// coordinatorConfig converts c for the checkpoint coordinator.
+func (c CheckpointConfig) coordinatorConfig() checkpoint.CoordinatorConfig {
+	return checkpoint.CoordinatorConfig{
+		Interval: c.Interval, Timeout: c.Timeout, MinPauseBetweenCheckpoints: c.MinPause,
+		MaxConcurrent: c.MaxConcurrent, TolerableFailures: c.TolerableFailures, MaxRetained: c.Retained,
+		Mode: c.Mode,
+	}
+}
+
+// restartStrategy is the strategy the job restarts with: the one set, or
+// Flink's default for the job's checkpointing.
+func (c JobConfig) restartStrategy() RestartStrategy {
+	if !c.restartSet && c.Checkpointing.Enabled() && c.Restart.Kind == RestartNone {
+		return ExponentialDelayRestart()
+	}
+	return c.Restart
 }
 
 // DefaultJobConfig returns Flink's defaults for a local job.
@@ -91,6 +162,12 @@ func (c JobConfig) Validate() error {
 	if err := state.ValidateMaxParallelism(c.MaxParallelism, c.Parallelism); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
+	if c.Checkpointing.Interval < 0 {
+		return fmt.Errorf("%w: checkpoint interval %v, want >= 0 (0 disables checkpoints)", ErrInvalidConfig, c.Checkpointing.Interval)
+	}
+	if err := c.Checkpointing.coordinatorConfig().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return c.Restart.Validate()
 }
 
@@ -110,7 +187,26 @@ func WithMaxParallelism(n int) Option { return func(c *JobConfig) { c.MaxParalle
 func WithBufferTimeout(d time.Duration) Option { return func(c *JobConfig) { c.BufferTimeout = d } }
 
 // WithRestartStrategy sets the restart strategy.
-func WithRestartStrategy(s RestartStrategy) Option { return func(c *JobConfig) { c.Restart = s } }
+func WithRestartStrategy(s RestartStrategy) Option {
+	return func(c *JobConfig) { c.Restart, c.restartSet = s, true }
+}
+
+// WithCheckpointing turns on periodic checkpoints every interval, exactly
+// once, with Flink's other defaults.
+func WithCheckpointing(interval time.Duration) Option {
+	return func(c *JobConfig) { c.Checkpointing.Interval = interval }
+}
+
+// WithSavepoint starts the job from the savepoint at path; see
+// JobConfig.SavepointPath.
+func WithSavepoint(path string, allowNonRestoredState bool) Option {
+	return func(c *JobConfig) { c.SavepointPath, c.AllowNonRestoredState = path, allowNonRestoredState }
+}
+
+// WithCheckpointConfig sets the whole checkpoint configuration.
+func WithCheckpointConfig(cc CheckpointConfig) Option {
+	return func(c *JobConfig) { c.Checkpointing = cc }
+}
 
 // WithoutChaining disables operator chaining.
 func WithoutChaining() Option { return func(c *JobConfig) { c.DisableChaining = true } }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/flinkgo/flink/checkpoint"
 )
 
 // The roles talk only through these gateways, by address, as Flink's
@@ -66,6 +68,14 @@ type TaskManagerGateway interface {
 	// ReleasePartitions drops the data exchanges of a job's attempts up to
 	// and including attempt.
 	ReleasePartitions(ctx context.Context, job JobID, attempt int) error
+	// TriggerCheckpoint tells a source subtask to take checkpoint b and
+	// emit its barrier.
+	TriggerCheckpoint(ctx context.Context, id ExecutionAttemptID, b CheckpointBarrier) error
+	// NotifyCheckpointComplete tells a subtask that a checkpoint completed:
+	// transactional sinks commit what it covers.
+	NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error
+	// NotifyCheckpointAborted tells a subtask that a checkpoint was aborted.
+	NotifyCheckpointAborted(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error
 }
 
 // JobManagerGateway is a JobManager as other roles see it.
@@ -78,6 +88,11 @@ type JobManagerGateway interface {
 	// NotifyTaskManagerLost tells the JobManager a TaskManager holding its
 	// slots is gone: its subtasks there failed and its slots are lost.
 	NotifyTaskManagerLost(ctx context.Context, tm ResourceID, cause error) error
+	// AcknowledgeCheckpoint reports that a subtask wrote its state for a
+	// checkpoint, with the handles of what it wrote.
+	AcknowledgeCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, ack checkpoint.TaskAck) error
+	// DeclineCheckpoint reports that a subtask could not take a checkpoint.
+	DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, reason error) error
 }
 
 // TaskManagerLocation says where a TaskManager is reached.

@@ -61,9 +61,26 @@ func (v *JobVertex) IsSource() bool { return v.ops[0].kind == kindSource }
 
 // OperatorInfo describes one operator of a chain.
 type OperatorInfo struct {
+	// ID identifies the operator's state in checkpoints and savepoints: a
+	// hash of its UID when it has one, else of its position in the job and
+	// its type. Set UIDs on stateful operators so that savepoints survive
+	// changes to the job's shape, as in Flink.
+	ID   string
 	Name string
 	UID  string
 	Type string
+}
+
+// operatorID derives an operator's state id.
+func operatorID(t *transformation) string {
+	var key string
+	if t.uid != "" {
+		key = "uid:" + t.uid
+	} else {
+		key = fmt.Sprintf("auto:%d:%s", t.id, t.opType)
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:8])
 }
 
 // JobEdge carries records from one vertex to another.
@@ -115,6 +132,16 @@ func (g *JobGraph) String() string {
 // topological order, since an operator's inputs exist before it.
 func buildJobGraph(cfg JobConfig, ts []*transformation) (*JobGraph, error) {
 	g := &JobGraph{Name: cfg.Name, Config: cfg}
+	uids := make(map[string]string, len(ts))
+	for _, t := range ts {
+		if t.uid == "" {
+			continue
+		}
+		if other, dup := uids[t.uid]; dup {
+			return nil, fmt.Errorf("%w: operators %q and %q share the uid %q; uids must be unique", ErrInvalidConfig, other, t.name, t.uid)
+		}
+		uids[t.uid] = t.name
+	}
 	par := make(map[*transformation]int, len(ts))
 	vertexOf := make(map[*transformation]*JobVertex, len(ts))
 	hasSink := false
@@ -179,7 +206,7 @@ func buildJobGraph(cfg JobConfig, ts []*transformation) (*JobGraph, error) {
 		names := make([]string, len(v.ops))
 		for i, t := range v.ops {
 			names[i] = t.name
-			v.Operators = append(v.Operators, OperatorInfo{Name: t.name, UID: t.uid, Type: t.opType})
+			v.Operators = append(v.Operators, OperatorInfo{ID: operatorID(t), Name: t.name, UID: t.uid, Type: t.opType})
 		}
 		v.Name = strings.Join(names, " -> ")
 		if v.IsSource() {

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
 )
 
 // JobStatus is the status of a job, as Flink's JobStatus.
@@ -68,6 +70,8 @@ const cancelCallTimeout = 2 * time.Second
 // jobManagerConfig holds what a JobManager needs besides its graph.
 type jobManagerConfig struct {
 	slotRequestTimeout time.Duration
+	// storage holds checkpoints and savepoints; nil disables them.
+	storage checkpoint.Storage
 	now                func() time.Time
 	rnd                func() float64
 }
@@ -90,6 +94,11 @@ type JobManager struct {
 	cancelCh chan struct{}
 	cancelMu sync.Once
 
+	// ckpt drives checkpoints; nil when the cluster has no storage.
+	ckpt *checkpointDriver
+	// initialRestore is the savepoint the job starts from, if any.
+	initialRestore *TaskRestore
+
 	mu struct {
 		sync.Mutex
 		eg       *ExecutionGraph
@@ -104,6 +113,11 @@ type JobManager struct {
 		// slot request is made again.
 		slotsLost bool
 		done      bool
+		// restore is the state the next deployment starts from.
+		restore *TaskRestore
+		// stopped is set by stop-with-savepoint: the cancellation that
+		// follows ends the job as FINISHED.
+		stopped bool
 	}
 }
 
@@ -158,6 +172,16 @@ func (jm *JobManager) OfferSlots(ctx context.Context, tm TaskManagerLocation, of
 
 // UpdateTaskExecutionState implements JobManagerGateway.
 func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, s TaskExecutionState) error {
+	if s.EndOfData {
+		jm.mu.Lock()
+		ev := jm.mu.eg.Lookup(s.ID)
+		current := ev != nil && ev.State == Running
+		jm.mu.Unlock()
+		if current && jm.ckpt != nil {
+			jm.ckpt.sourceEnded(s.ID)
+		}
+		return nil
+	}
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	ev := jm.mu.eg.Lookup(s.ID)
@@ -217,22 +241,146 @@ func (jm *JobManager) NotifyTaskManagerLost(ctx context.Context, tm ResourceID, 
 	return nil
 }
 
+// AcknowledgeCheckpoint implements JobManagerGateway.
+func (jm *JobManager) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, ack checkpoint.TaskAck) error {
+	if jm.ckpt == nil || !jm.isCurrent(id) {
+		return nil // an attempt that was replaced: its state is discarded with the checkpoint
+	}
+	return jm.ckpt.acknowledge(ctx, id, checkpointID, ack)
+}
+
+// DeclineCheckpoint implements JobManagerGateway.
+func (jm *JobManager) DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, reason error) error {
+	if jm.ckpt == nil || !jm.isCurrent(id) {
+		return nil
+	}
+	jm.ckpt.decline(id, checkpointID, reason)
+	return nil
+}
+
+// isCurrent reports whether id is the current attempt of its subtask.
+func (jm *JobManager) isCurrent(id ExecutionAttemptID) bool {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	ev := jm.mu.eg.Lookup(id)
+	return ev != nil && ev.ID == id
+}
+
+// allRunning reports whether every subtask of the current attempt runs.
+func (jm *JobManager) allRunning() bool {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	return jm.mu.status == JobRunning && jm.mu.failure == nil && jm.mu.eg.AllIn(Running)
+}
+
+// failJob fails the current attempt with err; the job restarts as its
+// strategy allows.
+func (jm *JobManager) failJob(err error) {
+	jm.mu.Lock()
+	jm.mu.failure = firstErr(jm.mu.failure, err)
+	jm.mu.Unlock()
+	jm.signal()
+}
+
+// callTask calls the current attempt of subtask t on its TaskManager, in
+// the background.
+func (jm *JobManager) callTask(t checkpoint.TaskID, f func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error) {
+	jm.mu.Lock()
+	if t.Vertex < 0 || t.Vertex >= len(jm.mu.eg.Subtasks) || t.Subtask < 0 || t.Subtask >= len(jm.mu.eg.Subtasks[t.Vertex]) {
+		jm.mu.Unlock()
+		return
+	}
+	ev := jm.mu.eg.Subtasks[t.Vertex][t.Subtask]
+	id, addr := ev.ID, jm.mu.tms[ev.Location].Address
+	jm.mu.Unlock()
+	jm.calls.Add(1)
+	go func() {
+		defer jm.calls.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
+		defer cancel()
+		tm, err := jm.rpc.taskManager(addr)
+		if err == nil {
+			err = f(ctx, tm, id)
+		}
+		if err != nil {
+			jm.log.Debug("call to task failed", "task", id, "err", err)
+		}
+	}()
+}
+
+// TriggerSavepoint takes a savepoint of the running job at target (a
+// directory, resolved by the checkpoint storage) and returns where it is.
+// With stop, the job then ends, FINISHED, as Flink's stop-with-savepoint.
+func (jm *JobManager) TriggerSavepoint(ctx context.Context, target string, stop bool) (string, error) {
+	if jm.ckpt == nil {
+		return "", fmt.Errorf("%w: cannot take a savepoint of job %q", ErrNoCheckpointStorage, jm.graph.Name)
+	}
+	if target == "" {
+		target = "savepoint-" + string(jm.id)[:min(8, len(jm.id))] + "-" + randomHex(6)
+	}
+	path, err := jm.ckpt.triggerSavepoint(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	if stop {
+		jm.mu.Lock()
+		jm.mu.stopped = true
+		jm.mu.Unlock()
+		jm.cancel()
+	}
+	return path, nil
+}
+
+// CheckpointStats returns the job's checkpoint statistics; false when the
+// cluster keeps no checkpoints.
+func (jm *JobManager) CheckpointStats() (checkpoint.Stats, bool) {
+	if jm.ckpt == nil {
+		return checkpoint.Stats{}, false
+	}
+	return jm.ckpt.stats(), true
+}
+
 // run executes the job to its end and returns its result; the error is the
 // job's failure (or ErrJobCanceled), also in the result.
 func (jm *JobManager) run(ctx context.Context) *JobResult {
 	jm.mu.Lock()
 	jm.mu.started = jm.cfg.now()
+	jm.mu.restore = jm.initialRestore
 	jm.mu.Unlock()
 	jm.setStatus(JobRunning)
-	status, err := jm.execute(ctx)
+	status, err := jm.startCheckpoints(ctx)
+	if err == nil {
+		status, err = jm.execute(ctx)
+	}
+	if jm.ckpt != nil {
+		jm.ckpt.close()
+	}
 	jm.calls.Wait()
 	jm.release()
 	jm.setStatus(status)
 	return jm.result(status, err)
 }
 
+// startCheckpoints opens the job's checkpoint store and starts triggering
+// checkpoints, when the cluster has checkpoint storage.
+func (jm *JobManager) startCheckpoints(ctx context.Context) (JobStatus, error) {
+	if jm.cfg.storage == nil {
+		if jm.graph.Config.Checkpointing.Enabled() {
+			return JobFailed, fmt.Errorf("%w: job %q takes checkpoints every %v", ErrNoCheckpointStorage, jm.graph.Name, jm.graph.Config.Checkpointing.Interval)
+		}
+		return JobRunning, nil
+	}
+	d, err := newCheckpointDriver(ctx, jm, jm.cfg.storage)
+	if err != nil {
+		return JobFailed, err
+	}
+	jm.ckpt = d
+	go d.run()
+	return JobRunning, nil
+}
+
 func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
-	tracker := newRestartTracker(jm.graph.Config.Restart, jm.cfg.rnd)
+	tracker := newRestartTracker(jm.graph.Config.restartStrategy(), jm.cfg.rnd)
 	if err := jm.acquireSlots(ctx); err != nil {
 		if errors.Is(err, ErrJobCanceled) {
 			return JobCanceled, err
@@ -249,6 +397,12 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 			jm.setStatus(JobCancelling)
 			jm.cancelAll(ctx)
 			jm.awaitTerminal()
+			jm.mu.Lock()
+			stopped := jm.mu.stopped
+			jm.mu.Unlock()
+			if stopped {
+				return JobFinished, nil
+			}
 			return JobCanceled, ErrJobCanceled
 		}
 		jm.setStatus(JobFailing)
@@ -258,7 +412,7 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		if !ok {
 			return JobFailed, err
 		}
-		jm.log.Info("restarting job", "delay", delay, "cause", err, "strategy", jm.graph.Config.Restart)
+		jm.log.Info("restarting job", "delay", delay, "cause", err, "strategy", jm.graph.Config.restartStrategy())
 		jm.setStatus(JobRestarting)
 		if !jm.wait(ctx, delay) {
 			return JobCanceled, ErrJobCanceled
@@ -273,6 +427,18 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		jm.mu.restarts++
 		jm.mu.Unlock()
 		jm.releasePartitions(prev)
+		if jm.ckpt != nil {
+			jm.ckpt.onRestart(err)
+			restore, rerr := jm.ckpt.latest(ctx)
+			if rerr != nil {
+				return JobFailed, rerr
+			}
+			jm.mu.Lock()
+			if restore != nil {
+				jm.mu.restore = restore
+			}
+			jm.mu.Unlock()
+		}
 		if err := jm.acquireSlots(ctx); err != nil {
 			if errors.Is(err, ErrJobCanceled) {
 				return JobCanceled, err
@@ -379,7 +545,7 @@ func (jm *JobManager) deploy(ctx context.Context) {
 		ev.Location = slot.Slot.TaskManager
 		ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
 			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
-			Exchange: exchange,
+			Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: jm.mu.restore,
 		}})
 	}
 	jm.mu.Unlock()

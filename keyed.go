@@ -1,8 +1,6 @@
 package flink
 
 import (
-	"fmt"
-
 	"github.com/flinkgo/flink/state"
 )
 
@@ -39,12 +37,11 @@ type KeyedProcessFunc[K comparable, T, U any] func(ctx *KeyedContext[K], v T, ou
 // KeyedProcessFunction.
 func KeyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunc[K, T, U]) *DataStream[U] {
 	return addOperator(ks.s, "KeyedProcess", func(oc *opContext, out consumer[U]) (consumer[T], error) {
-		rc := oc.rc
-		b, err := state.NewHeapKeyedBackend[K](state.SubtaskKeyedBackendOptions(oc.task.graph.Config.MaxParallelism, rc.parallelism, rc.subtask))
+		b, err := keyedBackend[K](oc)
 		if err != nil {
-			return nil, oc.fail(fmt.Errorf("keyed state: %w", err))
+			return nil, oc.fail(err)
 		}
-		return &keyedProcessOp[T, K, U]{oc: oc, key: ks.key, f: f, out: out, ctx: &KeyedContext[K]{RuntimeContext: rc, backend: b}}, nil
+		return &keyedProcessOp[T, K, U]{oc: oc, key: ks.key, f: f, out: out, ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: b}}, nil
 	})
 }
 

@@ -60,6 +60,7 @@ func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
 		w.keyGroupOf = e.keyGroupOf.(func(T) int)
 	}
 	tk.addFlusher(w.flush)
+	tk.addBarrierWriter(w.emitBarrier)
 	tk.addCloser(w.close)
 	tk.addNetMetrics(func(m *TaskMetrics) { m.BackPressured += durationOf(p.Metrics().BackPressuredNanos) })
 	return w, nil
@@ -94,6 +95,16 @@ func (w *netWriter[T]) flush() error {
 		w.w.Flush()
 	}
 	return nil
+}
+
+// emitBarrier sends a checkpoint barrier to every consumer, behind the
+// records written before it.
+func (w *netWriter[T]) emitBarrier(b CheckpointBarrier) error {
+	p, err := encodeBarrier(b)
+	if err != nil {
+		return err
+	}
+	return w.w.BroadcastEvent(network.Event{Kind: network.EventCheckpointBarrier, Payload: p})
 }
 
 // endInput ships what is buffered and ends the partition.
@@ -142,6 +153,18 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 	}
 	r := network.NewRecordReader(gate, network.CodecFor[T](tk.net.codecs), 0)
 	defer r.Close()
+	a := tk.newAligner(gate.NumChannels())
+	var blocked []int
+	a.block = func(ch int) {
+		gate.BlockChannel(ch)
+		blocked = append(blocked, ch)
+	}
+	a.resumeAll = func() {
+		for _, ch := range blocked {
+			gate.ResumeChannel(ch)
+		}
+		blocked = blocked[:0]
+	}
 	batch := make([]T, 0, batchSize)
 	push := func() error {
 		if len(batch) == 0 {
@@ -165,8 +188,26 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 			return err
 		}
 		if res.IsEvent {
-			// End of partition is the only event so far; the reader returns
-			// io.EOF once every channel has ended.
+			// Records before an event are processed before it.
+			if err := push(); err != nil {
+				return err
+			}
+			switch res.Event.Kind {
+			case network.EventCheckpointBarrier:
+				b, err := decodeBarrier(res.Event.Payload)
+				if err != nil {
+					return fmt.Errorf("input channel %d: %w", res.Channel, err)
+				}
+				err = a.onBarrier(res.Channel, b)
+				if err != nil {
+					return err
+				}
+			case network.EventEndOfPartition:
+				if err := a.onEndOfPartition(res.Channel); err != nil {
+					return err
+				}
+			}
+			// The reader returns io.EOF once every channel has ended.
 			continue
 		}
 		batch = append(batch, rec)

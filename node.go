@@ -16,6 +16,7 @@ import (
 
 	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/network"
 )
 
@@ -109,6 +110,12 @@ type NodeConfig struct {
 	// TaskManagers to join. Used by JobManager nodes.
 	Provider    ResourceProvider
 	IdleTimeout time.Duration
+	// CheckpointDir is the directory (shared by every node, such as a
+	// network file system) where checkpoints and savepoints are kept;
+	// CheckpointStorage, if set, is used instead (for example S3). With
+	// neither, the cluster runs jobs without checkpoints.
+	CheckpointDir     string
+	CheckpointStorage checkpoint.Storage
 	// Registry holds the jobs this binary can run.
 	Registry *Registry
 	// Codecs: see ClusterConfig.
@@ -177,6 +184,7 @@ func (c NodeConfig) Validate() error {
 //	FLINK_DATA_ADDR / -data              data-plane listen address
 //	FLINK_SLOTS / -slots                 task slots
 //	FLINK_DATA_DIR / -dir                data directory
+//	FLINK_CHECKPOINT_DIR / -checkpoints  checkpoint and savepoint directory
 //
 // It returns the arguments left after the flags.
 func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, error) {
@@ -195,6 +203,7 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	fs.StringVar(&cfg.JobManagerAddr, "jobmanager", env("FLINK_JOBMANAGER_ADDR", cfg.JobManagerAddr), "job manager RPC address")
 	fs.StringVar(&cfg.Network.ListenAddr, "data", env("FLINK_DATA_ADDR", cfg.Network.ListenAddr), "data-plane listen address")
 	fs.StringVar(&cfg.DataDir, "dir", env("FLINK_DATA_DIR", cfg.DataDir), "data directory")
+	fs.StringVar(&cfg.CheckpointDir, "checkpoints", env("FLINK_CHECKPOINT_DIR", cfg.CheckpointDir), "checkpoint and savepoint directory")
 	fs.StringVar(&cfg.GossipAddr, "gossip", env("FLINK_GOSSIP_ADDR", cfg.GossipAddr), "memberlist address")
 	fs.StringVar(&cfg.RESTAddr, "rest", env("FLINK_REST_ADDR", cfg.RESTAddr), "REST API listen address")
 	peers := fs.String("peers", env("FLINK_PEERS", strings.Join(cfg.Peers, ",")), "gossip addresses to join, comma separated")
@@ -282,6 +291,15 @@ func (n *Node) Start(ctx context.Context) error {
 	n.server = rpc.NewServer(rpcCodes, n.log)
 
 	fingerprint := n.cfg.Registry.Fingerprint()
+	storage := n.cfg.CheckpointStorage
+	if storage == nil && n.cfg.CheckpointDir != "" {
+		fs, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: n.cfg.CheckpointDir})
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: checkpoint storage: %w", id, err)
+		}
+		storage = fs
+	}
 	jmAddr := n.cfg.JobManagerAddr
 	if n.cfg.Roles&RoleJobManager != 0 {
 		jmAddr = n.addr
@@ -290,7 +308,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.rm.provider, n.rm.idleTimeout, n.rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, fingerprint
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
-			slotRequestTimeout: n.cfg.SlotRequestTimeout, now: time.Now,
+			slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: storage, now: time.Now,
 		}, n.log)
 		serveResourceManager(n.server, n.rm)
 		serveJobManagers(n.server, n.dispatcher)
@@ -318,7 +336,7 @@ func (n *Node) Start(ctx context.Context) error {
 		tmAddr := n.addr + "/taskmanager/" + id
 		n.tm = newTaskManager(ResourceID(id), tmAddr, jmAddr+"/resourcemanager", n.cfg.Slots, ResourceProfile{},
 			n.resolver, n.cfg.Registry, newGraphStore(), newLocalShuffle(), env, n.cfg.Codecs, n.log)
-		n.tm.fingerprint = fingerprint
+		n.tm.fingerprint, n.tm.storage = fingerprint, storage
 		n.tm.startMetricsReporter(n.cfg.HeartbeatInterval)
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)

@@ -2,7 +2,10 @@ package flink
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/state"
 	"runtime/debug"
 	"sync/atomic"
 )
@@ -60,6 +63,9 @@ type opContext struct {
 	rc      *RuntimeContext
 	metrics *OperatorMetrics
 	task    *task
+	opID    string
+	// restore is the operator's state to start from; nil to start empty.
+	restore *checkpoint.OperatorState
 }
 
 // fail wraps an error from user code with the operator that raised it.
@@ -214,12 +220,13 @@ func (o *processOp[T, U]) push(b []T) (err error) {
 func (o *processOp[T, U]) endInput() error { return o.out.endInput() }
 
 type reduceOp[T any, K comparable] struct {
-	oc  *opContext
-	key func(T) K
-	f   func(T, T) (T, error)
-	out consumer[T]
-	acc map[K]T
-	buf []T
+	oc      *opContext
+	key     func(T) K
+	f       func(T, T) (T, error)
+	out     consumer[T]
+	backend *state.HeapKeyedBackend[K]
+	acc     state.ValueState[T]
+	buf     []T
 }
 
 func (o *reduceOp[T, K]) push(b []T) (err error) {
@@ -227,13 +234,21 @@ func (o *reduceOp[T, K]) push(b []T) (err error) {
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	buf := o.buf[:0]
 	for _, v := range b {
-		k := o.key(v)
-		if cur, ok := o.acc[k]; ok {
+		if err := o.backend.SetCurrentKey(o.key(v)); err != nil {
+			return o.oc.fail(err)
+		}
+		cur, ok, err := o.acc.Value()
+		if err != nil {
+			return o.oc.fail(err)
+		}
+		if ok {
 			if v, err = o.f(cur, v); err != nil {
 				return o.oc.fail(err)
 			}
 		}
-		o.acc[k] = v
+		if err := o.acc.Update(v); err != nil {
+			return o.oc.fail(err)
+		}
 		buf = append(buf, v)
 	}
 	o.buf = buf
@@ -244,12 +259,13 @@ func (o *reduceOp[T, K]) push(b []T) (err error) {
 func (o *reduceOp[T, K]) endInput() error { return o.out.endInput() }
 
 type aggregateOp[T any, K comparable, ACC, OUT any] struct {
-	oc  *opContext
-	key func(T) K
-	agg AggregateFunction[T, ACC, OUT]
-	out consumer[OUT]
-	acc map[K]ACC
-	buf []OUT
+	oc      *opContext
+	key     func(T) K
+	agg     AggregateFunction[T, ACC, OUT]
+	out     consumer[OUT]
+	backend *state.HeapKeyedBackend[K]
+	acc     state.ValueState[ACC]
+	buf     []OUT
 }
 
 func (o *aggregateOp[T, K, ACC, OUT]) push(b []T) (err error) {
@@ -257,15 +273,22 @@ func (o *aggregateOp[T, K, ACC, OUT]) push(b []T) (err error) {
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	buf := o.buf[:0]
 	for _, v := range b {
-		k := o.key(v)
-		acc, ok := o.acc[k]
+		if err := o.backend.SetCurrentKey(o.key(v)); err != nil {
+			return o.oc.fail(err)
+		}
+		acc, ok, err := o.acc.Value()
+		if err != nil {
+			return o.oc.fail(err)
+		}
 		if !ok {
 			acc = o.agg.CreateAccumulator()
 		}
 		if acc, err = o.agg.Add(v, acc); err != nil {
 			return o.oc.fail(err)
 		}
-		o.acc[k] = acc
+		if err := o.acc.Update(acc); err != nil {
+			return o.oc.fail(err)
+		}
 		r, err := o.agg.Result(acc)
 		if err != nil {
 			return o.oc.fail(err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/internal/rpc"
 )
 
@@ -158,16 +159,37 @@ type (
 		Offers []SlotOffer
 	}
 	taskStateReq struct {
-		Job     JobID
-		ID      ExecutionAttemptID
-		State   ExecutionState
-		Err     *wireError
-		Metrics *TaskMetrics
+		Job       JobID
+		ID        ExecutionAttemptID
+		State     ExecutionState
+		Err       *wireError
+		Metrics   *TaskMetrics
+		EndOfData bool
 	}
 	tmLostReq struct {
 		Job   JobID
 		TM    ResourceID
 		Cause string
+	}
+	triggerReq struct {
+		TM      ResourceID
+		ID      ExecutionAttemptID
+		Barrier CheckpointBarrier
+	}
+	notifyCheckpointReq struct {
+		TM         ResourceID
+		ID         ExecutionAttemptID
+		Checkpoint int64
+	}
+	ackReq struct {
+		ID         ExecutionAttemptID
+		Checkpoint int64
+		Ack        checkpoint.TaskAck
+	}
+	declineReq struct {
+		ID         ExecutionAttemptID
+		Checkpoint int64
+		Reason     string
 	}
 )
 
@@ -264,6 +286,21 @@ func (s tmStub) ReleasePartitions(ctx context.Context, job JobID, attempt int) e
 	return err
 }
 
+func (s tmStub) TriggerCheckpoint(ctx context.Context, id ExecutionAttemptID, b CheckpointBarrier) error {
+	_, err := call[triggerReq, empty](ctx, s.c, "tm.TriggerCheckpoint", triggerReq{s.id, id, b})
+	return err
+}
+
+func (s tmStub) NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	_, err := call[notifyCheckpointReq, empty](ctx, s.c, "tm.NotifyCheckpointComplete", notifyCheckpointReq{s.id, id, checkpointID}, rpc.Idempotent())
+	return err
+}
+
+func (s tmStub) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	_, err := call[notifyCheckpointReq, empty](ctx, s.c, "tm.NotifyCheckpointAborted", notifyCheckpointReq{s.id, id, checkpointID}, rpc.Idempotent())
+	return err
+}
+
 type jmStub struct {
 	c   *rpc.Client
 	job JobID
@@ -275,12 +312,22 @@ func (s jmStub) OfferSlots(ctx context.Context, tm TaskManagerLocation, offers [
 
 func (s jmStub) UpdateTaskExecutionState(ctx context.Context, st TaskExecutionState) error {
 	_, err := call[taskStateReq, empty](ctx, s.c, "jm.UpdateTaskExecutionState",
-		taskStateReq{Job: s.job, ID: st.ID, State: st.State, Err: toWire(st.Err), Metrics: st.Metrics}, rpc.Idempotent())
+		taskStateReq{Job: s.job, ID: st.ID, State: st.State, Err: toWire(st.Err), Metrics: st.Metrics, EndOfData: st.EndOfData}, rpc.Idempotent())
 	return err
 }
 
 func (s jmStub) NotifyTaskManagerLost(ctx context.Context, tm ResourceID, cause error) error {
 	_, err := call[tmLostReq, empty](ctx, s.c, "jm.NotifyTaskManagerLost", tmLostReq{Job: s.job, TM: tm, Cause: cause.Error()}, rpc.Idempotent())
+	return err
+}
+
+func (s jmStub) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, ack checkpoint.TaskAck) error {
+	_, err := call[ackReq, empty](ctx, s.c, "jm.AcknowledgeCheckpoint", ackReq{id, checkpointID, ack}, rpc.Idempotent())
+	return err
+}
+
+func (s jmStub) DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, reason error) error {
+	_, err := call[declineReq, empty](ctx, s.c, "jm.DeclineCheckpoint", declineReq{id, checkpointID, reason.Error()}, rpc.Idempotent())
 	return err
 }
 
@@ -345,6 +392,24 @@ func serveTaskManager(s *rpc.Server, tm *TaskManager) {
 		}
 		return empty{}, tm.ReleasePartitions(ctx, r.Job, r.Attempt)
 	})
+	rpc.Handle(s, "tm.TriggerCheckpoint", func(ctx context.Context, r triggerReq) (empty, error) {
+		if err := check(r.TM); err != nil {
+			return empty{}, err
+		}
+		return empty{}, tm.TriggerCheckpoint(ctx, r.ID, r.Barrier)
+	})
+	rpc.Handle(s, "tm.NotifyCheckpointComplete", func(ctx context.Context, r notifyCheckpointReq) (empty, error) {
+		if err := check(r.TM); err != nil {
+			return empty{}, err
+		}
+		return empty{}, tm.NotifyCheckpointComplete(ctx, r.ID, r.Checkpoint)
+	})
+	rpc.Handle(s, "tm.NotifyCheckpointAborted", func(ctx context.Context, r notifyCheckpointReq) (empty, error) {
+		if err := check(r.TM); err != nil {
+			return empty{}, err
+		}
+		return empty{}, tm.NotifyCheckpointAborted(ctx, r.ID, r.Checkpoint)
+	})
 }
 
 // serveJobManagers exposes the dispatcher's JobManagers on s, found by job.
@@ -368,7 +433,7 @@ func serveJobManagers(s *rpc.Server, d *Dispatcher) {
 		if err != nil {
 			return empty{}, err
 		}
-		return empty{}, m.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: r.ID, State: r.State, Err: fromWire(r.Err), Metrics: r.Metrics})
+		return empty{}, m.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: r.ID, State: r.State, Err: fromWire(r.Err), Metrics: r.Metrics, EndOfData: r.EndOfData})
 	})
 	rpc.Handle(s, "jm.NotifyTaskManagerLost", func(ctx context.Context, r tmLostReq) (empty, error) {
 		m, err := jm(r.Job)
@@ -376,5 +441,19 @@ func serveJobManagers(s *rpc.Server, d *Dispatcher) {
 			return empty{}, err
 		}
 		return empty{}, m.NotifyTaskManagerLost(ctx, r.TM, errors.New(r.Cause))
+	})
+	rpc.Handle(s, "jm.AcknowledgeCheckpoint", func(ctx context.Context, r ackReq) (empty, error) {
+		m, err := jm(r.ID.Job)
+		if err != nil {
+			return empty{}, err
+		}
+		return empty{}, m.AcknowledgeCheckpoint(ctx, r.ID, r.Checkpoint, r.Ack)
+	})
+	rpc.Handle(s, "jm.DeclineCheckpoint", func(ctx context.Context, r declineReq) (empty, error) {
+		m, err := jm(r.ID.Job)
+		if err != nil {
+			return empty{}, err
+		}
+		return empty{}, m.DeclineCheckpoint(ctx, r.ID, r.Checkpoint, errors.New(r.Reason))
 	})
 }

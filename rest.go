@@ -458,7 +458,7 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 			req.Name, need, total, free))
 		return
 	}
-	id, err := s.d.start(g, false)
+	id, err := s.d.start(r.Context(), g, false)
 	switch {
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the cluster is shutting down")

@@ -275,7 +275,15 @@ func Process[T, U any](s *DataStream[T], f ProcessFunc[T, U]) *DataStream[U] {
 // the new result: Flink's rolling reduce.
 func Reduce[T any, K comparable](ks *KeyedStream[T, K], f func(acc, v T) (T, error)) *DataStream[T] {
 	return addOperator(ks.s, "Reduce", func(oc *opContext, out consumer[T]) (consumer[T], error) {
-		return &reduceOp[T, K]{oc: oc, key: ks.key, f: f, out: out, acc: make(map[K]T)}, nil
+		b, err := keyedBackend[K](oc)
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		acc, err := state.GetValueState(b, state.ValueStateDescriptor[T]{Name: "reduce"})
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		return &reduceOp[T, K]{oc: oc, key: ks.key, f: f, out: out, backend: b, acc: acc}, nil
 	})
 }
 
@@ -296,6 +304,14 @@ type AggregateFunction[IN, ACC, OUT any] interface {
 // emits the current result: a rolling aggregation.
 func Aggregate[T any, K comparable, ACC, OUT any](ks *KeyedStream[T, K], agg AggregateFunction[T, ACC, OUT]) *DataStream[OUT] {
 	return addOperator(ks.s, "Aggregate", func(oc *opContext, out consumer[OUT]) (consumer[T], error) {
-		return &aggregateOp[T, K, ACC, OUT]{oc: oc, key: ks.key, agg: agg, out: out, acc: make(map[K]ACC)}, nil
+		b, err := keyedBackend[K](oc)
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		acc, err := state.GetValueState(b, state.ValueStateDescriptor[ACC]{Name: "aggregate"})
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		return &aggregateOp[T, K, ACC, OUT]{oc: oc, key: ks.key, agg: agg, out: out, backend: b, acc: acc}, nil
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
 )
 
 // TaskDeploymentDescriptor tells a TaskManager what to run: which job
@@ -22,6 +24,12 @@ type TaskDeploymentDescriptor struct {
 	JobManager string
 	// Exchange says how the job's subtasks exchange records.
 	Exchange ExchangeSpec
+	// Checkpointing is set when the job takes checkpoints: exhausted
+	// sources then wait for a final checkpoint, and every subtask for its
+	// completion, before they finish.
+	Checkpointing bool
+	// Restore is the state to start from; nil to start empty.
+	Restore *TaskRestore
 }
 
 // ExchangeSpec says how the subtasks of one job attempt exchange records.
@@ -44,6 +52,10 @@ type TaskExecutionState struct {
 	Err error
 	// Metrics is set for terminal states: the task's final counters.
 	Metrics *TaskMetrics
+	// EndOfData, with state RUNNING, reports that a source subtask of a
+	// checkpointed job read all its input and waits for the final
+	// checkpoint.
+	EndOfData bool
 }
 
 // TaskMetrics are one subtask's counters.
@@ -99,6 +111,16 @@ type task struct {
 	metricsMu sync.Mutex
 	// netMetrics add the network exchange's counters to the task's.
 	netMetrics []func(*TaskMetrics)
+
+	// Checkpoints: set up during build, then used under the emit lock.
+	checkpointing  bool
+	storage        checkpoint.Storage
+	restore        *TaskRestore
+	states         []stateEntry
+	listeners      []checkpointListener
+	barrierWriters []func(CheckpointBarrier) error
+	async          sync.WaitGroup // snapshots being written
+	ckpt           *taskCheckpoints
 }
 
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
@@ -107,6 +129,7 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 	return &task{
 		id: id, graph: g, shuffle: sh, ctx: ctx, cancel: cancel,
 		flushEach: g.Config.BufferTimeout == 0,
+		ckpt:      newTaskCheckpoints(),
 		log:       log.With("task", v.Name, "subtask", id.Subtask, "attempt", id.Attempt),
 	}
 }
@@ -188,7 +211,8 @@ func (t *task) build() (any, error) {
 		}
 		m := &OperatorMetrics{}
 		ops[i], names[i] = m, op.name
-		oc := &opContext{task: t, metrics: m, rc: &RuntimeContext{
+		opID := v.Operators[i].ID
+		oc := &opContext{task: t, metrics: m, opID: opID, restore: t.restoreOf(opID), rc: &RuntimeContext{
 			ctx: t.ctx, jobName: t.graph.Name, taskName: v.Name, opName: op.name,
 			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt,
 		}}
@@ -222,6 +246,10 @@ func (t *task) run() (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrUserPanic, r)
 		}
+		if err != nil {
+			t.cancel() // stops snapshots being written
+		}
+		t.async.Wait()
 		for i := len(t.closers) - 1; i >= 0; i-- {
 			if cerr := t.closers[i](); cerr != nil && err == nil {
 				err = fmt.Errorf("closing: %w", cerr)
@@ -240,15 +268,66 @@ func (t *task) run() (err error) {
 		if err := src.runner.run(t.ctx); err != nil {
 			return err
 		}
-		return t.emit(func() error {
+		if err := t.awaitFinalTrigger(); err != nil {
+			return err
+		}
+		err := t.emit(func() error {
 			if err := t.flushLocked(); err != nil {
 				return err
 			}
 			return src.out.endInput()
 		})
+		if err != nil {
+			return err
+		}
+		return t.awaitFinalCheckpoint()
 	}
 	in := t.graph.Edges[v.Inputs[0]].from.outType
-	return in.runInput(t, head)
+	if err := in.runInput(t, head); err != nil {
+		return err
+	}
+	return t.awaitFinalCheckpoint()
+}
+
+// awaitFinalTrigger holds an exhausted source of a checkpointed job until
+// it took the final checkpoint, so that everything it emitted is covered by
+// a checkpoint before its input ends.
+func (t *task) awaitFinalTrigger() error {
+	if !t.checkpointing {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, defaultCallTimeout)
+	err := t.jm.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: t.id, State: Running, EndOfData: true})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reporting the end of input: %w", err)
+	}
+	select {
+	case <-t.ckpt.finalTaken:
+		return nil
+	case <-t.ctx.Done():
+		return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
+	}
+}
+
+// newAligner returns a barrier aligner for an input of n channels that
+// checkpoints this task.
+func (t *task) newAligner(n int) *aligner {
+	a := newAligner(n)
+	a.checkpoint = t.performCheckpoint
+	a.decline = t.decline
+	return a
+}
+
+// restoreOf returns the restored state of operator id, or nil.
+func (t *task) restoreOf(id string) *checkpoint.OperatorState {
+	if t.restore == nil {
+		return nil
+	}
+	if st, ok := t.restore.Operators[id]; ok {
+		return &st
+	}
+	return nil
 }
 
 // startFlusher ships partially filled buffers every buffer timeout, so

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/network"
 )
 
@@ -26,6 +27,8 @@ type TaskManager struct {
 	log      *slog.Logger
 	// fingerprint is sent at registration; set by Node.
 	fingerprint string
+	// storage is where tasks write checkpoints; nil without checkpoints.
+	storage checkpoint.Storage
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -164,6 +167,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	}
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
 	t.alloc, t.net, t.exchange, t.jm = tdd.AllocationID, tm.net, tdd.Exchange, jm
+	t.checkpointing, t.restore, t.storage = tdd.Checkpointing, tdd.Restore, tm.storage
 	tm.mu.tasks[tdd.ID] = t
 	tm.wg.Add(1)
 	go tm.runTask(t, jm)
@@ -252,6 +256,43 @@ func (tm *TaskManager) CancelTask(ctx context.Context, id ExecutionAttemptID) er
 	tm.mu.Unlock()
 	if t != nil {
 		t.stop()
+	}
+	return nil
+}
+
+// runningTask returns the running attempt id, or an error.
+func (tm *TaskManager) runningTask(id ExecutionAttemptID) (*task, error) {
+	tm.mu.Lock()
+	t := tm.mu.tasks[id]
+	tm.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("flink: task %s is not running on task manager %s", id, tm.id)
+	}
+	return t, nil
+}
+
+// TriggerCheckpoint implements TaskManagerGateway.
+func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemptID, b CheckpointBarrier) error {
+	t, err := tm.runningTask(id)
+	if err != nil {
+		return err
+	}
+	return t.triggerCheckpoint(b)
+}
+
+// NotifyCheckpointComplete implements TaskManagerGateway.
+func (tm *TaskManager) NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	t, err := tm.runningTask(id)
+	if err != nil {
+		return nil // finished or cancelled: nothing left to commit
+	}
+	return t.notifyCheckpointComplete(checkpointID)
+}
+
+// NotifyCheckpointAborted implements TaskManagerGateway.
+func (tm *TaskManager) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	if t, err := tm.runningTask(id); err == nil {
+		t.notifyCheckpointAborted(checkpointID)
 	}
 	return nil
 }

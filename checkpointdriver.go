@@ -1,0 +1,384 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
+)
+
+// The JobManager side of checkpoints: a driver around the deterministic
+// checkpoint.Coordinator. It triggers periodic checkpoints while every
+// subtask runs, sends the trigger to source subtasks, feeds
+// acknowledgements and declines to the coordinator, completes checkpoints
+// (metadata written atomically, older checkpoints dropped) and tells the
+// subtasks, aborts those that time out, triggers savepoints, triggers the
+// final checkpoint once every source is exhausted, and finds the state a
+// restarted job resumes from.
+
+// checkpointDriver runs the checkpoints of one job.
+type checkpointDriver struct {
+	jm      *JobManager
+	storage checkpoint.Storage
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	mu struct {
+		sync.Mutex
+		coord *checkpoint.Coordinator
+		// sourcesEnded holds the source subtasks of the current attempt that
+		// read all their input.
+		sourcesEnded map[ExecutionAttemptID]bool
+		finalID      int64 // the final checkpoint triggered in this attempt
+		savepoints   map[int64]chan savepointOutcome
+		lastFailure  error
+	}
+}
+
+type savepointOutcome struct {
+	path string
+	err  error
+}
+
+// newCheckpointDriver opens the job's checkpoint store. It fails if the
+// store cannot be recovered.
+func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint.Storage) (*checkpointDriver, error) {
+	cfg := jm.graph.Config.Checkpointing.coordinatorConfig()
+	cfg.Logger = jm.log
+	coord, err := checkpoint.NewCoordinator(ctx, cfg, jobInfo(jm.id, jm.graph), storage, jm.cfg.now())
+	if err != nil {
+		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
+	}
+	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	d.mu.coord = coord
+	d.mu.sourcesEnded = make(map[ExecutionAttemptID]bool)
+	d.mu.savepoints = make(map[int64]chan savepointOutcome)
+	return d, nil
+}
+
+// jobInfo describes g for the coordinator.
+func jobInfo(id JobID, g *JobGraph) checkpoint.JobInfo {
+	info := checkpoint.JobInfo{ID: string(id), Name: g.Name}
+	for _, v := range g.Vertices {
+		vi := checkpoint.VertexInfo{Name: v.Name, Parallelism: v.Parallelism, MaxParallelism: v.MaxParallelism, Source: v.IsSource()}
+		for _, o := range v.Operators {
+			vi.Operators = append(vi.Operators, checkpoint.OperatorInfo{ID: o.ID, UID: o.UID})
+		}
+		info.Vertices = append(info.Vertices, vi)
+	}
+	return info
+}
+
+func (d *checkpointDriver) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run triggers periodic and final checkpoints and expires pending ones
+// until close.
+func (d *checkpointDriver) run() {
+	defer close(d.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := d.jm.cfg.now()
+		running := d.jm.allRunning()
+		d.mu.Lock()
+		coord := d.mu.coord
+		final := running && d.finalWantedLocked()
+		if running && (final || coord.ShouldTrigger(now)) {
+			d.triggerLocked(now, false, "", final)
+		}
+		aborts, err := coord.CheckTimeouts(now)
+		d.handleAbortsLocked(aborts)
+		next, ok := coord.NextDeadline(now)
+		if final && d.mu.finalID == 0 {
+			// Refused for now (another checkpoint pending): retry soon.
+			next, ok = now.Add(10*time.Millisecond), true
+		}
+		d.mu.Unlock()
+		if err != nil {
+			d.jm.failJob(err)
+		}
+		wait := time.Hour
+		if ok {
+			wait = max(next.Sub(d.jm.cfg.now()), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-d.wake:
+		case <-d.stop:
+			return
+		}
+	}
+}
+
+// close stops the driver and aborts what is pending.
+func (d *checkpointDriver) close() {
+	close(d.stop)
+	<-d.done
+	d.mu.Lock()
+	aborts := d.mu.coord.Shutdown(d.jm.cfg.now())
+	d.handleAbortsLocked(aborts)
+	for id, ch := range d.mu.savepoints {
+		ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d: %w", id, ErrJobCanceled)}
+		delete(d.mu.savepoints, id)
+	}
+	d.mu.Unlock()
+}
+
+// finalWantedLocked reports whether every source subtask of the current
+// attempt is exhausted and the final checkpoint is still to be triggered.
+func (d *checkpointDriver) finalWantedLocked() bool {
+	if d.mu.finalID != 0 || !d.jm.graph.Config.Checkpointing.Enabled() {
+		return false
+	}
+	n := 0
+	for _, v := range d.jm.graph.Vertices {
+		if v.IsSource() {
+			n += v.Parallelism
+		}
+	}
+	return len(d.mu.sourcesEnded) == n
+}
+
+// sourceEnded records a source subtask that read all its input.
+func (d *checkpointDriver) sourceEnded(id ExecutionAttemptID) {
+	d.mu.Lock()
+	d.mu.sourcesEnded[id] = true
+	d.mu.Unlock()
+	d.signal()
+}
+
+// triggerLocked triggers a checkpoint or savepoint and sends its barrier to
+// the source subtasks.
+func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target string, final bool) (int64, error) {
+	tr, err := d.mu.coord.Trigger(now, savepoint, target)
+	if err != nil {
+		if !savepoint {
+			d.jm.log.Debug("checkpoint not triggered", "reason", err)
+		}
+		return 0, err
+	}
+	if final {
+		d.mu.finalID = tr.ID
+	}
+	b := CheckpointBarrier{ID: tr.ID, Timestamp: tr.Timestamp, Location: tr.Location, Savepoint: savepoint,
+		AtLeastOnce: tr.Mode == checkpoint.AtLeastOnce, Final: final}
+	d.jm.log.Debug("checkpoint triggered", "checkpoint", tr.ID, "savepoint", savepoint, "final", final)
+	for _, t := range tr.Sources {
+		d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
+			if err := tm.TriggerCheckpoint(ctx, id, b); err != nil {
+				d.decline(id, b.ID, fmt.Errorf("triggering: %w", err))
+			}
+			return nil
+		})
+	}
+	return tr.ID, nil
+}
+
+// acknowledge records a subtask's acknowledgement and completes the
+// checkpoint when it was the last.
+func (d *checkpointDriver) acknowledge(ctx context.Context, id ExecutionAttemptID, ckpt int64, ack checkpoint.TaskAck) error {
+	now := d.jm.cfg.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	coord := d.mu.coord
+	res, err := coord.Acknowledge(now, ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, ack)
+	if err != nil {
+		return err
+	}
+	d.discard(res.Discard)
+	if res.Outcome != checkpoint.AckComplete {
+		return nil
+	}
+	cr, err := coord.Complete(context.WithoutCancel(ctx), now, ckpt)
+	for _, a := range cr.Subsumed {
+		d.discard(a.Discard)
+	}
+	if cr.Failed != nil {
+		d.handleAbortsLocked([]checkpoint.Abort{*cr.Failed})
+	}
+	if c := cr.Completed; c != nil {
+		d.jm.log.Info("checkpoint completed", "checkpoint", c.ID, "savepoint", c.IsSavepoint, "location", c.Location)
+		d.mu.lastFailure = nil
+		for _, t := range c.Notify {
+			d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
+				return tm.NotifyCheckpointComplete(ctx, id, c.ID)
+			})
+		}
+		if ch, ok := d.mu.savepoints[c.ID]; ok {
+			ch <- savepointOutcome{path: c.Location.Savepoint}
+			delete(d.mu.savepoints, c.ID)
+		}
+	}
+	if err != nil && errors.Is(err, checkpoint.ErrTooManyFailures) {
+		go d.jm.failJob(err)
+	}
+	d.signal()
+	return nil
+}
+
+// decline aborts checkpoint ckpt, which subtask id could not take.
+func (d *checkpointDriver) decline(id ExecutionAttemptID, ckpt int64, reason error) {
+	d.mu.Lock()
+	a, err := d.mu.coord.Decline(d.jm.cfg.now(), ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, reason)
+	if a != nil {
+		d.handleAbortsLocked([]checkpoint.Abort{*a})
+	}
+	d.mu.Unlock()
+	if err != nil && errors.Is(err, checkpoint.ErrTooManyFailures) {
+		d.jm.failJob(err)
+	}
+	d.signal()
+}
+
+// handleAbortsLocked tells subtasks and savepoint waiters about aborted
+// checkpoints and deletes what they left.
+func (d *checkpointDriver) handleAbortsLocked(aborts []checkpoint.Abort) {
+	for _, a := range aborts {
+		d.jm.log.Warn("checkpoint aborted", "checkpoint", a.ID, "savepoint", a.IsSavepoint, "reason", a.Reason)
+		d.mu.lastFailure = a.Reason
+		for _, t := range a.Notify {
+			d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
+				return tm.NotifyCheckpointAborted(ctx, id, a.ID)
+			})
+		}
+		if ch, ok := d.mu.savepoints[a.ID]; ok {
+			ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d failed: %w", a.ID, a.Reason)}
+			delete(d.mu.savepoints, a.ID)
+		}
+		d.discard(a.Discard)
+	}
+}
+
+// discard deletes abandoned checkpoint data in the background.
+func (d *checkpointDriver) discard(locs []checkpoint.Location) {
+	if len(locs) == 0 {
+		return
+	}
+	coord := d.mu.coord
+	d.jm.calls.Add(1)
+	go func() {
+		defer d.jm.calls.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := coord.Discard(ctx, locs); err != nil {
+			d.jm.log.Warn("discarding checkpoint data failed", "err", err)
+		}
+	}()
+}
+
+// onRestart aborts what is pending when the job fails over and forgets the
+// attempt's bookkeeping.
+func (d *checkpointDriver) onRestart(reason error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.mu.coord.AbortAll(d.jm.cfg.now(), reason) {
+		d.discard(a.Discard)
+		if ch, ok := d.mu.savepoints[a.ID]; ok {
+			ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d failed: %w", a.ID, a.Reason)}
+			delete(d.mu.savepoints, a.ID)
+		}
+	}
+	clear(d.mu.sourcesEnded)
+	d.mu.finalID = 0
+}
+
+// latest returns the state the job resumes from after a failure: its
+// latest completed checkpoint, or nil if it has none.
+func (d *checkpointDriver) latest(ctx context.Context) (*TaskRestore, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok, err := d.mu.coord.LatestForRestore(ctx, d.jm.cfg.now())
+	if err != nil || !ok {
+		return nil, err
+	}
+	d.jm.log.Info("restoring from checkpoint", "checkpoint", m.CheckpointID)
+	return restoreFromMetadata(d.jm.graph, m, false)
+}
+
+// triggerSavepoint takes a savepoint at target and waits for it.
+func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string) (string, error) {
+	if !d.jm.allRunning() {
+		return "", fmt.Errorf("%w: job %q is %s; savepoints need every subtask running", ErrJobNotRunning, d.jm.graph.Name, d.jm.Status())
+	}
+	ch := make(chan savepointOutcome, 1)
+	d.mu.Lock()
+	id, err := d.triggerLocked(d.jm.cfg.now(), true, target, false)
+	if err == nil {
+		d.mu.savepoints[id] = ch
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("flink: savepoint of job %q: %w", d.jm.graph.Name, err)
+	}
+	d.signal()
+	select {
+	case o := <-ch:
+		return o.path, o.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// stats returns the checkpoint statistics.
+func (d *checkpointDriver) stats() checkpoint.Stats {
+	d.mu.Lock()
+	coord := d.mu.coord
+	d.mu.Unlock()
+	return coord.Stats()
+}
+
+// restoreFromMetadata matches a checkpoint's or savepoint's operator states
+// to the operators of g by operator id. State for an operator the job lacks
+// is an error unless allowNonRestored; keyed state written with another max
+// parallelism is always an error.
+func restoreFromMetadata(g *JobGraph, m *checkpoint.Metadata, allowNonRestored bool) (*TaskRestore, error) {
+	ops := make(map[string]*JobVertex)
+	for _, v := range g.Vertices {
+		for _, o := range v.Operators {
+			ops[o.ID] = v
+		}
+	}
+	r := &TaskRestore{CheckpointID: m.CheckpointID, Operators: make(map[string]checkpoint.OperatorState)}
+	var missing []string
+	for _, op := range m.Operators {
+		v, ok := ops[op.OperatorID]
+		if !ok {
+			name := op.OperatorID
+			if op.UID != "" {
+				name = fmt.Sprintf("%s (uid %q)", op.OperatorID, op.UID)
+			}
+			missing = append(missing, name)
+			continue
+		}
+		keyed := false
+		for _, st := range op.Subtasks {
+			keyed = keyed || len(st.Keyed) > 0
+		}
+		if keyed && op.MaxParallelism != v.MaxParallelism {
+			return nil, fmt.Errorf("%w: operator %s of %q has keyed state for max parallelism %d, the job's is %d; max parallelism cannot change",
+				ErrRestoreMismatch, op.OperatorID, v.Name, op.MaxParallelism, v.MaxParallelism)
+		}
+		r.Operators[op.OperatorID] = op
+	}
+	if len(missing) > 0 && !allowNonRestored {
+		what := "checkpoint"
+		if m.IsSavepoint {
+			what = "savepoint"
+		}
+		return nil, fmt.Errorf("%w: the %s (of job %q) holds state for operators the job %q does not have: %s; set AllowNonRestoredState to skip it",
+			ErrRestoreMismatch, what, m.JobName, g.Name, strings.Join(missing, ", "))
+	}
+	return r, nil
+}

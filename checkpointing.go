@@ -1,0 +1,467 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/state"
+)
+
+// The task side of checkpoints. A source subtask takes a checkpoint when
+// its JobManager triggers it; any other subtask when the checkpoint's
+// barrier arrived on all its input channels. Either way the subtask, under
+// its emit lock (no record moves meanwhile), freezes the state of each
+// stateful operator of its chain (a few microseconds: copy on write),
+// sends the barrier on to its outputs, and releases the lock. A goroutine
+// then writes the frozen state to checkpoint storage and acknowledges the
+// checkpoint to the JobManager with the handles of what it wrote.
+
+// TaskRestore is the state a subtask starts from: per operator id, the
+// operator's state in a completed checkpoint or savepoint, for all the
+// subtasks that wrote it. Each subtask picks its key groups and its share of
+// operator state, so the state restores at any parallelism.
+type TaskRestore struct {
+	CheckpointID int64
+	Operators    map[string]checkpoint.OperatorState
+}
+
+// operatorSnapshot is one operator's state frozen for a checkpoint.
+type operatorSnapshot struct {
+	keyed    *state.KeyedSnapshot
+	operator *state.OperatorSnapshot
+}
+
+// stateEntry is a stateful operator of a task's chain.
+type stateEntry struct {
+	opID string
+	// snapshot freezes the operator's state; called under the emit lock.
+	snapshot func(b CheckpointBarrier) (operatorSnapshot, error)
+}
+
+// checkpointListener is told about completed and aborted checkpoints,
+// under the emit lock: transactional sinks commit there.
+type checkpointListener interface {
+	notifyCheckpointComplete(id int64) error
+	notifyCheckpointAborted(id int64)
+}
+
+// CheckpointedFunction is implemented by user sources and sinks that keep
+// operator state, as Flink's CheckpointedFunction: state that is not keyed,
+// such as a source's read positions, held in list states that are
+// redistributed over the subtasks when a job is restored at another
+// parallelism.
+type CheckpointedFunction interface {
+	// InitializeState is called once before the function runs, with the
+	// subtask's operator state: restored from a checkpoint or savepoint when
+	// ctx.IsRestored(). Register list states here and read them back.
+	InitializeState(ctx *StateInitContext) error
+	// SnapshotState is called when a checkpoint is taken, with no record
+	// moving: copy in-memory positions into the registered states.
+	SnapshotState(checkpointID int64) error
+}
+
+// StateInitContext is what CheckpointedFunction.InitializeState sees.
+type StateInitContext struct {
+	rc       *RuntimeContext
+	backend  *state.OperatorBackend
+	restored bool
+}
+
+// OperatorState returns the subtask's operator state backend: register
+// list states with state.GetOperatorListState or state.GetUnionListState.
+func (c *StateInitContext) OperatorState() *state.OperatorBackend { return c.backend }
+
+// IsRestored reports whether the state was restored from a checkpoint or
+// savepoint.
+func (c *StateInitContext) IsRestored() bool { return c.restored }
+
+// RuntimeContext describes the subtask.
+func (c *StateInitContext) RuntimeContext() *RuntimeContext { return c.rc }
+
+// streamName names the state stream one attempt of one subtask writes for
+// an operator.
+func (t *task) streamName(opID, kind string) string {
+	return fmt.Sprintf("%s-%d-%d-%s", opID, t.id.Subtask, t.id.Attempt, kind)
+}
+
+// registerState adds a stateful operator of the chain; called during build.
+func (t *task) registerState(opID string, snapshot func(CheckpointBarrier) (operatorSnapshot, error)) {
+	t.states = append(t.states, stateEntry{opID: opID, snapshot: snapshot})
+}
+
+// addListener registers a checkpoint listener; called during build.
+func (t *task) addListener(l checkpointListener) { t.listeners = append(t.listeners, l) }
+
+// addBarrierWriter registers an output that barriers are sent into.
+func (t *task) addBarrierWriter(f func(CheckpointBarrier) error) {
+	t.barrierWriters = append(t.barrierWriters, f)
+}
+
+// performCheckpoint takes checkpoint b: it freezes the chain's state and
+// forwards the barrier under the emit lock, then writes the state
+// asynchronously and acknowledges. It must be called without the lock.
+func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) error {
+	t.mu.Lock()
+	if err := t.ctx.Err(); err != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: %w", errTaskStopping, err)
+	}
+	snaps := make([]operatorSnapshot, len(t.states))
+	var snapErr error
+	for i, s := range t.states {
+		snap, err := s.snapshot(b)
+		if err != nil {
+			snapErr = fmt.Errorf("snapshot of operator %s: %w", s.opID, err)
+			break
+		}
+		snaps[i] = snap
+	}
+	// The barrier goes on even when this subtask declines, so that
+	// downstream subtasks do not wait for it.
+	err := t.flushLocked()
+	for _, w := range t.barrierWriters {
+		if err != nil {
+			break
+		}
+		err = w(b)
+	}
+	if err == nil && t.flushEach {
+		err = t.flushLocked()
+	}
+	if b.Final {
+		t.ckpt.finalID = b.ID
+	}
+	t.ckpt.lastBarrier = b.ID
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if snapErr != nil {
+		t.decline(b.ID, snapErr)
+	} else {
+		t.async.Add(1)
+		go t.writeSnapshot(b, snaps, alignment)
+	}
+	if b.Final {
+		t.ckpt.finalOnce.Do(func() { close(t.ckpt.finalTaken) })
+	}
+	return nil
+}
+
+// writeSnapshot writes the frozen state and acknowledges the checkpoint.
+func (t *task) writeSnapshot(b CheckpointBarrier, snaps []operatorSnapshot, alignment time.Duration) {
+	defer t.async.Done()
+	ack := checkpoint.TaskAck{States: make(map[string]checkpoint.SubtaskState, len(snaps)), Alignment: alignment}
+	for i, s := range snaps {
+		st, n, err := t.writeOperator(b.Location, t.states[i].opID, s)
+		if err != nil {
+			t.decline(b.ID, fmt.Errorf("writing state of operator %s: %w", t.states[i].opID, err))
+			return
+		}
+		ack.States[t.states[i].opID] = st
+		ack.Bytes += n
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), defaultCallTimeout)
+	defer cancel()
+	if err := t.jm.AcknowledgeCheckpoint(ctx, t.id, b.ID, ack); err != nil {
+		t.log.Debug("acknowledging checkpoint failed", "checkpoint", b.ID, "err", err)
+	}
+}
+
+// writeOperator writes one operator's frozen state and returns its handles
+// and size.
+func (t *task) writeOperator(loc checkpoint.Location, opID string, s operatorSnapshot) (checkpoint.SubtaskState, int64, error) {
+	var st checkpoint.SubtaskState
+	var bytes int64
+	if t.storage == nil {
+		return st, 0, errors.New("flink: no checkpoint storage configured on this task manager")
+	}
+	if s.keyed != nil {
+		w, err := t.storage.CreateStream(t.ctx, loc, t.streamName(opID, "keyed"))
+		if err != nil {
+			return st, 0, err
+		}
+		defer w.Abort()
+		h, err := s.keyed.Write(t.ctx, w)
+		if err != nil {
+			return st, 0, err
+		}
+		sh, err := w.Close()
+		if err != nil {
+			return st, 0, err
+		}
+		st.Keyed = append(st.Keyed, checkpoint.KeyedStateHandle{Stream: sh, KeyGroups: h.KeyGroupRange, Offsets: h.Offsets})
+		bytes += sh.Size
+	}
+	if s.operator != nil {
+		w, err := t.storage.CreateStream(t.ctx, loc, t.streamName(opID, "op"))
+		if err != nil {
+			return st, 0, err
+		}
+		defer w.Abort()
+		h, err := s.operator.Write(t.ctx, w)
+		if err != nil {
+			return st, 0, err
+		}
+		sh, err := w.Close()
+		if err != nil {
+			return st, 0, err
+		}
+		oh := checkpoint.OperatorStateHandle{Stream: sh, States: make(map[string]checkpoint.OperatorStateInfo, len(h.States))}
+		for _, m := range h.States {
+			oh.States[m.Name] = checkpoint.OperatorStateInfo{Offsets: m.Offsets, Mode: checkpoint.DistributionMode(m.Mode)}
+		}
+		st.Operator = append(st.Operator, oh)
+		bytes += sh.Size
+	}
+	return st, bytes, nil
+}
+
+// decline tells the JobManager the subtask cannot take checkpoint id.
+func (t *task) decline(id int64, reason error) {
+	t.log.Warn("declining checkpoint", "checkpoint", id, "reason", reason)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), defaultCallTimeout)
+	defer cancel()
+	if err := t.jm.DeclineCheckpoint(ctx, t.id, id, reason); err != nil {
+		t.log.Debug("declining checkpoint failed", "checkpoint", id, "err", err)
+	}
+}
+
+// triggerCheckpoint takes a checkpoint at a source subtask.
+func (t *task) triggerCheckpoint(b CheckpointBarrier) error {
+	t.mu.Lock()
+	isSource := t.source != nil
+	t.mu.Unlock()
+	if !isSource {
+		return fmt.Errorf("flink: checkpoint %d triggered on %s, which is not a running source subtask", b.ID, t.id)
+	}
+	return t.performCheckpoint(b, 0)
+}
+
+// notifyCheckpointComplete tells the chain that checkpoint id completed.
+func (t *task) notifyCheckpointComplete(id int64) error {
+	t.mu.Lock()
+	var err error
+	for _, l := range t.listeners {
+		if err = l.notifyCheckpointComplete(id); err != nil {
+			break
+		}
+	}
+	t.mu.Unlock()
+	t.ckpt.mu.Lock()
+	t.ckpt.completed = max(t.ckpt.completed, id)
+	t.ckpt.mu.Unlock()
+	t.ckpt.signal()
+	return err
+}
+
+// notifyCheckpointAborted tells the chain that checkpoint id was aborted.
+func (t *task) notifyCheckpointAborted(id int64) {
+	t.mu.Lock()
+	for _, l := range t.listeners {
+		l.notifyCheckpointAborted(id)
+	}
+	t.mu.Unlock()
+	t.ckpt.mu.Lock()
+	t.ckpt.aborted = append(t.ckpt.aborted, id)
+	t.ckpt.mu.Unlock()
+	t.ckpt.signal()
+}
+
+// awaitFinalCheckpoint blocks a subtask that has ended its input until the
+// final checkpoint it took part in completed, so that the state of its
+// transactional sinks is committed before it finishes. It fails if that
+// checkpoint was aborted: the job must then recover.
+func (t *task) awaitFinalCheckpoint() error {
+	t.mu.Lock()
+	final := t.ckpt.finalID
+	t.mu.Unlock()
+	if final == 0 {
+		return nil
+	}
+	for {
+		t.ckpt.mu.Lock()
+		done, aborted, wake := t.ckpt.completed >= final, slices.Contains(t.ckpt.aborted, final), t.ckpt.wake
+		t.ckpt.mu.Unlock()
+		switch {
+		case done:
+			return nil
+		case aborted:
+			return fmt.Errorf("flink: the final checkpoint %d was aborted; the job recovers from its last completed checkpoint", final)
+		}
+		select {
+		case <-wake:
+		case <-t.ctx.Done():
+			return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
+		}
+	}
+}
+
+// taskCheckpoints is a task's checkpoint bookkeeping besides what the emit
+// lock guards.
+type taskCheckpoints struct {
+	// finalID and lastBarrier are guarded by the task's emit lock.
+	finalID     int64
+	lastBarrier int64
+
+	finalTaken chan struct{} // closed once the final checkpoint was taken
+	finalOnce  sync.Once
+
+	mu        sync.Mutex
+	completed int64   // the newest checkpoint known complete
+	aborted   []int64 // checkpoints known aborted
+	wake      chan struct{}
+}
+
+func newTaskCheckpoints() *taskCheckpoints {
+	return &taskCheckpoints{finalTaken: make(chan struct{}), wake: make(chan struct{})}
+}
+
+// signal wakes goroutines waiting for a notification.
+func (c *taskCheckpoints) signal() {
+	c.mu.Lock()
+	close(c.wake)
+	c.wake = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// keyedBackend creates a keyed operator's state backend for its subtask's
+// key groups, restores it when the operator has state to start from, and
+// registers it for checkpoints.
+func keyedBackend[K comparable](oc *opContext) (*state.HeapKeyedBackend[K], error) {
+	v := oc.task.graph.Vertices[oc.task.id.Vertex]
+	b, err := state.NewHeapKeyedBackend[K](state.SubtaskKeyedBackendOptions(v.MaxParallelism, oc.rc.parallelism, oc.rc.subtask))
+	if err != nil {
+		return nil, fmt.Errorf("keyed state: %w", err)
+	}
+	if oc.restore != nil {
+		inputs, closeAll, err := oc.keyedInputs(b.KeyGroupRange())
+		if err != nil {
+			return nil, err
+		}
+		err = b.Restore(inputs...)
+		closeAll()
+		if err != nil {
+			return nil, fmt.Errorf("restoring keyed state of checkpoint %d: %w", oc.task.restore.CheckpointID, err)
+		}
+	}
+	oc.task.registerState(oc.opID, func(CheckpointBarrier) (operatorSnapshot, error) {
+		s, err := b.Snapshot()
+		return operatorSnapshot{keyed: s}, err
+	})
+	return b, nil
+}
+
+// operatorBackend creates an operator's operator-state backend, restores it
+// when the operator has state to start from, and registers it for
+// checkpoints; before, if set, runs under the emit lock ahead of each
+// snapshot, to write positions into the states.
+func operatorBackend(oc *opContext, before func(id int64) error) (*state.OperatorBackend, error) {
+	b := state.NewOperatorBackend()
+	if oc.restore != nil {
+		inputs, closeAll, err := oc.operatorInputs()
+		if err != nil {
+			return nil, err
+		}
+		err = b.Restore(inputs...)
+		closeAll()
+		if err != nil {
+			return nil, fmt.Errorf("restoring operator state of checkpoint %d: %w", oc.task.restore.CheckpointID, err)
+		}
+	}
+	oc.task.registerState(oc.opID, func(cb CheckpointBarrier) (operatorSnapshot, error) {
+		if before != nil {
+			if err := before(cb.ID); err != nil {
+				return operatorSnapshot{}, err
+			}
+		}
+		s, err := b.Snapshot()
+		return operatorSnapshot{operator: s}, err
+	})
+	return b, nil
+}
+
+// keyedInputs opens the restored keyed streams that hold key groups of r.
+func (oc *opContext) keyedInputs(r state.KeyGroupRange) ([]state.KeyedStateInput, func(), error) {
+	var handles []state.KeyedStateHandle
+	var streams []checkpoint.StreamHandle
+	for _, st := range oc.restore.Subtasks {
+		for _, h := range st.Keyed {
+			handles = append(handles, state.KeyedStateHandle{KeyGroupRange: h.KeyGroups, Offsets: h.Offsets, Size: h.Stream.Size})
+			streams = append(streams, h.Stream)
+		}
+	}
+	var inputs []state.KeyedStateInput
+	var readers []checkpoint.StreamReader
+	closeAll := func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}
+	for _, i := range state.KeyedStreamsForRange(handles, r) {
+		rd, err := oc.openStream(streams[i])
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		readers = append(readers, rd)
+		inputs = append(inputs, state.KeyedStateInput{Handle: handles[i], Reader: rd})
+	}
+	return inputs, closeAll, nil
+}
+
+// operatorInputs opens this subtask's share of the restored operator state.
+func (oc *opContext) operatorInputs() ([]state.OperatorStateInput, func(), error) {
+	var handles []state.OperatorStateHandle
+	var streams []checkpoint.StreamHandle
+	for _, st := range oc.restore.Subtasks {
+		for _, h := range st.Operator {
+			sh := state.OperatorStateHandle{Size: h.Stream.Size}
+			for _, name := range slices.Sorted(maps.Keys(h.States)) {
+				info := h.States[name]
+				sh.States = append(sh.States, state.OperatorStateMeta{Name: name, Mode: state.DistributionMode(info.Mode), Offsets: info.Offsets})
+			}
+			handles = append(handles, sh)
+			streams = append(streams, h.Stream)
+		}
+	}
+	assigned, err := state.RedistributeOperatorState(handles, oc.rc.parallelism)
+	if err != nil {
+		return nil, nil, err
+	}
+	var inputs []state.OperatorStateInput
+	var readers []checkpoint.StreamReader
+	closeAll := func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}
+	for _, a := range assigned[oc.rc.subtask] {
+		rd, err := oc.openStream(streams[a.Stream])
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		readers = append(readers, rd)
+		inputs = append(inputs, state.OperatorStateInput{Handle: a.Handle, Reader: rd})
+	}
+	return inputs, closeAll, nil
+}
+
+func (oc *opContext) openStream(h checkpoint.StreamHandle) (checkpoint.StreamReader, error) {
+	t := oc.task
+	if t.storage == nil {
+		return nil, errors.New("flink: no checkpoint storage configured on this task manager")
+	}
+	r, err := t.storage.OpenStream(t.ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("restoring from checkpoint %d: %w", t.restore.CheckpointID, err)
+	}
+	return r, nil
+}
