@@ -72,8 +72,8 @@ type jobManagerConfig struct {
 	slotRequestTimeout time.Duration
 	// storage holds checkpoints and savepoints; nil disables them.
 	storage checkpoint.Storage
-	now                func() time.Time
-	rnd                func() float64
+	now     func() time.Time
+	rnd     func() float64
 }
 
 // JobManager runs one job: it expands the JobGraph into an ExecutionGraph,

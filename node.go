@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
-	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/network"
 )
 
