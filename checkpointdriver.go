@@ -178,7 +178,7 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 	for _, t := range tr.Sources {
 		d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
 			if err := tm.TriggerCheckpoint(ctx, id, b); err != nil {
-				d.decline(id, b.ID, fmt.Errorf("triggering: %w", err))
+				d.decline(id, b.ID, fmt.Errorf("%w: triggering: %w", checkpoint.ErrTaskNotReady, err))
 			}
 			return nil
 		})

@@ -223,8 +223,13 @@ func (t *task) writeOperator(loc checkpoint.Location, opID string, s operatorSna
 	return st, bytes, nil
 }
 
-// decline tells the JobManager the subtask cannot take checkpoint id.
+// decline tells the JobManager the subtask cannot take checkpoint id. A
+// subtask being stopped declines as not ready, which does not count as a
+// checkpoint failure.
 func (t *task) decline(id int64, reason error) {
+	if t.ctx.Err() != nil && !errors.Is(reason, checkpoint.ErrTaskNotReady) {
+		reason = fmt.Errorf("%w: the subtask is stopping: %w", checkpoint.ErrTaskNotReady, reason)
+	}
 	t.log.Warn("declining checkpoint", "checkpoint", id, "reason", reason)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), defaultCallTimeout)
 	defer cancel()
@@ -233,8 +238,16 @@ func (t *task) decline(id int64, reason error) {
 	}
 }
 
-// triggerCheckpoint takes a checkpoint at a source subtask.
-func (t *task) triggerCheckpoint(b CheckpointBarrier) error {
+// triggerCheckpoint takes a checkpoint at a source subtask, once it was
+// built.
+func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error {
+	select {
+	case <-t.built:
+	case <-t.ctx.Done():
+		return fmt.Errorf("%w: %s is stopping", checkpoint.ErrTaskNotReady, t.id)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %s is still starting", checkpoint.ErrTaskNotReady, t.id)
+	}
 	t.mu.Lock()
 	isSource := t.source != nil
 	t.mu.Unlock()
@@ -254,11 +267,17 @@ func (t *task) notifyCheckpointComplete(id int64) error {
 		}
 	}
 	t.mu.Unlock()
+	if err != nil {
+		// A commit failed: the subtask fails, and the job recovers and
+		// commits again from the checkpoint.
+		t.failWith(err)
+		return err
+	}
 	t.ckpt.mu.Lock()
 	t.ckpt.completed = max(t.ckpt.completed, id)
 	t.ckpt.mu.Unlock()
 	t.ckpt.signal()
-	return err
+	return nil
 }
 
 // notifyCheckpointAborted tells the chain that checkpoint id was aborted.

@@ -190,6 +190,7 @@ type (
 		ID         ExecutionAttemptID
 		Checkpoint int64
 		Reason     string
+		NotReady   bool
 	}
 )
 
@@ -327,7 +328,7 @@ func (s jmStub) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAttemptID
 }
 
 func (s jmStub) DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, reason error) error {
-	_, err := call[declineReq, empty](ctx, s.c, "jm.DeclineCheckpoint", declineReq{id, checkpointID, reason.Error()}, rpc.Idempotent())
+	_, err := call[declineReq, empty](ctx, s.c, "jm.DeclineCheckpoint", declineReq{id, checkpointID, reason.Error(), errors.Is(reason, checkpoint.ErrTaskNotReady)}, rpc.Idempotent())
 	return err
 }
 
@@ -454,6 +455,10 @@ func serveJobManagers(s *rpc.Server, d *Dispatcher) {
 		if err != nil {
 			return empty{}, err
 		}
-		return empty{}, m.DeclineCheckpoint(ctx, r.ID, r.Checkpoint, errors.New(r.Reason))
+		reason := errors.New(r.Reason)
+		if r.NotReady {
+			reason = fmt.Errorf("%w: %s", checkpoint.ErrTaskNotReady, r.Reason)
+		}
+		return empty{}, m.DeclineCheckpoint(ctx, r.ID, r.Checkpoint, reason)
 	})
 }

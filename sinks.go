@@ -49,7 +49,9 @@ func (s *DataStreamSink) SetParallelism(n int) *DataStreamSink {
 func (s *DataStreamSink) DisableChaining() *DataStreamSink { s.t.chaining = chainNever; return s }
 
 // SinkTo adds a sink; newSink is called once per subtask (and again on
-// restart) to create that subtask's instance.
+// restart) to create that subtask's instance. A sink that implements
+// CheckpointedFunction keeps operator state in checkpoints. For output
+// that is exactly once, use SinkToTransactional.
 func SinkTo[T any](s *DataStream[T], name string, newSink func() Sink[T]) *DataStreamSink {
 	t := s.env.add(&transformation{
 		kind:   kindSink,
@@ -58,6 +60,9 @@ func SinkTo[T any](s *DataStream[T], name string, newSink func() Sink[T]) *DataS
 		inputs: append([]input(nil), s.ins...),
 		build: func(oc *opContext, _ any) (any, error) {
 			sk := newSink()
+			if err := initCheckpointedFunction(oc, sk); err != nil {
+				return nil, err
+			}
 			if err := sk.Open(oc.rc); err != nil {
 				return nil, oc.fail(fmt.Errorf("opening sink: %w", err))
 			}

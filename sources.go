@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
+
+	"github.com/flinkgo/flink/state"
 )
 
 // sourceRunner is the runtime form of a source in one subtask.
@@ -41,7 +44,10 @@ type batchSource[T any] struct {
 	out consumer[T]
 	// next appends up to batchSize records to buf and reports whether the
 	// source is exhausted.
-	next    func(ctx context.Context, buf []T) ([]T, bool, error)
+	next func(ctx context.Context, buf []T) ([]T, bool, error)
+	// commit runs under the emit lock once a batch was pushed: the reader's
+	// position after it becomes the one checkpoints record.
+	commit  func()
 	cleanup func()
 }
 
@@ -60,11 +66,18 @@ func (s *batchSource[T]) run(ctx context.Context) (err error) {
 		if err != nil {
 			return s.oc.fail(err)
 		}
-		if len(buf) > 0 {
-			s.oc.metrics.RecordsOut.Add(int64(len(buf)))
-			if err := s.oc.task.emit(func() error { return s.out.push(buf) }); err != nil {
-				return err
+		err := s.oc.task.emit(func() error {
+			if len(buf) > 0 {
+				s.oc.metrics.RecordsOut.Add(int64(len(buf)))
+				if err := s.out.push(buf); err != nil {
+					return err
+				}
 			}
+			s.commit()
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if done {
 			return nil
@@ -74,12 +87,42 @@ func (s *batchSource[T]) run(ctx context.Context) (err error) {
 
 func (s *batchSource[T]) cancel() {}
 
+// sourceSplits keeps a built-in source subtask's splits, with their read
+// positions, in operator list state: it returns the splits to read, the
+// restored ones or initial(), and checkpoints record committed() (called
+// under the emit lock). Splits are redistributed when the job is restored
+// at another parallelism.
+func sourceSplits[S any](oc *opContext, initial func() []S, committed func() []S) ([]S, error) {
+	var list state.ListState[S]
+	b, err := operatorBackend(oc, func(int64) error { return list.Update(committed()) })
+	if err != nil {
+		return nil, err
+	}
+	if list, err = state.GetOperatorListState(b, state.ListStateDescriptor[S]{Name: "splits"}); err != nil {
+		return nil, err
+	}
+	if oc.restore == nil {
+		return initial(), nil
+	}
+	return list.Get()
+}
+
 // FromSlice emits the elements of data in order. Like Flink's
-// fromCollection it is not parallel: its parallelism is always 1.
+// fromCollection it is not parallel: its parallelism is always 1. Its
+// position is checkpointed.
 func FromSlice[T any](env *Env, data []T) *DataStream[T] {
 	return addSource(env, "FromSlice", "FromSlice", 1, func(oc *opContext, out consumer[T]) (sourceRunner, error) {
-		pos := 0
-		return &batchSource[T]{oc: oc, out: out, next: func(_ context.Context, buf []T) ([]T, bool, error) {
+		var pos, committed int
+		restored, err := sourceSplits(oc, func() []int { return []int{0} }, func() []int { return []int{committed} })
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		for _, p := range restored {
+			pos = max(pos, p)
+		}
+		pos = min(pos, len(data))
+		committed = pos
+		return &batchSource[T]{oc: oc, out: out, commit: func() { committed = pos }, next: func(_ context.Context, buf []T) ([]T, bool, error) {
 			end := min(pos+batchSize, len(data))
 			buf = append(buf, data[pos:end]...)
 			pos = end
@@ -88,56 +131,126 @@ func FromSlice[T any](env *Env, data []T) *DataStream[T] {
 	})
 }
 
+// genSplit is a range of Generate's indexes: Next, Next+Step, ... up to
+// End (exclusive; -1 for no end).
+type genSplit struct {
+	Next int64 `msgpack:"n"`
+	End  int64 `msgpack:"e"`
+	Step int64 `msgpack:"s"`
+}
+
+func (g genSplit) done() bool { return g.End >= 0 && g.Next >= g.End }
+
 // Generate emits gen(i) for i in [0, count), split over the source's
 // subtasks in contiguous ranges. A negative count generates without end,
 // subtask s producing i = s, s+p, s+2p, ... until the job is cancelled.
+// Generate is replayable: its positions are checkpointed, and a job
+// restored at another parallelism redistributes the ranges.
 func Generate[T any](env *Env, count int64, gen func(i int64) (T, error)) *DataStream[T] {
 	return addSource(env, "Generate", "Generate", 0, func(oc *opContext, out consumer[T]) (sourceRunner, error) {
 		sub, par := int64(oc.rc.subtask), int64(oc.rc.parallelism)
-		i, end, step := count*sub/par, count*(sub+1)/par, int64(1)
-		if count < 0 {
-			i, end, step = sub, -1, par
-		}
-		return &batchSource[T]{oc: oc, out: out, next: func(_ context.Context, buf []T) ([]T, bool, error) {
-			for len(buf) < batchSize && (end < 0 || i < end) {
-				v, err := gen(i)
-				if err != nil {
-					return buf, false, fmt.Errorf("generating record %d: %w", i, err)
-				}
-				buf = append(buf, v)
-				i += step
+		var splits, committed []genSplit
+		splits, err := sourceSplits(oc, func() []genSplit {
+			if count < 0 {
+				return []genSplit{{Next: sub, End: -1, Step: par}}
 			}
-			return buf, end >= 0 && i >= end, nil
-		}}, nil
+			return []genSplit{{Next: count * sub / par, End: count * (sub + 1) / par, Step: 1}}
+		}, func() []genSplit { return committed })
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		splits = slices.DeleteFunc(splits, genSplit.done)
+		committed = slices.Clone(splits)
+		cur := 0
+		return &batchSource[T]{oc: oc, out: out,
+			commit: func() { committed = append(committed[:0], splits...) },
+			next: func(_ context.Context, buf []T) ([]T, bool, error) {
+				if len(splits) == 0 {
+					return buf, true, nil
+				}
+				cur %= len(splits)
+				sp := &splits[cur]
+				for len(buf) < batchSize && !sp.done() {
+					v, err := gen(sp.Next)
+					if err != nil {
+						return buf, false, fmt.Errorf("generating record %d: %w", sp.Next, err)
+					}
+					buf = append(buf, v)
+					sp.Next += sp.Step
+				}
+				if sp.done() {
+					splits = slices.Delete(splits, cur, cur+1)
+				} else {
+					cur++ // round robin over the splits, a batch each
+				}
+				return buf, len(splits) == 0, nil
+			}}, nil
 	})
+}
+
+// lineSplit is one subtask's byte range of one file, as ReadLines splits
+// them: the range of subtask Sub of Par, and the offset of the next line to
+// read (-1 before the range was opened).
+type lineSplit struct {
+	File int   `msgpack:"f"`
+	Sub  int   `msgpack:"s"`
+	Par  int   `msgpack:"p"`
+	Pos  int64 `msgpack:"o"`
 }
 
 // ReadLines emits the lines of the given text files, without line endings.
 // Each file is split into byte ranges, one per subtask, and a line belongs
 // to the range where it starts, so every line is read exactly once whatever
-// the parallelism.
+// the parallelism. Read positions are checkpointed.
 func ReadLines(env *Env, paths ...string) *DataStream[string] {
 	return addSource(env, "ReadLines", "ReadLines", 0, func(oc *opContext, out consumer[string]) (sourceRunner, error) {
-		r := &lineReader{paths: paths, subtask: oc.rc.subtask, parallelism: oc.rc.parallelism}
-		return &batchSource[string]{oc: oc, out: out, next: r.next, cleanup: r.close}, nil
+		r := &lineReader{paths: paths}
+		var committed []lineSplit
+		splits, err := sourceSplits(oc, func() []lineSplit {
+			var s []lineSplit
+			for f := range paths {
+				s = append(s, lineSplit{File: f, Sub: oc.rc.subtask, Par: oc.rc.parallelism, Pos: -1})
+			}
+			return s
+		}, func() []lineSplit { return committed })
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		for _, sp := range splits {
+			if sp.File < 0 || sp.File >= len(paths) || sp.Par < 1 || sp.Sub < 0 || sp.Sub >= sp.Par {
+				return nil, oc.fail(fmt.Errorf("%w: restored split %+v does not fit the %d files read", ErrRestoreMismatch, sp, len(paths)))
+			}
+		}
+		r.splits = splits
+		committed = slices.Clone(splits)
+		return &batchSource[string]{oc: oc, out: out, next: r.next, cleanup: r.close,
+			commit: func() { committed = r.positions(committed[:0]) }}, nil
 	})
 }
 
-// lineReader reads one subtask's byte range of each file in turn.
+// lineReader reads its splits in turn.
 type lineReader struct {
-	paths       []string
-	subtask     int
-	parallelism int
+	paths  []string
+	splits []lineSplit // splits[0] is being read
 
-	file int // index of the file being read
-	f    *os.File
-	br   *bufio.Reader
-	pos  int64 // offset of the next unread byte
-	end  int64 // lines starting at or after end belong to the next range
+	f   *os.File
+	br  *bufio.Reader
+	pos int64 // offset of the next unread byte
+	end int64 // lines starting at or after end belong to the next range
+}
+
+// positions appends the splits left with their current positions.
+func (r *lineReader) positions(dst []lineSplit) []lineSplit {
+	dst = append(dst, r.splits...)
+	if r.f != nil && len(dst) > 0 {
+		dst[0].Pos = r.pos
+	}
+	return dst
 }
 
 func (r *lineReader) open() error {
-	f, err := os.Open(r.paths[r.file])
+	sp := r.splits[0]
+	f, err := os.Open(r.paths[sp.File])
 	if err != nil {
 		return err
 	}
@@ -146,10 +259,19 @@ func (r *lineReader) open() error {
 		f.Close()
 		return err
 	}
-	size, p, s := st.Size(), int64(r.parallelism), int64(r.subtask)
+	size, p, s := st.Size(), int64(sp.Par), int64(sp.Sub)
 	start := size * s / p
 	r.end = size * (s + 1) / p
 	r.f, r.pos = f, start
+	if sp.Pos >= 0 {
+		// Resume at a checkpointed position: the start of a line.
+		if _, err := f.Seek(sp.Pos, io.SeekStart); err != nil {
+			return err
+		}
+		r.pos = sp.Pos
+		r.br = bufio.NewReaderSize(f, 64<<10)
+		return nil
+	}
 	if start > 0 {
 		// The line containing start-1 belongs to the previous range unless
 		// start-1 is its newline: skip through the first newline at or after
@@ -177,16 +299,17 @@ func (r *lineReader) open() error {
 
 func (r *lineReader) next(_ context.Context, buf []string) ([]string, bool, error) {
 	for len(buf) < batchSize {
-		if r.file >= len(r.paths) {
+		if len(r.splits) == 0 {
 			return buf, true, nil
 		}
+		path := r.paths[r.splits[0].File]
 		if r.f == nil {
 			if err := r.open(); err != nil {
-				return buf, false, fmt.Errorf("reading %s: %w", r.paths[r.file], err)
+				return buf, false, fmt.Errorf("reading %s: %w", path, err)
 			}
 		}
 		if r.pos >= r.end {
-			r.closeFile()
+			r.closeSplit()
 			continue
 		}
 		line, err := r.br.ReadString('\n')
@@ -195,20 +318,18 @@ func (r *lineReader) next(_ context.Context, buf []string) ([]string, bool, erro
 			buf = append(buf, trimEOL(line))
 		}
 		if err == io.EOF {
-			r.closeFile()
+			r.closeSplit()
 		} else if err != nil {
-			return buf, false, fmt.Errorf("reading %s: %w", r.paths[r.file], err)
+			return buf, false, fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
 	return buf, false, nil
 }
 
-func (r *lineReader) closeFile() {
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
-	}
-	r.file++
+// closeSplit ends the split being read.
+func (r *lineReader) closeSplit() {
+	r.close()
+	r.splits = r.splits[1:]
 }
 
 func (r *lineReader) close() {
@@ -273,6 +394,41 @@ func (c *SourceContext[T]) flushLocked() error {
 	return err
 }
 
+// WithCheckpointLock runs f with the subtask's checkpoint lock held: no
+// checkpoint is taken while f runs, so a replayable source that emits
+// records through out and advances its read position inside f keeps the
+// two consistent, and replays exactly the records after the checkpointed
+// position. Records collected in f are emitted when it returns. It is
+// Flink's checkpoint lock; keep f short.
+func (c *SourceContext[T]) WithCheckpointLock(f func(out Collector[T]) error) error {
+	return c.oc.task.emit(func() error {
+		col := lockedCollector[T]{c: c}
+		if err := f(&col); err != nil {
+			return err
+		}
+		if col.err != nil {
+			return col.err
+		}
+		return c.flushLocked()
+	})
+}
+
+// lockedCollector collects records while the checkpoint lock is held.
+type lockedCollector[T any] struct {
+	c   *SourceContext[T]
+	err error
+}
+
+func (l *lockedCollector[T]) Collect(v T) {
+	if l.err != nil {
+		return
+	}
+	l.c.batch = append(l.c.batch, v)
+	if len(l.c.batch) >= batchSize {
+		l.err = l.c.flushLocked()
+	}
+}
+
 // Context is cancelled when the source must stop.
 func (c *SourceContext[T]) Context() context.Context { return c.rc.ctx }
 
@@ -291,12 +447,40 @@ func (c *SourceContext[T]) Splits(n int) []int {
 
 // FromSource adds a user-defined parallel source; newSource is called once
 // per subtask (and again on restart) to create that subtask's instance.
+//
+// A source that also implements CheckpointedFunction is replayable: it
+// keeps its read positions in operator state (registered in
+// InitializeState, written in SnapshotState) and emits records and
+// advances its positions together under SourceContext.WithCheckpointLock.
+// After a failure it resumes from the positions of the last completed
+// checkpoint, which makes the job exactly once.
 func FromSource[T any](env *Env, name string, newSource func() Source[T]) *DataStream[T] {
 	return addSource(env, "Source", name, 0, func(oc *opContext, out consumer[T]) (sourceRunner, error) {
 		sc := &SourceContext[T]{rc: oc.rc, oc: oc, out: out, batch: make([]T, 0, batchSize)}
 		oc.task.addFlusher(sc.flushLocked)
-		return &userSource[T]{sc: sc, src: newSource()}, nil
+		src := newSource()
+		if err := initCheckpointedFunction(oc, src); err != nil {
+			return nil, err
+		}
+		return &userSource[T]{sc: sc, src: src}, nil
 	})
+}
+
+// initCheckpointedFunction gives a user function that implements
+// CheckpointedFunction its operator state.
+func initCheckpointedFunction(oc *opContext, f any) error {
+	cf, ok := f.(CheckpointedFunction)
+	if !ok {
+		return nil
+	}
+	b, err := operatorBackend(oc, cf.SnapshotState)
+	if err != nil {
+		return oc.fail(err)
+	}
+	if err := cf.InitializeState(&StateInitContext{rc: oc.rc, backend: b, restored: oc.restore != nil}); err != nil {
+		return oc.fail(fmt.Errorf("initializing state: %w", err))
+	}
+	return nil
 }
 
 type userSource[T any] struct {

@@ -121,6 +121,33 @@ type task struct {
 	barrierWriters []func(CheckpointBarrier) error
 	async          sync.WaitGroup // snapshots being written
 	ckpt           *taskCheckpoints
+	built          chan struct{} // closed once the chain was built, or run ended
+	builtOnce      sync.Once
+
+	failMu  sync.Mutex
+	failure error // set by failWith
+
+	// stoppedBeforeEnd is set when run returns if the task had been
+	// stopped: it ended because it was cancelled.
+	stoppedBeforeEnd bool
+}
+
+// failWith fails the task from another goroutine: its context is cancelled
+// and run's caller reports err.
+func (t *task) failWith(err error) {
+	t.failMu.Lock()
+	if t.failure == nil {
+		t.failure = err
+	}
+	t.failMu.Unlock()
+	t.cancel()
+}
+
+// asyncFailure returns the error given to failWith, if any.
+func (t *task) asyncFailure() error {
+	t.failMu.Lock()
+	defer t.failMu.Unlock()
+	return t.failure
 }
 
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
@@ -130,6 +157,7 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 		id: id, graph: g, shuffle: sh, ctx: ctx, cancel: cancel,
 		flushEach: g.Config.BufferTimeout == 0,
 		ckpt:      newTaskCheckpoints(),
+		built:     make(chan struct{}),
 		log:       log.With("task", v.Name, "subtask", id.Subtask, "attempt", id.Attempt),
 	}
 }
@@ -246,6 +274,7 @@ func (t *task) run() (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrUserPanic, r)
 		}
+		t.stoppedBeforeEnd = t.ctx.Err() != nil
 		if err != nil {
 			t.cancel() // stops snapshots being written
 		}
@@ -257,6 +286,7 @@ func (t *task) run() (err error) {
 		}
 	}()
 	head, err := t.build()
+	t.builtOnce.Do(func() { close(t.built) })
 	if err != nil {
 		return err
 	}

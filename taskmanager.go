@@ -186,10 +186,13 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 	}
 	report(TaskExecutionState{ID: t.id, State: Running})
 	err := t.run()
+	if ferr := t.asyncFailure(); ferr != nil {
+		err = ferr
+	}
 	final := TaskExecutionState{ID: t.id, State: Finished, Metrics: t.metrics()}
 	switch {
 	case err == nil:
-	case t.ctx.Err() != nil && isCancellation(err):
+	case t.stoppedBeforeEnd && isCancellation(err):
 		final.State = Canceled
 	default:
 		final.State = Failed
@@ -277,7 +280,7 @@ func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemp
 	if err != nil {
 		return err
 	}
-	return t.triggerCheckpoint(b)
+	return t.triggerCheckpoint(ctx, b)
 }
 
 // NotifyCheckpointComplete implements TaskManagerGateway.

@@ -53,6 +53,11 @@ var (
 	ErrSubsumed = errors.New("checkpoint: subsumed by a newer checkpoint")
 	// ErrFinalize: writing or committing the metadata failed.
 	ErrFinalize = errors.New("checkpoint: could not finalize")
+	// ErrTaskNotReady: a subtask declined a checkpoint because it is not
+	// running yet or is being stopped (Flink's TASK_NOT_READY and
+	// TASK_CLOSING). Such declines abort the checkpoint but do not count
+	// towards TolerableFailures: the job is starting or failing over anyway.
+	ErrTaskNotReady = errors.New("checkpoint: task not ready")
 	// ErrAborted: AbortAll or Shutdown aborted the checkpoint.
 	ErrAborted = errors.New("checkpoint: aborted")
 )
@@ -498,7 +503,7 @@ func (c *Coordinator) Acknowledge(now time.Time, id int64, task TaskID, ack Task
 }
 
 // Decline aborts checkpoint id because task could not take it, and counts a
-// failure. It returns nil if the checkpoint is not pending (ignored). The
+// failure unless reason wraps ErrTaskNotReady. It returns nil if the checkpoint is not pending (ignored). The
 // error wraps ErrTooManyFailures when the job must fail over, ErrUnknownTask
 // for a task outside the job.
 func (c *Coordinator) Decline(now time.Time, id int64, task TaskID, reason error) (*Abort, error) {
@@ -514,6 +519,9 @@ func (c *Coordinator) Decline(now time.Time, id int64, task TaskID, reason error
 		why = fmt.Errorf("%w by task %s: %w", ErrDeclined, task, reason)
 	}
 	a := c.abort(now, p, why, true)
+	if errors.Is(reason, ErrTaskNotReady) {
+		return &a, nil
+	}
 	return &a, c.countFailure(p)
 }
 
