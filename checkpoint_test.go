@@ -174,7 +174,9 @@ func testExactlyOnce(t *testing.T, network bool) {
 	res, err := c.RunGraph(ctx, g)
 	require.NoError(t, err)
 	assert.Equal(t, JobFinished, res.Status)
-	assert.Equal(t, len(inject.points), res.Restarts)
+	// Two injected failures may hit one attempt before it is cancelled.
+	assert.GreaterOrEqual(t, res.Restarts, 1)
+	assert.LessOrEqual(t, res.Restarts, len(inject.points))
 	stats, ok, err := c.Dispatcher().CheckpointStats(res.ID)
 	require.NoError(t, err)
 	require.True(t, ok)

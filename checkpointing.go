@@ -138,14 +138,20 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 		t.ckpt.finalID = b.ID
 	}
 	t.ckpt.lastBarrier = b.ID
+	write := err == nil && snapErr == nil && !t.ckpt.closing
+	if write {
+		t.async.Add(1) // under the lock: run's end waits for it
+	}
 	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if snapErr != nil {
+	switch {
+	case snapErr != nil:
 		t.decline(b.ID, snapErr)
-	} else {
-		t.async.Add(1)
+	case !write:
+		t.decline(b.ID, fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id))
+	default:
 		go t.writeSnapshot(b, snaps, alignment)
 	}
 	if b.Final {
@@ -325,9 +331,10 @@ func (t *task) awaitFinalCheckpoint() error {
 // taskCheckpoints is a task's checkpoint bookkeeping besides what the emit
 // lock guards.
 type taskCheckpoints struct {
-	// finalID and lastBarrier are guarded by the task's emit lock.
+	// finalID, lastBarrier and closing are guarded by the task's emit lock.
 	finalID     int64
 	lastBarrier int64
+	closing     bool // run is ending: no more snapshots are written
 
 	finalTaken chan struct{} // closed once the final checkpoint was taken
 	finalOnce  sync.Once

@@ -278,6 +278,9 @@ func (t *task) run() (err error) {
 		if err != nil {
 			t.cancel() // stops snapshots being written
 		}
+		t.mu.Lock()
+		t.ckpt.closing = true
+		t.mu.Unlock()
 		t.async.Wait()
 		for i := len(t.closers) - 1; i >= 0; i-- {
 			if cerr := t.closers[i](); cerr != nil && err == nil {
