@@ -25,6 +25,10 @@ type CheckpointBarrier struct {
 	Savepoint bool
 	// AtLeastOnce turns barrier alignment off.
 	AtLeastOnce bool
+	// Stop marks the savepoint of stop-with-savepoint: sources emit nothing
+	// after it (unless it is aborted), so that nothing is committed past
+	// the savepoint before the job ends.
+	Stop bool
 	// Final marks the checkpoint sources take once they are exhausted: they
 	// end their input after it, and tasks wait for it to complete so that
 	// transactional sinks commit their last records.

@@ -52,16 +52,18 @@ func (f *failureInjector) check() error {
 // runningCountJob describes the exactly-once test job: count records
 // generated with keys i % keys, keyed running counts, a transactional file
 // sink.
-func runningCountJob(env *Env, records, keys int64, dir string, inject *failureInjector, throttle bool) {
-	src := Generate(env, records, func(i int64) (int64, error) { return i % keys, nil }).UID("source")
+func runningCountJob(env *Env, records, keys int64, dir string, inject *failureInjector, throttle time.Duration) {
+	src := Generate(env, records, func(i int64) (int64, error) {
+		if throttle > 0 && i%1000 == 0 {
+			time.Sleep(throttle)
+		}
+		return i % keys, nil
+	}).UID("source")
 	mapped := Map(src, func(k int64) (keyCount, error) {
 		if inject != nil {
 			if err := inject.check(); err != nil {
 				return keyCount{}, err
 			}
-		}
-		if throttle && k == 0 {
-			time.Sleep(50 * time.Microsecond)
 		}
 		return keyCount{Key: k, Count: 1}, nil
 	}).UID("map")
@@ -166,7 +168,7 @@ func testExactlyOnce(t *testing.T, network bool) {
 
 	env := NewEnv(WithParallelism(2), WithCheckpointing(20*time.Millisecond), WithRestartStrategy(FixedDelayRestart(10, 10*time.Millisecond)))
 	out := filepath.Join(dir, "out")
-	runningCountJob(env, records, keys, out, inject, true)
+	runningCountJob(env, records, keys, out, inject, 50*time.Microsecond)
 	g, err := env.JobGraph()
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -183,4 +185,203 @@ func testExactlyOnce(t *testing.T, network bool) {
 	t.Logf("checkpoints: %+v", stats.Counts)
 	assert.NotZero(t, stats.Counts.Completed)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
+}
+
+// waitLines waits until dir holds at least n committed lines.
+func waitLines(t *testing.T, dir string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		if _, err := os.Stat(dir); err != nil {
+			return false
+		}
+		return len(readCommitted(t, dir)) >= n
+	}, time.Minute, 5*time.Millisecond, "waiting for %d committed lines in %s", n, dir)
+}
+
+func TestRescaleViaSavepoints(t *testing.T) {
+	records := int64(300_000)
+	if raceEnabled {
+		records = 60_000
+	}
+	const keys = 500
+	dir := t.TempDir()
+	storage, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: filepath.Join(dir, "checkpoints")})
+	require.NoError(t, err)
+	cfg := DefaultClusterConfig()
+	cfg.SlotsPerTaskManager, cfg.CheckpointStorage = 3, storage
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	out := filepath.Join(dir, "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// start runs the job at parallelism p from savepoint (if set).
+	start := func(p int, savepoint string) JobID {
+		env := NewEnv(WithParallelism(p), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
+		runningCountJob(env, records, keys, out, nil, 2*time.Millisecond)
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		id, err := c.Dispatcher().submitGraph(ctx, g)
+		require.NoError(t, err)
+		return id
+	}
+	stopWithSavepoint := func(id JobID) string {
+		var path string
+		for {
+			var err error
+			path, err = c.Dispatcher().TriggerSavepoint(ctx, id, "", true)
+			if !errors.Is(err, ErrJobNotRunning) {
+				require.NoError(t, err)
+				break
+			}
+			time.Sleep(5 * time.Millisecond) // the job is still deploying
+		}
+		res, err := c.Dispatcher().JobResult(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, JobFinished, res.Status, "stop-with-savepoint ends the job as FINISHED")
+		return path
+	}
+
+	id := start(2, "")
+	waitLines(t, out, int(records/5))
+	sp1 := stopWithSavepoint(id)
+	n1 := len(readCommitted(t, out))
+	t.Logf("parallelism 2: %d lines, savepoint %s", n1, sp1)
+
+	id = start(3, sp1)
+	waitLines(t, out, n1+int(records/5))
+	sp2 := stopWithSavepoint(id)
+	n2 := len(readCommitted(t, out))
+	t.Logf("parallelism 3: %d lines, savepoint %s", n2, sp2)
+	require.Less(t, n2, int(records), "the job should not have finished before the second savepoint")
+
+	id = start(1, sp2)
+	res, err := c.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, JobFinished, res.Status)
+	checkRunningCounts(t, readCommitted(t, out), records, keys)
+}
+
+// savepointFixture runs the running-count job and stops it with a
+// savepoint; it returns the cluster, the savepoint's target and the
+// storage's root directory.
+func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "checkpoints")
+	storage, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: root})
+	require.NoError(t, err)
+	cfg := DefaultClusterConfig()
+	cfg.SlotsPerTaskManager, cfg.CheckpointStorage = 2, storage
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	env := NewEnv(WithParallelism(2))
+	runningCountJob(env, -1, 100, filepath.Join(dir, "out"), nil, time.Millisecond)
+	g, err := env.JobGraph()
+	require.NoError(t, err)
+	ctx := context.Background()
+	id, err := c.Dispatcher().submitGraph(ctx, g)
+	require.NoError(t, err)
+	var path string
+	for {
+		path, err = c.Dispatcher().TriggerSavepoint(ctx, id, "sp", true)
+		if !errors.Is(err, ErrJobNotRunning) {
+			require.NoError(t, err)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err = c.Dispatcher().JobResult(ctx, id)
+	require.NoError(t, err)
+	return c, path, root
+}
+
+func TestSavepointMismatchAndCorruption(t *testing.T) {
+	c, sp, root := savepointFixture(t)
+	ctx := context.Background()
+	spDir := filepath.Join(root, "_savepoints", sp)
+	out := filepath.Join(t.TempDir(), "out")
+
+	t.Run("savepoint of another job", func(t *testing.T) {
+		env := NewEnv(WithParallelism(2), WithSavepoint(sp, false))
+		src := Generate(env, 10, func(i int64) (string, error) { return "x", nil }).UID("other-source")
+		WriteFilesExactlyOnce(src, out, func(s string) string { return s }).UID("other-sink")
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		_, err = c.Dispatcher().submitGraph(ctx, g)
+		require.ErrorIs(t, err, ErrRestoreMismatch)
+		assert.Contains(t, err.Error(), `uid "source"`)
+		assert.Contains(t, err.Error(), "AllowNonRestoredState")
+
+		// Allowing non-restored state skips it: the job runs from empty.
+		env = NewEnv(WithParallelism(2), WithSavepoint(sp, true))
+		src = Generate(env, 10, func(i int64) (string, error) { return "x", nil }).UID("other-source")
+		WriteFilesExactlyOnce(src, out, func(s string) string { return s }).UID("other-sink")
+		g, err = env.JobGraph()
+		require.NoError(t, err)
+		res, err := c.RunGraph(ctx, g)
+		require.NoError(t, err)
+		assert.Equal(t, JobFinished, res.Status)
+	})
+
+	t.Run("other max parallelism", func(t *testing.T) {
+		env := NewEnv(WithParallelism(2), WithMaxParallelism(64), WithSavepoint(sp, false))
+		runningCountJob(env, 1000, 100, out, nil, 0)
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		_, err = c.Dispatcher().submitGraph(ctx, g)
+		require.ErrorIs(t, err, ErrRestoreMismatch)
+		assert.Contains(t, err.Error(), "max parallelism")
+	})
+
+	t.Run("no such savepoint", func(t *testing.T) {
+		env := NewEnv(WithParallelism(2), WithSavepoint("does-not-exist", false))
+		runningCountJob(env, 1000, 100, out, nil, 0)
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		_, err = c.Dispatcher().submitGraph(ctx, g)
+		require.ErrorIs(t, err, checkpoint.ErrNotFound)
+	})
+
+	t.Run("corrupted state stream", func(t *testing.T) {
+		entries, err := os.ReadDir(spDir)
+		require.NoError(t, err)
+		corrupted := 0
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), "-keyed") {
+				p := filepath.Join(spDir, e.Name())
+				data, err := os.ReadFile(p)
+				require.NoError(t, err)
+				for i := len(data) / 2; i < len(data); i++ {
+					data[i] ^= 0x5a
+				}
+				require.NoError(t, os.WriteFile(p, data, 0o644))
+				corrupted++
+			}
+		}
+		require.NotZero(t, corrupted)
+		env := NewEnv(WithParallelism(2), WithSavepoint(sp, false))
+		runningCountJob(env, 1000, 100, out, nil, 0)
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		res, err := c.RunGraph(ctx, g)
+		require.Error(t, err, "a job told to restore must never start empty")
+		assert.Equal(t, JobFailed, res.Status)
+		assert.Contains(t, err.Error(), "corrupt")
+	})
+
+	t.Run("truncated metadata", func(t *testing.T) {
+		p := filepath.Join(spDir, checkpoint.MetadataFileName)
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(p, data[:len(data)/2], 0o644))
+		env := NewEnv(WithParallelism(2), WithSavepoint(sp, false))
+		runningCountJob(env, 1000, 100, out, nil, 0)
+		g, err := env.JobGraph()
+		require.NoError(t, err)
+		_, err = c.Dispatcher().submitGraph(ctx, g)
+		require.ErrorIs(t, err, checkpoint.ErrTruncated)
+	})
 }

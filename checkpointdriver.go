@@ -51,6 +51,9 @@ type savepointOutcome struct {
 func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint.Storage) (*checkpointDriver, error) {
 	cfg := jm.graph.Config.Checkpointing.coordinatorConfig()
 	cfg.Logger = jm.log
+	if r := jm.initialRestore; r != nil {
+		cfg.FirstCheckpointID = r.CheckpointID + 1
+	}
 	coord, err := checkpoint.NewCoordinator(ctx, cfg, jobInfo(jm.id, jm.graph), storage, jm.cfg.now())
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
@@ -95,7 +98,7 @@ func (d *checkpointDriver) run() {
 		coord := d.mu.coord
 		final := running && d.finalWantedLocked()
 		if running && (final || coord.ShouldTrigger(now)) {
-			d.triggerLocked(now, false, "", final)
+			d.triggerLocked(now, false, "", final, false)
 		}
 		aborts, err := coord.CheckTimeouts(now)
 		d.handleAbortsLocked(aborts)
@@ -161,7 +164,7 @@ func (d *checkpointDriver) sourceEnded(id ExecutionAttemptID) {
 
 // triggerLocked triggers a checkpoint or savepoint and sends its barrier to
 // the source subtasks.
-func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target string, final bool) (int64, error) {
+func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target string, final, stop bool) (int64, error) {
 	tr, err := d.mu.coord.Trigger(now, savepoint, target)
 	if err != nil {
 		if !savepoint {
@@ -173,7 +176,7 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 		d.mu.finalID = tr.ID
 	}
 	b := CheckpointBarrier{ID: tr.ID, Timestamp: tr.Timestamp, Location: tr.Location, Savepoint: savepoint,
-		AtLeastOnce: tr.Mode == checkpoint.AtLeastOnce, Final: final}
+		AtLeastOnce: tr.Mode == checkpoint.AtLeastOnce, Final: final, Stop: stop}
 	d.jm.log.Debug("checkpoint triggered", "checkpoint", tr.ID, "savepoint", savepoint, "final", final)
 	for _, t := range tr.Sources {
 		d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
@@ -307,14 +310,15 @@ func (d *checkpointDriver) latest(ctx context.Context) (*TaskRestore, error) {
 	return restoreFromMetadata(d.jm.graph, m, false)
 }
 
-// triggerSavepoint takes a savepoint at target and waits for it.
-func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string) (string, error) {
+// triggerSavepoint takes a savepoint at target and waits for it. With
+// stop, sources emit nothing after it.
+func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string, stop bool) (string, error) {
 	if !d.jm.allRunning() {
 		return "", fmt.Errorf("%w: job %q is %s; savepoints need every subtask running", ErrJobNotRunning, d.jm.graph.Name, d.jm.Status())
 	}
 	ch := make(chan savepointOutcome, 1)
 	d.mu.Lock()
-	id, err := d.triggerLocked(d.jm.cfg.now(), true, target, false)
+	id, err := d.triggerLocked(d.jm.cfg.now(), true, target, false, stop)
 	if err == nil {
 		d.mu.savepoints[id] = ch
 	}

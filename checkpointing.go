@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
@@ -138,6 +139,9 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 		t.ckpt.finalID = b.ID
 	}
 	t.ckpt.lastBarrier = b.ID
+	if b.Stop && t.source != nil {
+		t.ckpt.halt(b.ID)
+	}
 	write := err == nil && snapErr == nil && !t.ckpt.closing
 	if write {
 		t.async.Add(1) // under the lock: run's end waits for it
@@ -295,8 +299,39 @@ func (t *task) notifyCheckpointAborted(id int64) {
 	t.mu.Unlock()
 	t.ckpt.mu.Lock()
 	t.ckpt.aborted = append(t.ckpt.aborted, id)
+	if t.ckpt.haltedBy == id {
+		t.ckpt.haltedBy = 0
+		t.ckpt.halted.Store(false)
+	}
 	t.ckpt.mu.Unlock()
 	t.ckpt.signal()
+}
+
+// halt stops a source from emitting after the barrier of stop-with-savepoint
+// id, until the savepoint is aborted (or the task is cancelled).
+func (c *taskCheckpoints) halt(id int64) {
+	c.mu.Lock()
+	c.haltedBy = id
+	c.halted.Store(true)
+	c.mu.Unlock()
+}
+
+// awaitResume waits while a stop-with-savepoint halts the source.
+func (t *task) awaitResume() error {
+	for t.ckpt.halted.Load() {
+		t.ckpt.mu.Lock()
+		halted, wake := t.ckpt.haltedBy != 0, t.ckpt.wake
+		t.ckpt.mu.Unlock()
+		if !halted {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-t.ctx.Done():
+			return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
+		}
+	}
+	return nil
 }
 
 // awaitFinalCheckpoint blocks a subtask that has ended its input until the
@@ -339,7 +374,10 @@ type taskCheckpoints struct {
 	finalTaken chan struct{} // closed once the final checkpoint was taken
 	finalOnce  sync.Once
 
+	halted atomic.Bool // a stop-with-savepoint holds the source
+
 	mu        sync.Mutex
+	haltedBy  int64   // the stop-with-savepoint holding the source
 	completed int64   // the newest checkpoint known complete
 	aborted   []int64 // checkpoints known aborted
 	wake      chan struct{}

@@ -140,6 +140,9 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, local bool) (JobID,
 	addr := d.addrPrefix + "jobmanager/" + string(id)
 	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.base)
 	jm.initialRestore = restore
+	if err := jm.initCheckpoints(ctx); err != nil {
+		return "", err
+	}
 	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -318,7 +318,7 @@ func (jm *JobManager) TriggerSavepoint(ctx context.Context, target string, stop 
 	if target == "" {
 		target = "savepoint-" + string(jm.id)[:min(8, len(jm.id))] + "-" + randomHex(6)
 	}
-	path, err := jm.ckpt.triggerSavepoint(ctx, target)
+	path, err := jm.ckpt.triggerSavepoint(ctx, target, stop)
 	if err != nil {
 		return "", err
 	}
@@ -348,10 +348,10 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 	jm.mu.restore = jm.initialRestore
 	jm.mu.Unlock()
 	jm.setStatus(JobRunning)
-	status, err := jm.startCheckpoints(ctx)
-	if err == nil {
-		status, err = jm.execute(ctx)
+	if jm.ckpt != nil {
+		go jm.ckpt.run()
 	}
+	status, err := jm.execute(ctx)
 	if jm.ckpt != nil {
 		jm.ckpt.close()
 	}
@@ -361,22 +361,22 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 	return jm.result(status, err)
 }
 
-// startCheckpoints opens the job's checkpoint store and starts triggering
-// checkpoints, when the cluster has checkpoint storage.
-func (jm *JobManager) startCheckpoints(ctx context.Context) (JobStatus, error) {
+// initCheckpoints opens the job's checkpoint store when the cluster has
+// checkpoint storage; run then starts triggering checkpoints. It is called
+// before run, so that a job whose checkpoints cannot work is refused.
+func (jm *JobManager) initCheckpoints(ctx context.Context) error {
 	if jm.cfg.storage == nil {
 		if jm.graph.Config.Checkpointing.Enabled() {
-			return JobFailed, fmt.Errorf("%w: job %q takes checkpoints every %v", ErrNoCheckpointStorage, jm.graph.Name, jm.graph.Config.Checkpointing.Interval)
+			return fmt.Errorf("%w: job %q takes checkpoints every %v", ErrNoCheckpointStorage, jm.graph.Name, jm.graph.Config.Checkpointing.Interval)
 		}
-		return JobRunning, nil
+		return nil
 	}
 	d, err := newCheckpointDriver(ctx, jm, jm.cfg.storage)
 	if err != nil {
-		return JobFailed, err
+		return err
 	}
 	jm.ckpt = d
-	go d.run()
-	return JobRunning, nil
+	return nil
 }
 
 func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {

@@ -164,6 +164,11 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 
 // emit runs f, which pushes records into the chain, under the emit lock.
 func (t *task) emit(f func() error) error {
+	if t.ckpt.halted.Load() {
+		if err := t.awaitResume(); err != nil {
+			return err
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.ctx.Err(); err != nil {
