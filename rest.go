@@ -81,6 +81,8 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	mux.HandleFunc("PATCH /jobs/{jobid}", s.patchJob)
 	mux.HandleFunc("GET /jobs/{jobid}/exceptions", s.getJobExceptions)
 	mux.HandleFunc("GET /taskmanagers", s.getTaskManagers)
+	s.mountDashboard(mux) // dashboard.go: /, /web/, plan, backpressure
+	s.mountMetrics(mux)   // prometheus.go: /metrics
 	s.handler = jsonErrors(mux)
 	s.srv = &http.Server{
 		Handler:           s.handler,

@@ -1,0 +1,229 @@
+package flink
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flinkgo/flink/web"
+)
+
+// mountDashboard serves the web dashboard (package web) and the REST
+// endpoints it needs beyond the core API, in Flink's shapes:
+//
+//	GET /                                                the dashboard's page
+//	GET /web/{asset}                                     its scripts and styles
+//	GET /jobs/{jobid}/plan                               the job's dataflow plan: vertices and their inputs
+//	GET /jobs/{jobid}/vertices/{vertexid}/backpressure   a vertex's backpressure per subtask
+//
+// The page's pattern matches "/" only, so unknown paths still get the
+// API's JSON 404.
+func (s *RESTServer) mountDashboard(mux *http.ServeMux) {
+	ui := web.Handler()
+	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET /web/", ui)
+	mux.HandleFunc("GET /jobs/{jobid}/plan", s.getJobPlan)
+	sampler := newPressureSampler(time.Now)
+	mux.HandleFunc("GET /jobs/{jobid}/vertices/{vertexid}/backpressure", func(w http.ResponseWriter, r *http.Request) {
+		s.getBackpressure(w, r, sampler)
+	})
+}
+
+// RESTJobPlan is the body of GET /jobs/{jobid}/plan, as Flink's JobPlanInfo.
+type RESTJobPlan struct {
+	Plan RESTPlan `json:"plan"`
+}
+
+// RESTPlan is a job's dataflow: its vertices in topological order.
+type RESTPlan struct {
+	JID   JobID          `json:"jid"`
+	Name  string         `json:"name"`
+	Type  string         `json:"type"`
+	Nodes []RESTPlanNode `json:"nodes"`
+}
+
+// RESTPlanNode is one vertex of a plan. ID is the vertex's ID as in
+// GET /jobs/{jobid}; Description is its name, the chained operators'
+// names joined by " -> ".
+type RESTPlanNode struct {
+	ID               string          `json:"id"`
+	Parallelism      int             `json:"parallelism"`
+	Operator         string          `json:"operator"`
+	OperatorStrategy string          `json:"operator_strategy"`
+	Description      string          `json:"description"`
+	Inputs           []RESTPlanInput `json:"inputs,omitempty"`
+}
+
+// RESTPlanInput is an edge into a plan node: ID is the producing node and
+// ShipStrategy its partitioner (FORWARD, REBALANCE, HASH, BROADCAST).
+type RESTPlanInput struct {
+	Num          int    `json:"num"`
+	ID           string `json:"id"`
+	ShipStrategy string `json:"ship_strategy"`
+	Exchange     string `json:"exchange"`
+}
+
+// newRESTPlan describes g as Flink's JSON plan.
+func newRESTPlan(id JobID, g *JobGraph) RESTPlan {
+	p := RESTPlan{JID: id, Name: g.Name, Type: "STREAMING", Nodes: make([]RESTPlanNode, 0, len(g.Vertices))}
+	for _, v := range g.Vertices {
+		n := RESTPlanNode{ID: strconv.Itoa(v.ID), Parallelism: v.Parallelism, Description: v.Name}
+		for i, eid := range v.Inputs {
+			e := g.Edges[eid]
+			n.Inputs = append(n.Inputs, RESTPlanInput{Num: i, ID: strconv.Itoa(e.Source),
+				ShipStrategy: e.Partitioner, Exchange: "pipelined_bounded"})
+		}
+		p.Nodes = append(p.Nodes, n)
+	}
+	return p
+}
+
+func (s *RESTServer) getJobPlan(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, RESTJobPlan{Plan: newRESTPlan(j.id, j.graph)})
+}
+
+// RESTBackPressure is the body of GET
+// /jobs/{jobid}/vertices/{vertexid}/backpressure, as Flink's
+// JobVertexBackPressureInfo. Status is "ok" when every running subtask
+// has been measured and "deprecated" while some have not (the first
+// request for a subtask starts its measurement, which takes a few
+// seconds; Subtasks then lists those measured). Level is the highest
+// level of the subtasks.
+type RESTBackPressure struct {
+	Status       string                    `json:"status"`
+	Level        string                    `json:"backpressureLevel"`
+	EndTimestamp int64                     `json:"end-timestamp"`
+	Subtasks     []RESTSubtaskBackPressure `json:"subtasks"`
+}
+
+// RESTSubtaskBackPressure is one subtask's share of wall-clock time spent
+// back-pressured (Ratio: waiting for an output buffer), idle (waiting for
+// input) and busy (the rest), over the last few seconds. Level is "ok" up
+// to a ratio of 0.1, "low" up to 0.5 and "high" above, as in Flink.
+type RESTSubtaskBackPressure struct {
+	Subtask   int     `json:"subtask"`
+	Attempt   int     `json:"attempt-number"`
+	Level     string  `json:"backpressureLevel"`
+	Ratio     float64 `json:"ratio"`
+	IdleRatio float64 `json:"idleRatio"`
+	BusyRatio float64 `json:"busyRatio"`
+}
+
+func (s *RESTServer) getBackpressure(w http.ResponseWriter, r *http.Request, sampler *pressureSampler) {
+	id, ok := parseJobID(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.d.job(id)
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
+		return
+	}
+	raw := r.PathValue("vertexid")
+	vertex, err := strconv.Atoi(raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid vertex id %q: want a vertex's index", raw))
+		return
+	}
+	vs, _ := j.jm.vertexMetrics()
+	if vertex < 0 || vertex >= len(vs) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s has no vertex %d: it has %d", id, vertex, len(vs)))
+		return
+	}
+	out := RESTBackPressure{Status: "ok", Level: pressureLevel(0), EndTimestamp: millis(sampler.now()),
+		Subtasks: []RESTSubtaskBackPressure{}}
+	worst := 0.0
+	for _, st := range vs[vertex].Subtasks {
+		if st.State != Running {
+			continue
+		}
+		aid := ExecutionAttemptID{Job: id, Vertex: vertex, Subtask: st.Subtask, Attempt: st.Attempt}
+		ratio, idle, measured := sampler.sample(aid, st.BackPressured, st.Idle)
+		if !measured {
+			out.Status = "deprecated"
+			continue
+		}
+		worst = max(worst, ratio)
+		out.Subtasks = append(out.Subtasks, RESTSubtaskBackPressure{Subtask: st.Subtask, Attempt: st.Attempt,
+			Level: pressureLevel(ratio), Ratio: ratio, IdleRatio: idle, BusyRatio: max(0, 1-ratio-idle)})
+	}
+	out.Level = pressureLevel(worst)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pressureLevel is Flink's backpressure level for a ratio.
+func pressureLevel(ratio float64) string {
+	switch {
+	case ratio <= 0.1:
+		return "ok"
+	case ratio <= 0.5:
+		return "low"
+	}
+	return "high"
+}
+
+// The window of a backpressure measurement, and how long an attempt's
+// samples are kept after it was last asked for.
+const (
+	pressureWindow = 2 * time.Second
+	pressureForget = time.Minute
+)
+
+// pressureSampler turns the accumulated back-pressured and idle times that
+// TaskManagers report (every second) into shares of wall-clock time, as
+// Flink's backPressuredTimeMsPerSecond and idleTimeMsPerSecond: an
+// attempt's ratios cover the time between two of its samples at least
+// pressureWindow apart. It is safe for concurrent use.
+type pressureSampler struct {
+	now func() time.Time
+	mu  struct {
+		sync.Mutex
+		seen map[ExecutionAttemptID]*pressureSample
+	}
+}
+
+type pressureSample struct {
+	at       time.Time     // when bp and idle were sampled
+	bp, idle time.Duration // accumulated at that time
+	// ratio and idleRatio are the last measurement, if measured.
+	ratio, idleRatio float64
+	measured         bool
+}
+
+func newPressureSampler(now func() time.Time) *pressureSampler {
+	p := &pressureSampler{now: now}
+	p.mu.seen = make(map[ExecutionAttemptID]*pressureSample)
+	return p
+}
+
+// sample records an attempt's accumulated times and returns its latest
+// ratios; measured is false until two samples were far enough apart.
+func (p *pressureSampler) sample(id ExecutionAttemptID, bp, idle time.Duration) (ratio, idleRatio float64, measured bool) {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, s := range p.mu.seen {
+		if now.Sub(s.at) > pressureForget {
+			delete(p.mu.seen, k)
+		}
+	}
+	s := p.mu.seen[id]
+	if s == nil {
+		p.mu.seen[id] = &pressureSample{at: now, bp: bp, idle: idle}
+		return 0, 0, false
+	}
+	if elapsed := now.Sub(s.at); elapsed >= pressureWindow {
+		s.ratio = clamp01(float64(bp-s.bp) / float64(elapsed))
+		s.idleRatio = clamp01(float64(idle-s.idle) / float64(elapsed))
+		s.at, s.bp, s.idle, s.measured = now, bp, idle, true
+	}
+	return s.ratio, s.idleRatio, s.measured
+}
+
+func clamp01(x float64) float64 { return min(1, max(0, x)) }
