@@ -76,6 +76,9 @@ type Dispatcher struct {
 		sync.Mutex
 		jobs   map[JobID]*dispatchedJob
 		closed bool
+		// savepoints are the asynchronous savepoint requests, by
+		// "<job>/<trigger id>".
+		savepoints map[string]*SavepointOperation
 	}
 }
 

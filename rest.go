@@ -1,6 +1,8 @@
 package flink
 
 import (
+	"github.com/flinkgo/flink/checkpoint"
+
 	"bytes"
 	"cmp"
 	"context"
@@ -38,6 +40,12 @@ const maxRESTBody = 1 << 20
 //	PATCH /jobs/{jobid}?mode=cancel cancel a job
 //	GET   /jobs/{jobid}/exceptions  why a job failed
 //	GET   /taskmanagers             registered TaskManagers and their slots
+//	GET   /jobs/{jobid}/checkpoints and .../checkpoints/details/{id}
+//	POST  /jobs/{jobid}/savepoints, GET /jobs/{jobid}/savepoints/{triggerid}
+//	POST  /jobs/{jobid}/stop        stop with a savepoint
+//	GET   /jobs/{jobid}/plan, /jobs/{jobid}/vertices/{id}/backpressure
+//	GET   /metrics                  Prometheus metrics
+//	GET   /                         the web dashboard
 //
 // Every path is also served under Flink's version prefix /v1. Errors are
 // JSON {"errors": ["..."]} with Flink's status codes. Times are
@@ -81,8 +89,9 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	mux.HandleFunc("PATCH /jobs/{jobid}", s.patchJob)
 	mux.HandleFunc("GET /jobs/{jobid}/exceptions", s.getJobExceptions)
 	mux.HandleFunc("GET /taskmanagers", s.getTaskManagers)
-	s.mountDashboard(mux) // dashboard.go: /, /web/, plan, backpressure
-	s.mountMetrics(mux)   // prometheus.go: /metrics
+	s.mountCheckpoints(mux) // rest_checkpoints.go: checkpoints, savepoints, stop
+	s.mountDashboard(mux)   // dashboard.go: /, /web/, plan, backpressure
+	s.mountMetrics(mux)     // prometheus.go: /metrics
 	s.handler = jsonErrors(mux)
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -243,6 +252,10 @@ type RESTSubmitRequest struct {
 	Name        string   `json:"name"`
 	Args        []string `json:"args,omitempty"`
 	Parallelism int      `json:"parallelism,omitempty"`
+	// SavepointPath and AllowNonRestoredState start the job from a
+	// savepoint, as Flink's JarRunRequestBody.
+	SavepointPath         string `json:"savepointPath,omitempty"`
+	AllowNonRestoredState bool   `json:"allowNonRestoredState,omitempty"`
 }
 
 // RESTSubmitResponse is the body of a 202 answer to POST /jobs.
@@ -442,7 +455,8 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Build the graph first, to refuse bad arguments and jobs that can never
 	// get their slots before anything starts.
-	g, err := s.d.buildSubmission(JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism})
+	g, err := s.d.buildSubmission(JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism,
+		SavepointPath: req.SavepointPath, AllowNonRestoredState: req.AllowNonRestoredState})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -465,7 +479,8 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the cluster is shutting down")
 		return
-	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrInvalidConfig):
+	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrRestoreMismatch),
+		errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, ErrNoCheckpointStorage):
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:

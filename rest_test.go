@@ -46,6 +46,18 @@ func restTestRegistry() *Registry {
 		SinkTo(src, "discard", SinkFunc(func(int) error { return nil }))
 		return nil
 	})
+	reg.MustRegister("checkpointed", func(env *Env, args []string) error {
+		env.Configure(WithCheckpointing(20 * time.Millisecond))
+		nums := Generate(env, -1, func(i int64) (int64, error) {
+			if i%100 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return i % 10, nil
+		}).UID("numbers")
+		sums := Reduce(KeyBy(nums, func(v int64) int64 { return v }), func(a, b int64) (int64, error) { return a + b, nil }).UID("sums")
+		SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
 	reg.MustRegister("fail", func(env *Env, args []string) error {
 		nums := FromSlice(env, []int{1, 2, 3})
 		bad := Map(nums, func(v int) (int, error) { return 0, errors.New("boom in map") }).Name("explode")
@@ -445,4 +457,71 @@ func TestRESTVertexStatus(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, vertexStatus(tc.in), "%v", tc.in)
 	}
+}
+
+func TestRESTCheckpointsAndSavepoints(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	id := f.submit(t, `{"name": "checkpointed", "parallelism": 2}`)
+	base := "/jobs/" + string(id)
+
+	var cps map[string]any
+	require.Eventually(t, func() bool {
+		status, _, m := f.do(t, http.MethodGet, base+"/checkpoints", "")
+		cps = m
+		return status == http.StatusOK && m["counts"].(map[string]any)["completed"].(float64) >= 2
+	}, 30*time.Second, 10*time.Millisecond)
+	assert.ElementsMatch(t, []string{"counts", "summary", "latest", "history"}, keys(cps))
+	latest := cps["latest"].(map[string]any)["completed"].(map[string]any)
+	assert.Equal(t, "COMPLETED", latest["status"])
+	assert.Equal(t, "CHECKPOINT", latest["checkpoint_type"])
+	assert.Greater(t, latest["state_size"].(float64), 0.0)
+	cid := int64(latest["id"].(float64))
+	detail := f.get(t, fmt.Sprintf("%s/checkpoints/details/%d", base, cid))
+	assert.Equal(t, float64(cid), detail["id"])
+
+	status, _, m := f.do(t, http.MethodGet, base+"/checkpoints/details/abc", "")
+	assert.Equal(t, http.StatusBadRequest, status, "%v", m)
+	status, _, m = f.do(t, http.MethodGet, base+"/checkpoints/details/999999", "")
+	assert.Equal(t, http.StatusNotFound, status, "%v", m)
+	status, _, m = f.do(t, http.MethodGet, "/jobs/"+strings.Repeat("0", 32)+"/checkpoints", "")
+	assert.Equal(t, http.StatusNotFound, status, "%v", m)
+	status, _, m = f.do(t, http.MethodPost, base+"/savepoints", `{"bogus": 1}`)
+	assert.Equal(t, http.StatusBadRequest, status, "%v", m)
+	status, _, m = f.do(t, http.MethodGet, base+"/savepoints/nope", "")
+	assert.Equal(t, http.StatusNotFound, status, "%v", m)
+
+	// A savepoint, then stop with a savepoint; the job restarts from it.
+	poll := func(trigger string) string {
+		var op map[string]any
+		require.Eventually(t, func() bool {
+			m := f.get(t, base+"/savepoints/"+trigger)
+			op, _ = m["operation"].(map[string]any)
+			return m["status"].(map[string]any)["id"] == "COMPLETED"
+		}, 30*time.Second, 10*time.Millisecond)
+		require.Nil(t, op["failure-cause"], "%v", op)
+		return op["location"].(string)
+	}
+	status, _, m = f.do(t, http.MethodPost, base+"/savepoints", `{"target-directory": "manual-sp", "cancel-job": false}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", m)
+	assert.Equal(t, "manual-sp", poll(m["request-id"].(string)))
+
+	status, _, m = f.do(t, http.MethodPost, base+"/stop", `{"targetDirectory": "stop-sp"}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", m)
+	assert.Equal(t, "stop-sp", poll(m["request-id"].(string)))
+	assert.Equal(t, JobFinished, f.await(t, id).Status)
+	status, _, m = f.do(t, http.MethodPost, base+"/savepoints", `{}`)
+	assert.Equal(t, http.StatusConflict, status, "a finished job takes no savepoint: %v", m)
+
+	id2 := f.submit(t, `{"name": "checkpointed", "parallelism": 3, "savepointPath": "stop-sp"}`)
+	require.Eventually(t, func() bool {
+		m := f.get(t, "/jobs/"+string(id2)+"/checkpoints")
+		return m["counts"].(map[string]any)["completed"].(float64) >= 1
+	}, 30*time.Second, 10*time.Millisecond)
+	status, _, m = f.do(t, http.MethodPatch, "/jobs/"+string(id2)+"?mode=cancel", "")
+	require.Equal(t, http.StatusAccepted, status, "%v", m)
+	f.await(t, id2)
+
+	status, _, m = f.do(t, http.MethodPost, "/jobs", `{"name": "checkpointed", "savepointPath": "missing"}`)
+	assert.Equal(t, http.StatusBadRequest, status, "%v", m)
+	assert.Contains(t, m["errors"].([]any)[0], "missing")
 }
