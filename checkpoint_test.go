@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -384,4 +385,87 @@ func TestSavepointMismatchAndCorruption(t *testing.T) {
 		_, err = c.Dispatcher().submitGraph(ctx, g)
 		require.ErrorIs(t, err, checkpoint.ErrTruncated)
 	})
+}
+
+// TestExactlyOnceKilledTaskManagers runs the exactly-once job on
+// TaskManager processes and kills one with SIGKILL at a random point, then
+// another: the committed output is exact.
+func TestExactlyOnceKilledTaskManagers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	records := int64(1_000_000)
+	if raceEnabled {
+		records = 300_000
+	}
+	const keys = 1000
+	dir := t.TempDir()
+	ckpts, out := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "out")
+
+	cfg := DefaultNodeConfig(RoleJobManager)
+	cfg.BindAddr, cfg.Registry, cfg.SlotRequestTimeout, cfg.CheckpointDir = "127.0.0.1:0", testRegistry(), time.Minute, ckpts
+	jm, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, jm.Start(context.Background()))
+	defer jm.Close()
+	children := map[ResourceID]*exec.Cmd{}
+	var mu sync.Mutex
+	start := func(id string) {
+		cmd := startChildWith(t, childConfig{ID: id, JobManagerAddr: jm.Addr(), Slots: 1, CheckpointDir: ckpts})
+		mu.Lock()
+		children[ResourceID(id)] = cmd
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); start(fmt.Sprintf("tm-%d", i)) }()
+	}
+	wg.Wait()
+	waitForSlots(t, jm.ResourceManager(), 3)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := jm.Dispatcher()
+	id, err := d.SubmitJob(ctx, JobSubmission{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), out}, Parallelism: 2})
+	require.NoError(t, err)
+
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	kill := func(atLeast int) {
+		waitLines(t, out, atLeast)
+		var victim ResourceID
+		require.Eventually(t, func() bool {
+			jd, err := d.JobDetails(ctx, id)
+			if err != nil || jd.Status.IsTerminal() {
+				return true
+			}
+			for _, v := range jd.Vertices {
+				for _, st := range v.Subtasks {
+					if st.State != Running {
+						return false
+					}
+					victim = st.TaskManager
+				}
+			}
+			return victim != ""
+		}, time.Minute, time.Millisecond)
+		if victim == "" {
+			res, err := d.JobResult(ctx, id)
+			require.NoError(t, err)
+			t.Fatalf("the job ended early: %s: %v", res.Status, res.Err)
+		}
+		t.Logf("killing %s after %d committed lines", victim, atLeast)
+		require.NoError(t, children[victim].Process.Kill())
+	}
+	first := int(records/10) + rnd.IntN(int(records/4))
+	kill(first)
+	start("tm-3")
+	kill(first + int(records/10) + rnd.IntN(int(records/4)))
+
+	res, err := d.JobResult(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, res.Err)
+	assert.GreaterOrEqual(t, res.Restarts, 2)
+	t.Logf("finished after %d restarts in %v", res.Restarts, res.Duration)
+	checkRunningCounts(t, readCommitted(t, out), records, keys)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,6 +31,7 @@ type childConfig struct {
 	ID             string
 	JobManagerAddr string
 	Slots          int
+	CheckpointDir  string
 }
 
 // testRegistry holds the jobs the multi-process tests run; every process
@@ -74,6 +76,22 @@ func testRegistry() *Registry {
 		keyed := KeyBy(src, func(i int64) int64 { return i % 1000 }).Stream()
 		par := env.Config().Parallelism
 		SinkTo(keyed, "totals", func() Sink[int64] { return &totalsSink{n: n, par: int64(par), dir: args[1]} })
+		return nil
+	})
+	// exactly-once N KEYS DIR: the running-count job of the checkpoint
+	// tests: N records, keyed running counts, exactly-once file sink in DIR,
+	// a checkpoint every 50 ms, restarting on failure.
+	reg.MustRegister("exactly-once", func(env *Env, args []string) error {
+		if len(args) != 3 {
+			return fmt.Errorf("usage: exactly-once N KEYS DIR")
+		}
+		n, err1 := strconv.ParseInt(args[0], 10, 64)
+		keys, err2 := strconv.ParseInt(args[1], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		env.Configure(WithCheckpointing(50*time.Millisecond), WithRestartStrategy(FixedDelayRestart(20, 50*time.Millisecond)))
+		runningCountJob(env, n, keys, args[2], nil, 5*time.Millisecond)
 		return nil
 	})
 	// endless: an unbounded keyed job that restarts at once on failure,
@@ -141,6 +159,7 @@ func runChildNode() int {
 	}
 	cfg := DefaultNodeConfig(RoleTaskManager)
 	cfg.ID, cfg.JobManagerAddr, cfg.Slots, cfg.Registry = cc.ID, cc.JobManagerAddr, cc.Slots, testRegistry()
+	cfg.CheckpointDir = cc.CheckpointDir
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n, err := NewNode(cfg)
@@ -161,8 +180,14 @@ func runChildNode() int {
 // startChild starts a TaskManager node in a new process of this test
 // binary and waits until it has registered.
 func startChild(t testing.TB, id, jmAddr string, slots int) *exec.Cmd {
+	return startChildWith(t, childConfig{ID: id, JobManagerAddr: jmAddr, Slots: slots})
+}
+
+// startChildWith starts a TaskManager node process configured by cc.
+func startChildWith(t testing.TB, cc childConfig) *exec.Cmd {
 	t.Helper()
-	cfg, _ := json.Marshal(childConfig{ID: id, JobManagerAddr: jmAddr, Slots: slots})
+	id := cc.ID
+	cfg, _ := json.Marshal(cc)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childNodeEnv+"="+string(cfg))
 	stdin, err := cmd.StdinPipe()
