@@ -86,7 +86,7 @@ func (a *aligner) onBarrier(ch int, b CheckpointBarrier) error {
 		return nil // a barrier of an abandoned or completed checkpoint
 	case b.ID > a.current:
 		if a.aligning {
-			a.decline(a.current, fmt.Errorf("barrier of checkpoint %d arrived before checkpoint %d was aligned", b.ID, a.current))
+			a.decline(a.current, fmt.Errorf("%w: barrier of checkpoint %d arrived before checkpoint %d was aligned", checkpoint.ErrSubsumed, b.ID, a.current))
 			a.release()
 		}
 		a.current, a.aligning, a.barrier, a.count, a.started = b.ID, true, b, 0, time.Now()

@@ -188,6 +188,23 @@ func testExactlyOnce(t *testing.T, network bool) {
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
 }
 
+// savepointWhenRunning takes a savepoint of job id once all its subtasks
+// run; the test fails if the job ends first.
+func savepointWhenRunning(t *testing.T, d *Dispatcher, id JobID, target string, stop bool) string {
+	t.Helper()
+	for {
+		path, err := d.TriggerSavepoint(context.Background(), id, target, stop)
+		if !errors.Is(err, ErrJobNotRunning) {
+			require.NoError(t, err)
+			return path
+		}
+		if jd, err := d.JobDetails(context.Background(), id); err == nil && jd.Status.IsTerminal() {
+			t.Fatalf("job %s ended (%s) before the savepoint", id, jd.Status)
+		}
+		time.Sleep(5 * time.Millisecond) // the job is still deploying
+	}
+}
+
 // waitLines waits until dir holds at least n committed lines.
 func waitLines(t *testing.T, dir string, n int) {
 	t.Helper()
@@ -202,7 +219,7 @@ func waitLines(t *testing.T, dir string, n int) {
 func TestRescaleViaSavepoints(t *testing.T) {
 	records := int64(300_000)
 	if raceEnabled {
-		records = 60_000
+		records = 120_000
 	}
 	const keys = 500
 	dir := t.TempDir()
@@ -220,7 +237,7 @@ func TestRescaleViaSavepoints(t *testing.T) {
 	// start runs the job at parallelism p from savepoint (if set).
 	start := func(p int, savepoint string) JobID {
 		env := NewEnv(WithParallelism(p), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
-		runningCountJob(env, records, keys, out, nil, 2*time.Millisecond)
+		runningCountJob(env, records, keys, out, nil, 10*time.Millisecond)
 		g, err := env.JobGraph()
 		require.NoError(t, err)
 		id, err := c.Dispatcher().submitGraph(ctx, g)
@@ -228,16 +245,7 @@ func TestRescaleViaSavepoints(t *testing.T) {
 		return id
 	}
 	stopWithSavepoint := func(id JobID) string {
-		var path string
-		for {
-			var err error
-			path, err = c.Dispatcher().TriggerSavepoint(ctx, id, "", true)
-			if !errors.Is(err, ErrJobNotRunning) {
-				require.NoError(t, err)
-				break
-			}
-			time.Sleep(5 * time.Millisecond) // the job is still deploying
-		}
+		path := savepointWhenRunning(t, c.Dispatcher(), id, "", true)
 		res, err := c.Dispatcher().JobResult(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, JobFinished, res.Status, "stop-with-savepoint ends the job as FINISHED")
@@ -245,13 +253,13 @@ func TestRescaleViaSavepoints(t *testing.T) {
 	}
 
 	id := start(2, "")
-	waitLines(t, out, int(records/5))
+	waitLines(t, out, int(records/10))
 	sp1 := stopWithSavepoint(id)
 	n1 := len(readCommitted(t, out))
 	t.Logf("parallelism 2: %d lines, savepoint %s", n1, sp1)
 
 	id = start(3, sp1)
-	waitLines(t, out, n1+int(records/5))
+	waitLines(t, out, n1+int(records/10))
 	sp2 := stopWithSavepoint(id)
 	n2 := len(readCommitted(t, out))
 	t.Logf("parallelism 3: %d lines, savepoint %s", n2, sp2)
@@ -285,15 +293,7 @@ func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
 	ctx := context.Background()
 	id, err := c.Dispatcher().submitGraph(ctx, g)
 	require.NoError(t, err)
-	var path string
-	for {
-		path, err = c.Dispatcher().TriggerSavepoint(ctx, id, "sp", true)
-		if !errors.Is(err, ErrJobNotRunning) {
-			require.NoError(t, err)
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	path := savepointWhenRunning(t, c.Dispatcher(), id, "sp", true)
 	_, err = c.Dispatcher().JobResult(ctx, id)
 	require.NoError(t, err)
 	return c, path, root

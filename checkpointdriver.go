@@ -28,6 +28,9 @@ type checkpointDriver struct {
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	// sends carries triggers to the sender goroutine, which delivers them
+	// one after the other, so that every source emits barriers in id order.
+	sends chan func()
 
 	mu struct {
 		sync.Mutex
@@ -58,7 +61,8 @@ func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
 	}
-	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		sends: make(chan func(), 1024)}
 	d.mu.coord = coord
 	d.mu.sourcesEnded = make(map[ExecutionAttemptID]bool)
 	d.mu.savepoints = make(map[int64]chan savepointOutcome)
@@ -89,6 +93,17 @@ func (d *checkpointDriver) signal() {
 // until close.
 func (d *checkpointDriver) run() {
 	defer close(d.done)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for send := range d.sends {
+			send()
+		}
+	}()
+	defer func() {
+		close(d.sends)
+		<-sent
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -127,8 +142,8 @@ func (d *checkpointDriver) run() {
 
 // close stops the driver and aborts what is pending.
 func (d *checkpointDriver) close() {
-	close(d.stop)
-	<-d.done
+	// Stop the coordinator first: no trigger succeeds after this, so none
+	// is queued once the sender has stopped.
 	d.mu.Lock()
 	aborts := d.mu.coord.Shutdown(d.jm.cfg.now())
 	d.handleAbortsLocked(aborts)
@@ -137,6 +152,8 @@ func (d *checkpointDriver) close() {
 		delete(d.mu.savepoints, id)
 	}
 	d.mu.Unlock()
+	close(d.stop)
+	<-d.done
 }
 
 // finalWantedLocked reports whether every source subtask of the current
@@ -178,13 +195,32 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 	b := CheckpointBarrier{ID: tr.ID, Timestamp: tr.Timestamp, Location: tr.Location, Savepoint: savepoint,
 		AtLeastOnce: tr.Mode == checkpoint.AtLeastOnce, Final: final, Stop: stop}
 	d.jm.log.Debug("checkpoint triggered", "checkpoint", tr.ID, "savepoint", savepoint, "final", final)
-	for _, t := range tr.Sources {
-		d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
-			if err := tm.TriggerCheckpoint(ctx, id, b); err != nil {
-				d.decline(id, b.ID, fmt.Errorf("%w: triggering: %w", checkpoint.ErrTaskNotReady, err))
-			}
-			return nil
-		})
+	targets := d.jm.taskTargets(tr.Sources)
+	send := func() {
+		var wg sync.WaitGroup
+		for _, tt := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
+				defer cancel()
+				tm, err := d.jm.rpc.taskManager(tt.addr)
+				if err == nil {
+					err = tm.TriggerCheckpoint(ctx, tt.id, b)
+				}
+				if err != nil {
+					d.decline(tt.id, b.ID, fmt.Errorf("%w: triggering: %w", checkpoint.ErrTaskNotReady, err))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	select {
+	case d.sends <- send:
+	default:
+		if len(targets) > 0 {
+			go d.decline(targets[0].id, b.ID, fmt.Errorf("%w: too many triggers queued", checkpoint.ErrTaskNotReady))
+		}
 	}
 	return tr.ID, nil
 }

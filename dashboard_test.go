@@ -358,11 +358,13 @@ func TestDashboardBrowser(t *testing.T) {
 	assert.Equal(t, "No exceptions.", eval("exceptions", text("#job-exceptions")))
 	screenshot("dashboard-job.png")
 
-	// Trigger savepoint shows what the cluster answered.
+	// Trigger savepoint waits for the savepoint and shows where it is; the
+	// checkpoints panel then lists it.
 	step("savepoint", time.Minute,
 		chromedp.Click(chromedp.CSS("#trigger-savepoint")),
-		poll(text("#job-message")+` && !`+text("#job-message")+`.startsWith("Triggering")`))
-	assert.Contains(t, eval("savepoint message", text("#job-message")), "avepoint")
+		poll(`/^Savepoint (completed|failed)/.test(`+text("#job-message")+`)`))
+	assert.Contains(t, eval("savepoint message", text("#job-message")), "Savepoint completed: savepoint-")
+	step("savepoint listed", time.Minute, poll(`/SAVEPOINT/.test(`+text("#job-checkpoints")+`)`))
 
 	// Cancel asks for confirmation, then cancels the job.
 	step("cancel", time.Minute,

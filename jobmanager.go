@@ -282,6 +282,28 @@ func (jm *JobManager) failJob(err error) {
 	jm.signal()
 }
 
+// taskTarget is the current attempt of a subtask and its TaskManager's
+// address.
+type taskTarget struct {
+	id   ExecutionAttemptID
+	addr string
+}
+
+// taskTargets finds the current attempts of subtasks ts.
+func (jm *JobManager) taskTargets(ts []checkpoint.TaskID) []taskTarget {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	out := make([]taskTarget, 0, len(ts))
+	for _, t := range ts {
+		if t.Vertex < 0 || t.Vertex >= len(jm.mu.eg.Subtasks) || t.Subtask < 0 || t.Subtask >= len(jm.mu.eg.Subtasks[t.Vertex]) {
+			continue
+		}
+		ev := jm.mu.eg.Subtasks[t.Vertex][t.Subtask]
+		out = append(out, taskTarget{ev.ID, jm.mu.tms[ev.Location].Address})
+	}
+	return out
+}
+
 // callTask calls the current attempt of subtask t on its TaskManager, in
 // the background.
 func (jm *JobManager) callTask(t checkpoint.TaskID, f func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error) {

@@ -190,7 +190,8 @@ type (
 		ID         ExecutionAttemptID
 		Checkpoint int64
 		Reason     string
-		NotReady   bool
+		// Kind keeps the reason's identity: "not-ready" or "subsumed".
+		Kind string
 	}
 )
 
@@ -328,8 +329,20 @@ func (s jmStub) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAttemptID
 }
 
 func (s jmStub) DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, checkpointID int64, reason error) error {
-	_, err := call[declineReq, empty](ctx, s.c, "jm.DeclineCheckpoint", declineReq{id, checkpointID, reason.Error(), errors.Is(reason, checkpoint.ErrTaskNotReady)}, rpc.Idempotent())
+	_, err := call[declineReq, empty](ctx, s.c, "jm.DeclineCheckpoint", declineReq{id, checkpointID, reason.Error(), declineKind(reason)}, rpc.Idempotent())
 	return err
+}
+
+// declineKind names the kinds of decline reasons the coordinator treats
+// apart, for the wire.
+func declineKind(reason error) string {
+	switch {
+	case errors.Is(reason, checkpoint.ErrTaskNotReady):
+		return "not-ready"
+	case errors.Is(reason, checkpoint.ErrSubsumed):
+		return "subsumed"
+	}
+	return ""
 }
 
 // serveResourceManager exposes rm on s.
@@ -456,8 +469,11 @@ func serveJobManagers(s *rpc.Server, d *Dispatcher) {
 			return empty{}, err
 		}
 		reason := errors.New(r.Reason)
-		if r.NotReady {
+		switch r.Kind {
+		case "not-ready":
 			reason = fmt.Errorf("%w: %s", checkpoint.ErrTaskNotReady, r.Reason)
+		case "subsumed":
+			reason = fmt.Errorf("%w: %s", checkpoint.ErrSubsumed, r.Reason)
 		}
 		return empty{}, m.DeclineCheckpoint(ctx, r.ID, r.Checkpoint, reason)
 	})

@@ -503,7 +503,8 @@ func (c *Coordinator) Acknowledge(now time.Time, id int64, task TaskID, ack Task
 }
 
 // Decline aborts checkpoint id because task could not take it, and counts a
-// failure unless reason wraps ErrTaskNotReady. It returns nil if the checkpoint is not pending (ignored). The
+// failure unless reason wraps ErrTaskNotReady or ErrSubsumed (a newer
+// checkpoint's barrier overtook it). It returns nil if the checkpoint is not pending (ignored). The
 // error wraps ErrTooManyFailures when the job must fail over, ErrUnknownTask
 // for a task outside the job.
 func (c *Coordinator) Decline(now time.Time, id int64, task TaskID, reason error) (*Abort, error) {
@@ -519,7 +520,7 @@ func (c *Coordinator) Decline(now time.Time, id int64, task TaskID, reason error
 		why = fmt.Errorf("%w by task %s: %w", ErrDeclined, task, reason)
 	}
 	a := c.abort(now, p, why, true)
-	if errors.Is(reason, ErrTaskNotReady) {
+	if errors.Is(reason, ErrTaskNotReady) || errors.Is(reason, ErrSubsumed) {
 		return &a, nil
 	}
 	return &a, c.countFailure(p)
