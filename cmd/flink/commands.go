@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,15 +16,24 @@ import (
 	"github.com/flinkgo/flink"
 )
 
-// runJob implements "run <name> [args...] [-p N] [--detached]".
+// runJob implements "run <name> [args...] [-p N] [--detached]
+// [--fromSavepoint path] [--allowNonRestoredState]".
 func (c *cli) runJob(ctx context.Context, cl *client, args []string) error {
 	fs := c.flagSet("run")
-	var par int
-	var detached bool
+	var (
+		par                   int
+		detached              bool
+		savepointPath         string
+		allowNonRestoredState bool
+	)
 	fs.IntVar(&par, "p", 0, "parallelism")
 	fs.IntVar(&par, "parallelism", 0, "parallelism")
 	fs.BoolVar(&detached, "d", false, "detached")
 	fs.BoolVar(&detached, "detached", false, "detached")
+	fs.StringVar(&savepointPath, "s", "", "savepoint to start from")
+	fs.StringVar(&savepointPath, "fromSavepoint", "", "savepoint to start from")
+	fs.BoolVar(&allowNonRestoredState, "n", false, "allow non-restored state")
+	fs.BoolVar(&allowNonRestoredState, "allowNonRestoredState", false, "allow non-restored state")
 	pos, err := parseInterspersed(fs, args, -1)
 	if err != nil {
 		return err
@@ -34,10 +44,22 @@ func (c *cli) runJob(ctx context.Context, cl *client, args []string) error {
 	if par < 0 {
 		return usagef("run: parallelism %d: want >= 1, or 0 for the job's default", par)
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if (f.Name == "s" || f.Name == "fromSavepoint") && savepointPath == "" {
+			err = usagef("run: --fromSavepoint needs a savepoint path")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if allowNonRestoredState && savepointPath == "" {
+		return usagef("run: --allowNonRestoredState needs --fromSavepoint")
+	}
 	if c.output != "text" && c.output != "json" {
 		return usagef("unknown output format %q: want text or json", c.output)
 	}
-	id, err := cl.submit(ctx, flink.RESTSubmitRequest{Name: pos[0], Args: pos[1:], Parallelism: par})
+	id, err := cl.submit(ctx, flink.RESTSubmitRequest{Name: pos[0], Args: pos[1:], Parallelism: par,
+		SavepointPath: savepointPath, AllowNonRestoredState: allowNonRestoredState})
 	if err != nil {
 		return err
 	}

@@ -1,21 +1,28 @@
 // Command flink is the command-line client of a flinkgo session cluster: it
 // submits registered jobs to the Dispatcher's REST API, lists them, shows
-// them and cancels them, as Flink's bin/flink does.
+// them, cancels them, takes savepoints of them and stops them with a
+// savepoint, as Flink's bin/flink does.
 //
 //	flink [--addr URL] [--output text|json] <command> [arguments]
 //
 //	flink run <name> [args...] [-p N] [--detached]   run a registered job
+//	    [--fromSavepoint path] [--allowNonRestoredState]
 //	flink list                                      list the cluster's jobs
 //	flink info <jobid>                              describe one job
 //	flink cancel <jobid>                            cancel a job
+//	flink savepoint <jobid> [targetDir]             take a savepoint of a running job
+//	flink stop <jobid> [--savepointPath dir]        stop a job with a savepoint
 //
 // The cluster's address comes from --addr, else the FLINK_REST_ADDR
 // environment variable, else http://127.0.0.1:8081 (Flink's REST port).
 // Without --detached, run waits for the job to end and reports its progress
-// on standard error.
+// on standard error. savepoint waits for the savepoint and prints its
+// location; stop also waits for the job to finish. While they wait they
+// report progress on standard error, except with --output json.
 //
-// Exit status: 0 success, 1 the job failed or was cancelled or the server
-// refused the request, 2 usage error, 3 the server cannot be reached.
+// Exit status: 0 success, 1 the job failed or was cancelled, the savepoint
+// failed, or the server refused the request, 2 usage error, 3 the server
+// cannot be reached.
 package main
 
 import (
@@ -51,16 +58,24 @@ Commands:
   list                                      list the cluster's jobs
   info <jobid>                              describe a job
   cancel <jobid>                            cancel a job
+  savepoint <jobid> [targetDir]             take a savepoint of a running job and
+                                            print its location
+  stop <jobid> [--savepointPath dir]        take a savepoint, then stop the job
 
 Options (before or after the command):
-  --addr URL       REST address of the cluster (env FLINK_REST_ADDR, default ` + defaultAddr + `)
-  --output FORMAT  text (default) or json
-  -p, --parallelism N  (run) parallelism of the job; 0 keeps the job's default
-  -d, --detached       (run) return once the job is submitted
-  --                   (run) end of options: the remaining words are job arguments
+  --addr URL                   REST address of the cluster (env FLINK_REST_ADDR,
+                               default ` + defaultAddr + `)
+  --output FORMAT              text (default) or json
+  -p, --parallelism N          (run) parallelism of the job; 0 keeps the job's default
+  -d, --detached               (run) return once the job is submitted
+  -s, --fromSavepoint PATH     (run) start the job from the savepoint at PATH
+  -n, --allowNonRestoredState  (run) skip savepoint state that belongs to no
+                               operator of the job
+  --                           (run) end of options: the remaining words are job arguments
+  -p, --savepointPath DIR      (stop) where the savepoint goes; default: the cluster's choice
 
-Exit status: 0 success, 1 job failed or cancelled or request refused,
-2 usage error, 3 cannot reach the server.
+Exit status: 0 success, 1 job failed or cancelled, savepoint failed or request
+refused, 2 usage error, 3 cannot reach the server.
 `
 
 func main() {
@@ -78,15 +93,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	// poll is how often run checks a job it waits for.
+	// poll is how often run, savepoint and stop check what they wait for.
 	poll time.Duration
+	// progressEvery is how often savepoint and stop report that they are
+	// still waiting.
+	progressEvery time.Duration
 
 	addr   string
 	output string
 }
 
 func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
-	return &cli{stdout: stdout, stderr: stderr, getenv: getenv, poll: 250 * time.Millisecond}
+	return &cli{stdout: stdout, stderr: stderr, getenv: getenv, poll: 250 * time.Millisecond, progressEvery: time.Second}
 }
 
 // usageError is a mistake in the command line.
@@ -154,12 +172,16 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		exec = c.info
 	case "cancel":
 		exec = c.cancel
+	case "savepoint":
+		exec = c.savepoint
+	case "stop":
+		exec = c.stop
 	default:
 		return usagef("unknown command %q", cmd)
 	}
-	// Commands other than run take no options of their own, but global
-	// options may follow them.
-	if cmd != "run" {
+	// Commands other than run and stop take no options of their own, but
+	// global options may follow them.
+	if cmd != "run" && cmd != "stop" {
 		if rest, err = parseInterspersed(c.flagSet(cmd), rest, -1); err != nil {
 			return err
 		}

@@ -48,6 +48,37 @@ func testRegistry() *flink.Registry {
 		flink.SinkTo(src, "discard", flink.SinkFunc(func(int) error { return nil }))
 		return nil
 	})
+	// "checkpointed" counts numbers per key, checkpointed every 20 ms;
+	// "checkpointed-nosums" has its source but not its keyed sums.
+	reg.MustRegister("checkpointed", func(env *flink.Env, args []string) error {
+		env.Configure(checkpointEvery20ms())
+		sums := flink.Reduce(flink.KeyBy(slowNumbers(env), func(v int64) int64 { return v }),
+			func(a, b int64) (int64, error) { return a + b, nil }).UID("sums")
+		flink.SinkTo(sums, "discard", flink.SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	reg.MustRegister("checkpointed-nosums", func(env *flink.Env, args []string) error {
+		env.Configure(checkpointEvery20ms())
+		flink.SinkTo(slowNumbers(env), "discard", flink.SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	// "stuck [timeout]" holds its checkpoint lock until cancelled, so that
+	// its savepoints expire after the timeout (default 300ms).
+	reg.MustRegister("stuck", func(env *flink.Env, args []string) error {
+		timeout := 300 * time.Millisecond
+		if len(args) > 0 {
+			d, err := time.ParseDuration(args[0])
+			if err != nil {
+				return err
+			}
+			timeout = d
+		}
+		env.Configure(flink.WithCheckpointConfig(flink.CheckpointConfig{Interval: time.Hour,
+			Timeout: timeout, TolerableFailures: 1000}))
+		src := flink.FromSource(env, "stuck", func() flink.Source[int] { return &stuckSource{stop: make(chan struct{})} })
+		flink.SinkTo(src, "discard", flink.SinkFunc(func(int) error { return nil }))
+		return nil
+	})
 	reg.MustRegister("fail", func(env *flink.Env, args []string) error {
 		bad := flink.Map(flink.FromSlice(env, []int{1}), func(int) (int, error) { return 0, errors.New("boom") })
 		flink.SinkTo(bad, "discard", flink.SinkFunc(func(int) error { return nil }))
@@ -55,6 +86,44 @@ func testRegistry() *flink.Registry {
 	})
 	return reg
 }
+
+// checkpointEvery20ms checkpoints every 20 ms and tolerates failed
+// checkpoints: a savepoint triggered while a periodic checkpoint is being
+// aligned makes the core decline that checkpoint ("barrier of checkpoint
+// N+1 arrived before checkpoint N was aligned"), which, not tolerated,
+// fails the job over and the savepoint with it.
+func checkpointEvery20ms() flink.Option {
+	return flink.WithCheckpointConfig(flink.CheckpointConfig{Interval: 20 * time.Millisecond, TolerableFailures: 1 << 20})
+}
+
+// slowNumbers generates 0..9 without end, sleeping a little every 100
+// records.
+func slowNumbers(env *flink.Env) *flink.DataStream[int64] {
+	return flink.Generate(env, -1, func(i int64) (int64, error) {
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return i % 10, nil
+	}).UID("numbers")
+}
+
+// stuckSource holds the checkpoint lock until cancelled.
+type stuckSource struct {
+	stop chan struct{}
+	once sync.Once
+}
+
+func (s *stuckSource) Run(ctx *flink.SourceContext[int]) error {
+	return ctx.WithCheckpointLock(func(flink.Collector[int]) error {
+		select {
+		case <-ctx.Context().Done():
+		case <-s.stop:
+		}
+		return nil
+	})
+}
+
+func (s *stuckSource) Cancel() { s.once.Do(func() { close(s.stop) }) }
 
 type tickSource struct {
 	stop chan struct{}
@@ -102,7 +171,7 @@ type result struct {
 func cmd(ctx context.Context, addr string, args ...string) result {
 	var out, errOut bytes.Buffer
 	c := newCLI(&out, &errOut, func(string) string { return "" })
-	c.poll = 10 * time.Millisecond
+	c.poll, c.progressEvery = 10*time.Millisecond, 50*time.Millisecond
 	code := c.main(ctx, append([]string{"--addr", addr}, args...))
 	return result{code, out.String(), errOut.String()}
 }
@@ -262,12 +331,18 @@ func TestServerRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "nope"}, `flink: unknown job: "nope" (registered: [count fail forever]) (HTTP 400)`},
+		{[]string{"run", "nope"}, `flink: unknown job: "nope" (registered: [checkpointed checkpointed-nosums count fail forever stuck]) (HTTP 400)`},
 		{[]string{"run", "count", "ten", "-p", "1"}, `argument "ten" is not a number`},
 		{[]string{"run", "count", "-p", "99"}, "needs 99 slots, but the cluster has 4 in total (4 free)"},
 		{[]string{"info", unknown}, "job " + unknown + " not found (HTTP 404)"},
 		{[]string{"cancel", unknown}, "not found (HTTP 404)"},
 		{[]string{"info", "xyz"}, "invalid job id"},
+		{[]string{"savepoint", unknown}, "job " + unknown + " not found (HTTP 404)"},
+		{[]string{"savepoint", unknown, "dir"}, "job " + unknown + " not found (HTTP 404)"},
+		{[]string{"stop", unknown}, "job " + unknown + " not found (HTTP 404)"},
+		{[]string{"stop", "--savepointPath", "dir", unknown}, "job " + unknown + " not found (HTTP 404)"},
+		{[]string{"savepoint", "xyz"}, `invalid job id "xyz": want 32 hex digits (HTTP 400)`},
+		{[]string{"stop", "xyz"}, `invalid job id "xyz": want 32 hex digits (HTTP 400)`},
 	} {
 		r := cmd(context.Background(), addr, tc.args...)
 		assert.Equal(t, 1, r.code, "%v: %+v", tc.args, r)
@@ -294,6 +369,18 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"list", "extra"}, "unexpected arguments"},
 		{[]string{"--output", "yaml", "list"}, `unknown output format "yaml"`},
 		{[]string{"list", "--addr", "ftp://host:1"}, "scheme must be http or https"},
+		{[]string{"run", "count", "--allowNonRestoredState"}, "--allowNonRestoredState needs --fromSavepoint"},
+		{[]string{"run", "count", "--fromSavepoint"}, "flag needs an argument: -fromSavepoint"},
+		{[]string{"run", "count", "--fromSavepoint="}, "--fromSavepoint needs a savepoint path"},
+		{[]string{"savepoint"}, "savepoint: missing job id"},
+		{[]string{"savepoint", "a", "b", "c"}, "want a job id and at most one target directory"},
+		{[]string{"savepoint", "a", ""}, "empty target directory"},
+		{[]string{"savepoint", "a", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"stop"}, "stop: missing job id"},
+		{[]string{"stop", "a", "b"}, "stop: want one job id"},
+		{[]string{"stop", "a", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"stop", "a", "--savepointPath"}, "flag needs an argument: -savepointPath"},
+		{[]string{"stop", "a", "--output", "yaml"}, `unknown output format "yaml"`},
 	} {
 		r := cmd(context.Background(), addr, tc.args...)
 		assert.Equal(t, 2, r.code, "%v: %+v", tc.args, r)
@@ -320,7 +407,8 @@ func TestUnreachable(t *testing.T) {
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	for _, args := range [][]string{{"list"}, {"run", "count"}, {"info", string(flink.NewJobID())}, {"cancel", string(flink.NewJobID())}} {
+	for _, args := range [][]string{{"list"}, {"run", "count"}, {"info", string(flink.NewJobID())}, {"cancel", string(flink.NewJobID())},
+		{"savepoint", string(flink.NewJobID())}, {"stop", string(flink.NewJobID())}} {
 		r := cmd(context.Background(), addr, args...)
 		assert.Equal(t, 3, r.code, "%v: %+v", args, r)
 		assert.Contains(t, r.stderr, "cannot reach the cluster at http://"+addr, "%v", args)
