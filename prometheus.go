@@ -44,8 +44,22 @@ type JobMetrics struct {
 	End time.Time
 	// Restarts counts restarts of the whole job.
 	Restarts int
+	// Checkpoints are the job's checkpoint figures; zero without
+	// checkpoint storage.
+	Checkpoints CheckpointMetrics
 	// Vertices are the job's vertices in topological order.
 	Vertices []VertexMetrics
+}
+
+// CheckpointMetrics are a job's checkpoint counts and its latest completed
+// checkpoint, as Flink's checkpointing metrics.
+type CheckpointMetrics struct {
+	Completed, Failed, InProgress, Restored uint64
+	// LastDuration and LastSize describe the latest completed checkpoint.
+	LastDuration time.Duration
+	LastSize     int64
+	// LastRestore is when the job last restored a checkpoint; zero if never.
+	LastRestore time.Time
 }
 
 // VertexMetrics are one vertex's subtasks.
@@ -111,8 +125,19 @@ func (d *Dispatcher) jobMetrics() []JobMetrics {
 	for i, id := range ids {
 		v := d.restView(id, jobs[i])
 		vs, restarts := jobs[i].jm.vertexMetrics()
-		out = append(out, JobMetrics{ID: id, Name: v.name, Status: v.status, Start: v.start, End: v.end,
-			Restarts: restarts, Vertices: vs})
+		jm := JobMetrics{ID: id, Name: v.name, Status: v.status, Start: v.start, End: v.end,
+			Restarts: restarts, Vertices: vs}
+		if st, ok := jobs[i].jm.CheckpointStats(); ok {
+			jm.Checkpoints = CheckpointMetrics{Completed: st.Counts.Completed, Failed: st.Counts.Failed,
+				InProgress: uint64(st.Counts.InProgress), Restored: st.Counts.Restored}
+			if c := st.LatestCompleted; c != nil {
+				jm.Checkpoints.LastDuration, jm.Checkpoints.LastSize = c.Duration, c.StateSize
+			}
+			if r := st.LatestRestored; r != nil {
+				jm.Checkpoints.LastRestore = r.RestoreTime
+			}
+		}
+		out = append(out, jm)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Start.Before(out[b].Start) })
 	return out
@@ -162,6 +187,12 @@ type MetricsSource interface {
 //	flink_jobmanager_job_status{job_id, job_name, status}  gauge  1 for the job's status, 0 for the others
 //	flink_jobmanager_job_uptime{job_id, job_name}     gauge   ms since submission; -1 once ended
 //	flink_jobmanager_job_numRestarts{job_id, job_name}  counter
+//	flink_jobmanager_job_numberOfCompletedCheckpoints{job_id, job_name}   counter  checkpoints and savepoints
+//	flink_jobmanager_job_numberOfFailedCheckpoints{job_id, job_name}      counter
+//	flink_jobmanager_job_numberOfInProgressCheckpoints{job_id, job_name}  gauge
+//	flink_jobmanager_job_lastCheckpointDuration{job_id, job_name}         gauge  ms
+//	flink_jobmanager_job_lastCheckpointSize{job_id, job_name}             gauge  bytes
+//	flink_jobmanager_job_lastCheckpointRestoreTimestamp{job_id, job_name} gauge  ms since the epoch; -1 if never
 //	flink_taskmanager_job_task_numRecordsIn{task labels}      counter  records read by the chain's head
 //	flink_taskmanager_job_task_numRecordsOut{task labels}     counter  records written by the chain's tail
 //	flink_taskmanager_job_task_accumulatedBackPressuredTime{task labels}  counter  ms waiting for output buffers
@@ -196,6 +227,12 @@ var (
 	descJobStatus      = prometheus.NewDesc("flink_jobmanager_job_status", "1 for the job's current status, 0 for the other statuses.", append(slices.Clone(jobLabels), "status"), nil)
 	descJobUptime      = prometheus.NewDesc("flink_jobmanager_job_uptime", "Milliseconds since the job was submitted; -1 once it ended.", jobLabels, nil)
 	descJobRestarts    = prometheus.NewDesc("flink_jobmanager_job_numRestarts", "Restarts of the whole job.", jobLabels, nil)
+	descCkptCompleted  = prometheus.NewDesc("flink_jobmanager_job_numberOfCompletedCheckpoints", "Completed checkpoints and savepoints.", jobLabels, nil)
+	descCkptFailed     = prometheus.NewDesc("flink_jobmanager_job_numberOfFailedCheckpoints", "Failed checkpoints and savepoints.", jobLabels, nil)
+	descCkptInProgress = prometheus.NewDesc("flink_jobmanager_job_numberOfInProgressCheckpoints", "Checkpoints in progress.", jobLabels, nil)
+	descCkptDuration   = prometheus.NewDesc("flink_jobmanager_job_lastCheckpointDuration", "Milliseconds the latest completed checkpoint took.", jobLabels, nil)
+	descCkptSize       = prometheus.NewDesc("flink_jobmanager_job_lastCheckpointSize", "Bytes of state the latest completed checkpoint wrote.", jobLabels, nil)
+	descCkptRestored   = prometheus.NewDesc("flink_jobmanager_job_lastCheckpointRestoreTimestamp", "When the job last restored a checkpoint, in milliseconds since the epoch; -1 if never.", jobLabels, nil)
 	descTaskIn         = prometheus.NewDesc("flink_taskmanager_job_task_numRecordsIn", "Records read by the task's first operator.", taskLabels, nil)
 	descTaskOut        = prometheus.NewDesc("flink_taskmanager_job_task_numRecordsOut", "Records written by the task's last operator.", taskLabels, nil)
 	descTaskBP         = prometheus.NewDesc("flink_taskmanager_job_task_accumulatedBackPressuredTime", "Milliseconds the task waited for output buffers.", taskLabels, nil)
@@ -216,6 +253,7 @@ type promCollector struct {
 func (c *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTaskManagers, descSlotsTotal, descSlotsAvailable, descRunningJobs,
 		descTMSlotsTotal, descTMSlotsFree, descJobStatus, descJobUptime, descJobRestarts,
+		descCkptCompleted, descCkptFailed, descCkptInProgress, descCkptDuration, descCkptSize, descCkptRestored,
 		descTaskIn, descTaskOut, descTaskBP, descTaskIdle, descOperatorIn, descOperatorOut} {
 		ch <- d
 	}
@@ -262,6 +300,17 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descJobUptime, uptime, id, j.Name)
 		counter(descJobRestarts, float64(j.Restarts), id, j.Name)
+		ck := j.Checkpoints
+		counter(descCkptCompleted, float64(ck.Completed), id, j.Name)
+		counter(descCkptFailed, float64(ck.Failed), id, j.Name)
+		gauge(descCkptInProgress, float64(ck.InProgress), id, j.Name)
+		gauge(descCkptDuration, float64(ck.LastDuration.Milliseconds()), id, j.Name)
+		gauge(descCkptSize, float64(ck.LastSize), id, j.Name)
+		restored := int64(-1)
+		if !ck.LastRestore.IsZero() {
+			restored = ck.LastRestore.UnixMilli()
+		}
+		gauge(descCkptRestored, float64(restored), id, j.Name)
 		if j.Status.IsTerminal() {
 			continue // as in Flink, an ended job's tasks leave the metrics
 		}

@@ -158,7 +158,7 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 		flushEach: g.Config.BufferTimeout == 0,
 		ckpt:      newTaskCheckpoints(),
 		built:     make(chan struct{}),
-		log:       log.With("task", v.Name, "subtask", id.Subtask, "attempt", id.Attempt),
+		log:       log.With("job", id.Job, "task", v.Name, "vertex", id.Vertex, "subtask", id.Subtask, "attempt", id.Attempt),
 	}
 }
 
