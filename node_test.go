@@ -91,7 +91,7 @@ func testRegistry() *Registry {
 			return err
 		}
 		env.Configure(WithCheckpointing(50*time.Millisecond), WithRestartStrategy(FixedDelayRestart(20, 50*time.Millisecond)))
-		runningCountJob(env, n, keys, args[2], nil, 5*time.Millisecond)
+		runningCountJob(env, n, keys, args[2], nil, 10*time.Millisecond)
 		return nil
 	})
 	// endless: an unbounded keyed job that restarts at once on failure,
