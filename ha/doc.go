@@ -1,6 +1,20 @@
 // Package ha holds the cluster machinery of library-style and session
-// deployments: membership by gossip (hashicorp/memberlist) today, leader
-// election and the replicated job store (hashicorp/raft) next.
+// deployments: membership by gossip (hashicorp/memberlist), and a Raft
+// group (hashicorp/raft, raft-wal log) for JobManager leader election and
+// the replicated job store. The root package does not use the Raft part
+// yet.
+//
+// # Raft
+//
+// A RaftNode keeps the job store: submitted jobs, and per job the pointer to
+// its latest completed checkpoint and its checkpoint id counter (the
+// checkpoint metadata itself stays in checkpoint storage, as Flink keeps
+// only pointers in ZooKeeper). The leader's FencingToken (term and leader
+// id) goes with every command; the state machine refuses a command whose
+// token's term is not the term of its log entry, and a checkpoint pointer
+// that is not newer than the current one, so a deposed leader commits
+// nothing. NewRaftNode checks the log and snapshots at start and names the
+// damaged file.
 //
 // # Membership
 //
