@@ -439,22 +439,7 @@ func TestExactlyOnceKilledTaskManagers(t *testing.T) {
 	// part of the job; it reports false if the job ended first.
 	kill := func(atLeast int) bool {
 		waitLines(t, out, atLeast)
-		var victim ResourceID
-		require.Eventually(t, func() bool {
-			jd, err := d.JobDetails(ctx, id)
-			if err != nil || jd.Status.IsTerminal() {
-				return true
-			}
-			for _, v := range jd.Vertices {
-				for _, st := range v.Subtasks {
-					if st.State != Running {
-						return false
-					}
-					victim = st.TaskManager
-				}
-			}
-			return victim != ""
-		}, time.Minute, time.Millisecond)
+		victim := runningTaskManager(t, d, id)
 		if victim == "" {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -193,16 +194,11 @@ func (t *task) writeOperator(loc checkpoint.Location, opID string, s operatorSna
 		return st, 0, errors.New("flink: no checkpoint storage configured on this task manager")
 	}
 	if s.keyed != nil {
-		w, err := t.storage.CreateStream(t.ctx, loc, t.streamName(opID, "keyed"))
-		if err != nil {
-			return st, 0, err
-		}
-		defer w.Abort()
-		h, err := s.keyed.Write(t.ctx, w)
-		if err != nil {
-			return st, 0, err
-		}
-		sh, err := w.Close()
+		var h state.KeyedStateHandle
+		sh, err := t.writeStream(loc, t.streamName(opID, "keyed"), func(w io.Writer) (err error) {
+			h, err = s.keyed.Write(t.ctx, w)
+			return err
+		})
 		if err != nil {
 			return st, 0, err
 		}
@@ -210,16 +206,11 @@ func (t *task) writeOperator(loc checkpoint.Location, opID string, s operatorSna
 		bytes += sh.Size
 	}
 	if s.operator != nil {
-		w, err := t.storage.CreateStream(t.ctx, loc, t.streamName(opID, "op"))
-		if err != nil {
-			return st, 0, err
-		}
-		defer w.Abort()
-		h, err := s.operator.Write(t.ctx, w)
-		if err != nil {
-			return st, 0, err
-		}
-		sh, err := w.Close()
+		var h state.OperatorStateHandle
+		sh, err := t.writeStream(loc, t.streamName(opID, "op"), func(w io.Writer) (err error) {
+			h, err = s.operator.Write(t.ctx, w)
+			return err
+		})
 		if err != nil {
 			return st, 0, err
 		}
@@ -231,6 +222,19 @@ func (t *task) writeOperator(loc checkpoint.Location, opID string, s operatorSna
 		bytes += sh.Size
 	}
 	return st, bytes, nil
+}
+
+// writeStream writes one state stream named name into loc with write.
+func (t *task) writeStream(loc checkpoint.Location, name string, write func(io.Writer) error) (checkpoint.StreamHandle, error) {
+	w, err := t.storage.CreateStream(t.ctx, loc, name)
+	if err != nil {
+		return checkpoint.StreamHandle{}, err
+	}
+	defer w.Abort()
+	if err := write(w); err != nil {
+		return checkpoint.StreamHandle{}, err
+	}
+	return w.Close()
 }
 
 // decline tells the JobManager the subtask cannot take checkpoint id. A

@@ -237,6 +237,30 @@ func startChildren(t testing.TB, jmAddr string, n int) map[ResourceID]*exec.Cmd 
 	return children
 }
 
+// runningTaskManager waits until every subtask of job id runs and returns
+// a TaskManager running one of them; empty if the job ended first.
+func runningTaskManager(t *testing.T, d *Dispatcher, id JobID) ResourceID {
+	t.Helper()
+	var victim ResourceID
+	require.Eventually(t, func() bool {
+		jd, err := d.JobDetails(context.Background(), id)
+		if err != nil || jd.Status.IsTerminal() {
+			return true
+		}
+		for _, v := range jd.Vertices {
+			for _, st := range v.Subtasks {
+				if st.State != Running {
+					victim = ""
+					return false
+				}
+				victim = st.TaskManager
+			}
+		}
+		return victim != ""
+	}, time.Minute, time.Millisecond)
+	return victim
+}
+
 func startJobManagerNode(t *testing.T) *Node {
 	t.Helper()
 	cfg := DefaultNodeConfig(RoleJobManager)
@@ -325,22 +349,8 @@ func TestKilledTaskManagerIsDetectedAndJobRestarts(t *testing.T) {
 	require.NoError(t, err)
 
 	// Kill -9 a TaskManager that runs part of the job, once it runs.
-	var victim ResourceID
-	require.Eventually(t, func() bool {
-		jd, err := d.JobDetails(ctx, id)
-		if err != nil {
-			return false
-		}
-		for _, v := range jd.Vertices {
-			for _, st := range v.Subtasks {
-				if st.State != Running {
-					return false
-				}
-				victim = st.TaskManager
-			}
-		}
-		return victim != ""
-	}, time.Minute, time.Millisecond)
+	victim := runningTaskManager(t, d, id)
+	require.NotEmpty(t, victim, "the job ended before it could be killed")
 	killed := time.Now()
 	require.NoError(t, children[victim].Process.Kill())
 	require.Eventually(t, func() bool {
