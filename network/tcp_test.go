@@ -381,7 +381,10 @@ func TestRemoteBadServerInput(t *testing.T) {
 		{"unknown channel", func(req partitionRequest) []byte { return validData(req.channel + 1000) }, ErrProtocol, false},
 		{"buffer without credit", func(req partitionRequest) []byte {
 			var f []byte
-			for i := range 3 { // credit is 2
+			// More buffers than any credit the client can have granted
+			// (exclusive and floating buffers together), so the test does
+			// not depend on whether floating credit was announced yet.
+			for i := range 64 {
 				b := appendBufferResponseHeader(nil, bufferResponseHeader{channel: req.channel, seq: uint32(i), dataType: dataTypeBuffer, size: 8})
 				f = append(f, append(b, 0, 0, 0, 4, 1, 2, 3, 4)...)
 			}
