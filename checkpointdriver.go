@@ -22,8 +22,7 @@ import (
 
 // checkpointDriver runs the checkpoints of one job.
 type checkpointDriver struct {
-	jm      *JobManager
-	storage checkpoint.Storage
+	jm *JobManager
 
 	wake chan struct{}
 	stop chan struct{}
@@ -61,7 +60,7 @@ func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
 	}
-	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	d := &checkpointDriver{jm: jm, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		sends: make(chan func(), 1024)}
 	d.mu.coord = coord
 	d.mu.sourcesEnded = make(map[ExecutionAttemptID]bool)

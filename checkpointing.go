@@ -33,6 +33,21 @@ type TaskRestore struct {
 	Operators    map[string]checkpoint.OperatorState
 }
 
+// forVertex returns the part of r that vertex v's subtasks restore: the
+// state of its operators only. A nil r stays nil.
+func (r *TaskRestore) forVertex(v *JobVertex) *TaskRestore {
+	if r == nil {
+		return nil
+	}
+	out := &TaskRestore{CheckpointID: r.CheckpointID, Operators: make(map[string]checkpoint.OperatorState)}
+	for _, o := range v.Operators {
+		if st, ok := r.Operators[o.ID]; ok {
+			out.Operators[o.ID] = st
+		}
+	}
+	return out
+}
+
 // operatorSnapshot is one operator's state frozen for a checkpoint.
 type operatorSnapshot struct {
 	keyed    *state.KeyedSnapshot
@@ -139,7 +154,6 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 	if b.Final {
 		t.ckpt.finalID = b.ID
 	}
-	t.ckpt.lastBarrier = b.ID
 	if b.Stop && t.source != nil {
 		t.ckpt.halt(b.ID)
 	}
@@ -289,6 +303,9 @@ func (t *task) notifyCheckpointComplete(id int64) error {
 	}
 	t.ckpt.mu.Lock()
 	t.ckpt.completed = max(t.ckpt.completed, id)
+	// Aborts are kept to fail the wait for the final checkpoint, which is
+	// newer than any completed one: older ones can go.
+	t.ckpt.aborted = slices.DeleteFunc(t.ckpt.aborted, func(a int64) bool { return a <= id })
 	t.ckpt.mu.Unlock()
 	t.ckpt.signal()
 	return nil
@@ -370,10 +387,9 @@ func (t *task) awaitFinalCheckpoint() error {
 // taskCheckpoints is a task's checkpoint bookkeeping besides what the emit
 // lock guards.
 type taskCheckpoints struct {
-	// finalID, lastBarrier and closing are guarded by the task's emit lock.
-	finalID     int64
-	lastBarrier int64
-	closing     bool // run is ending: no more snapshots are written
+	// finalID and closing are guarded by the task's emit lock.
+	finalID int64
+	closing bool // run is ending: no more snapshots are written
 
 	finalTaken chan struct{} // closed once the final checkpoint was taken
 	finalOnce  sync.Once
@@ -383,7 +399,7 @@ type taskCheckpoints struct {
 	mu        sync.Mutex
 	haltedBy  int64   // the stop-with-savepoint holding the source
 	completed int64   // the newest checkpoint known complete
-	aborted   []int64 // checkpoints known aborted
+	aborted   []int64 // checkpoints known aborted, newer than completed
 	wake      chan struct{}
 }
 

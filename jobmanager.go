@@ -567,7 +567,7 @@ func (jm *JobManager) deploy(ctx context.Context) {
 		ev.Location = slot.Slot.TaskManager
 		ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
 			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
-			Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: jm.mu.restore,
+			Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: jm.mu.restore.forVertex(ev.Vertex),
 		}})
 	}
 	jm.mu.Unlock()
