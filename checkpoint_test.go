@@ -498,7 +498,7 @@ func (s *counterSource) SnapshotState(int64) error { return s.pos.Update([]int64
 
 func (s *counterSource) Run(ctx *SourceContext[int64]) error {
 	for s.next < s.end {
-		err := ctx.WithCheckpointLock(func(out Collector[int64]) error {
+		err := ctx.WithCheckpointLock(func(out SourceCollector[int64]) error {
 			for range 100 {
 				if s.next >= s.end {
 					break

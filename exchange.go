@@ -21,9 +21,12 @@ const buffersPerChannel = 4
 // localBuffer is one buffer in flight: a batch of records or an event.
 type localBuffer[T any] struct {
 	records []T
+	ts      tsBuf              // the records' timestamps
 	channel int                // the input channel it arrived on
 	eop     bool               // end of partition: the producer sends nothing more
 	barrier *CheckpointBarrier // a checkpoint barrier instead of records
+	event   timeEvent          // a watermark or watermark status instead of records
+	wm      int64              // the watermark, for evWatermark
 }
 
 // localGate is the input gate of one consumer subtask: every input channel
@@ -52,8 +55,10 @@ func newLocalGate[T any](numChannels int) *localGate[T] {
 // recycle returns a processed buffer to its channel's credit.
 func (g *localGate[T]) recycle(b *localBuffer[T]) {
 	b.records = b.records[:0]
+	b.ts.reset()
 	b.eop = false
 	b.barrier = nil
+	b.event = evNone
 	g.channels[b.channel] <- b
 }
 
@@ -139,8 +144,9 @@ func (typeInfo[T]) fanout(outs []any) any {
 
 type discard[T any] struct{}
 
-func (discard[T]) push([]T) error  { return nil }
-func (discard[T]) endInput() error { return nil }
+func (discard[T]) push([]T, []int64) error { return nil }
+func (discard[T]) watermark(int64) error   { return nil }
+func (discard[T]) endInput() error         { return nil }
 
 func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
 	if tk.exchange.Network {
@@ -179,6 +185,7 @@ func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
 	}
 	tk.addFlusher(w.flush)
 	tk.addBarrierWriter(w.emitBarrier)
+	tk.addStatusWriter(w.emitStatus)
 	return w, nil
 }
 
@@ -208,6 +215,7 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 	parked := make([][]*localBuffer[T], n)
 	var replay []*localBuffer[T]
 	a := tk.newAligner(n)
+	valve := tk.newValve(n, h.watermark)
 	a.block = func(ch int) { blocked[ch] = true }
 	a.resumeAll = func() {
 		for ch := range blocked {
@@ -248,21 +256,31 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 				return err
 			}
 			continue
+		case b.event != evNone:
+			ev, wm := b.event, b.wm
+			g.recycle(b)
+			if err := valve.onEvent(ch, ev, wm); err != nil {
+				return err
+			}
+			continue
 		case b.eop:
 			open--
 			g.recycle(b)
 			if err := a.onEndOfPartition(ch); err != nil {
 				return err
 			}
+			if err := valve.onEnd(ch); err != nil {
+				return err
+			}
 			continue
 		}
-		err := tk.emit(func() error { return h.push(b.records) })
+		err := tk.emit(func() error { return h.push(b.records, b.ts.get()) })
 		g.recycle(b)
 		if err != nil {
 			return err
 		}
 	}
-	return tk.emit(h.endInput)
+	return tk.endInput(h.endInput)
 }
 
 // localWriter partitions a producer subtask's records over the consumer
@@ -276,32 +294,33 @@ type localWriter[T any] struct {
 	gates      []*localGate[T]
 	pending    []*localBuffer[T] // the buffer being filled per consumer
 	channel    int               // this producer's channel index in every gate
+	out        outputProgress
 }
 
-func (w *localWriter[T]) push(b []T) error {
+func (w *localWriter[T]) push(b []T, ts []int64) error {
 	n := len(w.gates)
 	switch w.part {
 	case partForward:
-		return w.appendAll(w.tk.id.Subtask, b)
+		return w.appendAll(w.tk.id.Subtask, b, ts)
 	case partBroadcast:
 		for j := range n {
-			if err := w.appendAll(j, b); err != nil {
+			if err := w.appendAll(j, b, ts); err != nil {
 				return err
 			}
 		}
 	case partHash:
-		for _, v := range b {
-			if err := w.append(w.keyGroupOf(v)*n/w.maxPar, v); err != nil {
+		for i, v := range b {
+			if err := w.append(w.keyGroupOf(v)*n/w.maxPar, v, tsAt(ts, i)); err != nil {
 				return err
 			}
 		}
 	default: // rebalance
-		for _, v := range b {
+		for i, v := range b {
 			w.rr++
 			if w.rr >= n {
 				w.rr = 0
 			}
-			if err := w.append(w.rr, v); err != nil {
+			if err := w.append(w.rr, v, tsAt(ts, i)); err != nil {
 				return err
 			}
 		}
@@ -310,13 +329,18 @@ func (w *localWriter[T]) push(b []T) error {
 }
 
 // appendAll copies a batch into consumer j's buffers.
-func (w *localWriter[T]) appendAll(j int, b []T) error {
+func (w *localWriter[T]) appendAll(j int, b []T, ts []int64) error {
 	for len(b) > 0 {
 		buf, err := w.buffer(j)
 		if err != nil {
 			return err
 		}
 		k := min(len(b), batchSize-len(buf.records))
+		var kts []int64
+		if ts != nil {
+			kts, ts = ts[:k], ts[k:]
+		}
+		buf.ts.addAll(len(buf.records), k, kts)
 		buf.records = append(buf.records, b[:k]...)
 		b = b[k:]
 		if len(buf.records) >= batchSize {
@@ -326,11 +350,12 @@ func (w *localWriter[T]) appendAll(j int, b []T) error {
 	return nil
 }
 
-func (w *localWriter[T]) append(j int, v T) error {
+func (w *localWriter[T]) append(j int, v T, ts int64) error {
 	buf, err := w.buffer(j)
 	if err != nil {
 		return err
 	}
+	buf.ts.add(len(buf.records), ts)
 	buf.records = append(buf.records, v)
 	if len(buf.records) >= batchSize {
 		w.ship(j)
@@ -388,6 +413,37 @@ func (w *localWriter[T]) emitBarrier(b CheckpointBarrier) error {
 			return err
 		}
 		buf.barrier = &b
+		w.ship(j)
+	}
+	return nil
+}
+
+// watermark sends a watermark to every consumer, behind the records
+// written before it.
+func (w *localWriter[T]) watermark(wm int64) error {
+	if !w.out.advance(wm) {
+		return nil
+	}
+	return w.emitEvent(evWatermark, wm)
+}
+
+// emitStatus sends a watermark status change to every consumer.
+func (w *localWriter[T]) emitStatus(idle bool) error {
+	ev, ok := w.out.status(idle)
+	if !ok {
+		return nil
+	}
+	return w.emitEvent(ev, 0)
+}
+
+func (w *localWriter[T]) emitEvent(ev timeEvent, wm int64) error {
+	w.flush()
+	for j := range w.gates {
+		buf, err := w.buffer(j)
+		if err != nil {
+			return err
+		}
+		buf.event, buf.wm = ev, wm
 		w.ship(j)
 	}
 	return nil

@@ -44,6 +44,7 @@ import (
 
 	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/state"
+	"github.com/flinkgo/flink/window"
 )
 
 // DefaultBufferTimeout is how long a partially filled output buffer may wait
@@ -66,6 +67,10 @@ type JobConfig struct {
 	// output buffer. 0 ships after every record; a negative value ships only
 	// full buffers (and at the end of input). Default 100 ms.
 	BufferTimeout time.Duration
+	// AutoWatermarkInterval is how often periodic watermark generators
+	// emit: Flink's pipeline.auto-watermark-interval. 0 means the default,
+	// 200 ms; a negative value turns periodic emission off.
+	AutoWatermarkInterval time.Duration
 	// Restart decides whether and when a failed job restarts. Default
 	// NoRestart, as Flink without checkpointing.
 	Restart RestartStrategy
@@ -185,6 +190,24 @@ func WithMaxParallelism(n int) Option { return func(c *JobConfig) { c.MaxParalle
 
 // WithBufferTimeout sets the buffer timeout; see JobConfig.BufferTimeout.
 func WithBufferTimeout(d time.Duration) Option { return func(c *JobConfig) { c.BufferTimeout = d } }
+
+// WithAutoWatermarkInterval sets how often periodic watermark generators
+// emit; see JobConfig.AutoWatermarkInterval.
+func WithAutoWatermarkInterval(d time.Duration) Option {
+	return func(c *JobConfig) { c.AutoWatermarkInterval = d }
+}
+
+// watermarkInterval returns the effective periodic watermark interval; 0
+// when periodic emission is off.
+func (c JobConfig) watermarkInterval() time.Duration {
+	switch {
+	case c.AutoWatermarkInterval < 0:
+		return 0
+	case c.AutoWatermarkInterval == 0:
+		return window.DefaultWatermarkInterval
+	}
+	return c.AutoWatermarkInterval
+}
 
 // WithRestartStrategy sets the restart strategy.
 func WithRestartStrategy(s RestartStrategy) Option {

@@ -93,7 +93,11 @@ type JobEdge struct {
 	part       partitionKind
 	from, to   *transformation
 	keyGroupOf any
+	tag        string // the side output of from it reads; "" for the main output
 }
+
+// recordType is the type of the records the edge carries.
+func (e *JobEdge) recordType() streamType { return e.from.outputType(e.tag) }
 
 // SlotsNeeded returns the number of slots the job needs: with slot sharing
 // one slot runs one parallel slice of every vertex of a slot sharing group,
@@ -193,7 +197,7 @@ func buildJobGraph(cfg JobConfig, ts []*transformation) (*JobGraph, error) {
 		for i, in := range t.inputs {
 			src := vertexOf[in.from]
 			e := &JobEdge{ID: len(g.Edges), Source: src.ID, Target: v.ID, Partitioner: parts[i].String(),
-				part: parts[i], from: in.from, to: t, keyGroupOf: in.keyGroupOf}
+				part: parts[i], from: in.from, to: t, keyGroupOf: in.keyGroupOf, tag: in.tag}
 			g.Edges = append(g.Edges, e)
 			src.Outputs = append(src.Outputs, e.ID)
 			v.Inputs = append(v.Inputs, e.ID)
@@ -244,6 +248,9 @@ func fingerprint(g *JobGraph) string {
 	}
 	for _, e := range g.Edges {
 		fmt.Fprintf(h, "e %d->%d %s from=%d to=%d\n", e.Source, e.Target, e.Partitioner, e.from.id, e.to.id)
+		if e.tag != "" {
+			fmt.Fprintf(h, "  side %q %s\n", e.tag, e.recordType())
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

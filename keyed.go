@@ -1,20 +1,37 @@
 package flink
 
 import (
+	"fmt"
+
 	"github.com/flinkgo/flink/state"
 )
 
 // KeyedContext is what a keyed process function sees: its subtask's
-// RuntimeContext, the key of the record being processed, and the subtask's
-// keyed state, which is always scoped to that key.
+// RuntimeContext, the key and timestamp of the record being processed (or
+// of the timer firing), timers, and the subtask's keyed state, which is
+// always scoped to that key.
 type KeyedContext[K comparable] struct {
 	*RuntimeContext
 	backend *state.HeapKeyedBackend[K]
 	key     K
+	ts      int64
+	domain  TimeDomain
+	timers  *keyedTimers[K, struct{}]
 }
 
 // CurrentKey returns the key of the record being processed.
 func (c *KeyedContext[K]) CurrentKey() K { return c.key }
+
+// Timestamp returns the event-time timestamp of the record being processed
+// (the timer's time in OnTimer of an event-time timer), and false when it
+// has none.
+func (c *KeyedContext[K]) Timestamp() (int64, bool) { return c.ts, c.ts != noTimestamp }
+
+// TimeDomain returns the domain of the timer firing, in OnTimer.
+func (c *KeyedContext[K]) TimeDomain() TimeDomain { return c.domain }
+
+// TimerService returns the timers of the current key.
+func (c *KeyedContext[K]) TimerService() TimerService { return keyedTimerService[K]{c.timers} }
 
 // State returns the subtask's keyed state backend. Register and use state
 // through the state package; every state reads and writes the current key's
@@ -28,52 +45,153 @@ func (c *KeyedContext[K]) CurrentKey() K { return c.key }
 // others.
 func (c *KeyedContext[K]) State() *state.HeapKeyedBackend[K] { return c.backend }
 
+type keyedTimerService[K comparable] struct{ kt *keyedTimers[K, struct{}] }
+
+func (s keyedTimerService[K]) CurrentProcessingTime() int64 { return nowMillis() }
+func (s keyedTimerService[K]) CurrentWatermark() int64      { return s.kt.wm }
+func (s keyedTimerService[K]) RegisterEventTimeTimer(t int64) {
+	s.kt.register(EventTime, t, struct{}{})
+}
+func (s keyedTimerService[K]) RegisterProcessingTimeTimer(t int64) {
+	s.kt.register(ProcessingTime, t, struct{}{})
+}
+func (s keyedTimerService[K]) DeleteEventTimeTimer(t int64) { s.kt.remove(EventTime, t, struct{}{}) }
+func (s keyedTimerService[K]) DeleteProcessingTimeTimer(t int64) {
+	s.kt.remove(ProcessingTime, t, struct{}{})
+}
+
 // KeyedProcessFunc handles one record of a keyed stream with access to the
 // record's keyed state; it emits zero or more records to out.
 type KeyedProcessFunc[K comparable, T, U any] func(ctx *KeyedContext[K], v T, out Collector[U]) error
 
+// KeyedProcessFunction is a keyed process function with timers: Flink's
+// KeyedProcessFunction. ProcessElement handles each record; OnTimer is
+// called when a timer registered through ctx.TimerService() fires, with the
+// timer's key current (ctx.CurrentKey) and its time. Records emitted in
+// OnTimer of an event-time timer carry the timer's time as timestamp.
+type KeyedProcessFunction[K comparable, T, U any] interface {
+	ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error
+	OnTimer(ctx *KeyedContext[K], timestamp int64, out Collector[U]) error
+}
+
 // KeyedProcess applies f to every record of a keyed stream. Each subtask
 // keeps keyed state for the key groups it owns, as Flink's
-// KeyedProcessFunction.
+// KeyedProcessFunction. f may register timers only with a
+// KeyedProcessFunction (KeyedProcessWithTimers) to receive them.
 func KeyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunc[K, T, U]) *DataStream[U] {
+	return KeyedProcessWithTimers[T, K, U](ks, funcOnly[K, T, U](f))
+}
+
+// funcOnly adapts a KeyedProcessFunc to a KeyedProcessFunction.
+type funcOnly[K comparable, T, U any] KeyedProcessFunc[K, T, U]
+
+func (f funcOnly[K, T, U]) ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error {
+	return f(ctx, v, out)
+}
+
+func (f funcOnly[K, T, U]) OnTimer(*KeyedContext[K], int64, Collector[U]) error {
+	return fmt.Errorf("flink: a timer fired for a KeyedProcess function; use KeyedProcessWithTimers to handle timers")
+}
+
+// KeyedProcessWithTimers applies a KeyedProcessFunction, which may use
+// timers, to every record of a keyed stream.
+func KeyedProcessWithTimers[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunction[K, T, U]) *DataStream[U] {
 	return addOperator(ks.s, "KeyedProcess", func(oc *opContext, out consumer[U]) (consumer[T], error) {
 		b, err := keyedBackend[K](oc)
 		if err != nil {
 			return nil, oc.fail(err)
 		}
-		return &keyedProcessOp[T, K, U]{oc: oc, key: ks.key, f: f, out: out, ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: b}}, nil
+		kt, err := newKeyedTimers[K, struct{}](oc.task, b)
+		if err != nil {
+			return nil, oc.fail(err)
+		}
+		o := &keyedProcessOp[T, K, U]{oc: oc, key: ks.key, f: f, out: out,
+			ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: b, timers: kt}}
+		o.col.out = out
+		kt.start(o.onProcessingTime)
+		return o, nil
 	})
 }
 
 type keyedProcessOp[T any, K comparable, U any] struct {
 	oc  *opContext
 	key func(T) K
-	f   KeyedProcessFunc[K, T, U]
+	f   KeyedProcessFunction[K, T, U]
 	out consumer[U]
 	ctx *KeyedContext[K]
 	col batcher[U]
 }
 
-func (o *keyedProcessOp[T, K, U]) push(b []T) (err error) {
+func (o *keyedProcessOp[T, K, U]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
-	o.col.out = o.out
-	for _, v := range b {
+	for i, v := range b {
 		k := o.key(v)
 		if err := o.ctx.backend.SetCurrentKey(k); err != nil {
 			return o.oc.fail(err)
 		}
 		o.ctx.key = k
-		if err := o.f(o.ctx, v, &o.col); err != nil {
+		o.ctx.ts = tsAt(ts, i)
+		o.col.cur, o.oc.side.cur = o.ctx.ts, o.ctx.ts
+		if err := o.f.ProcessElement(o.ctx, v, &o.col); err != nil {
+			return o.oc.fail(err)
+		}
+		if err := o.ctx.timers.takeErr(); err != nil {
 			return o.oc.fail(err)
 		}
 		if o.col.err != nil {
 			return o.col.err
 		}
 	}
+	return o.flush()
+}
+
+func (o *keyedProcessOp[T, K, U]) flush() error {
 	o.oc.metrics.RecordsOut.Add(o.col.n)
 	o.col.n = 0
-	return o.col.flush()
+	if err := o.col.flush(); err != nil {
+		return err
+	}
+	return o.oc.side.flush()
+}
+
+// fire calls OnTimer for timer k, whose key is current.
+func (o *keyedProcessOp[T, K, U]) fire(k timerKey[K, struct{}]) error {
+	o.ctx.key = k.key
+	o.ctx.domain = k.id.Domain
+	o.ctx.ts = noTimestamp
+	if k.id.Domain == EventTime {
+		o.ctx.ts = k.id.TS
+	}
+	o.col.cur, o.oc.side.cur = o.ctx.ts, o.ctx.ts
+	if err := o.f.OnTimer(o.ctx, k.id.TS, &o.col); err != nil {
+		return o.oc.fail(err)
+	}
+	if err := o.ctx.timers.takeErr(); err != nil {
+		return o.oc.fail(err)
+	}
+	return o.col.err
+}
+
+func (o *keyedProcessOp[T, K, U]) watermark(wm int64) (err error) {
+	defer o.oc.recoverInto(&err)
+	if err := o.ctx.timers.advance(wm, o.fire); err != nil {
+		return err
+	}
+	o.ctx.domain = EventTime
+	if err := o.flush(); err != nil {
+		return err
+	}
+	return o.out.watermark(wm)
+}
+
+func (o *keyedProcessOp[T, K, U]) onProcessingTime(now int64) (err error) {
+	defer o.oc.recoverInto(&err)
+	if err := o.ctx.timers.fireProcessing(now, o.fire); err != nil {
+		return err
+	}
+	o.ctx.domain = EventTime
+	return o.flush()
 }
 
 func (o *keyedProcessOp[T, K, U]) endInput() error { return o.out.endInput() }

@@ -40,8 +40,9 @@ type netWriter[T any] struct {
 	n          int
 	rr         int
 	p          *network.ResultPartition
-	w          *network.RecordWriter[T]
+	w          *network.RecordWriter[stamped[T]]
 	finished   bool
+	out        outputProgress
 }
 
 func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
@@ -54,21 +55,23 @@ func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
 	cfg.BufferTimeout = tk.graph.Config.BufferTimeout
 	w := &netWriter[T]{
 		tk: tk, part: e.part, maxPar: target.MaxParallelism, n: target.Parallelism, rr: tk.id.Subtask,
-		p: p, w: network.NewRecordWriter(p, network.CodecFor[T](tk.net.codecs), cfg),
+		p: p, w: network.NewRecordWriter[stamped[T]](p, stampedCodec[T]{network.CodecFor[T](tk.net.codecs)}, cfg),
 	}
 	if e.part == partHash {
 		w.keyGroupOf = e.keyGroupOf.(func(T) int)
 	}
 	tk.addFlusher(w.flush)
 	tk.addBarrierWriter(w.emitBarrier)
+	tk.addStatusWriter(w.emitStatus)
 	tk.addCloser(w.close)
 	tk.addNetMetrics(func(m *TaskMetrics) { m.BackPressured += durationOf(p.Metrics().BackPressuredNanos) })
 	return w, nil
 }
 
-func (w *netWriter[T]) push(b []T) error {
+func (w *netWriter[T]) push(b []T, ts []int64) error {
 	ctx := w.tk.ctx
-	for _, v := range b {
+	for i, r := range b {
+		v := stamped[T]{ts: tsAt(ts, i), v: r}
 		var err error
 		switch w.part {
 		case partForward:
@@ -76,7 +79,7 @@ func (w *netWriter[T]) push(b []T) error {
 		case partBroadcast:
 			err = w.w.Broadcast(ctx, v)
 		case partHash:
-			err = w.w.Emit(ctx, w.keyGroupOf(v)*w.n/w.maxPar, v)
+			err = w.w.Emit(ctx, w.keyGroupOf(r)*w.n/w.maxPar, v)
 		default:
 			if w.rr++; w.rr >= w.n {
 				w.rr = 0
@@ -105,6 +108,24 @@ func (w *netWriter[T]) emitBarrier(b CheckpointBarrier) error {
 		return err
 	}
 	return w.w.BroadcastEvent(network.Event{Kind: network.EventCheckpointBarrier, Payload: p})
+}
+
+// watermark sends a watermark to every consumer, behind the records
+// written before it.
+func (w *netWriter[T]) watermark(wm int64) error {
+	if !w.out.advance(wm) {
+		return nil
+	}
+	return w.w.BroadcastEvent(network.Event{Kind: network.EventWatermark, Payload: encodeWatermark(wm)})
+}
+
+// emitStatus sends a watermark status change to every consumer.
+func (w *netWriter[T]) emitStatus(idle bool) error {
+	ev, ok := w.out.status(idle)
+	if !ok {
+		return nil
+	}
+	return w.w.BroadcastEvent(network.Event{Kind: network.EventWatermarkStatus, Payload: []byte{byte(ev)}})
 }
 
 // endInput ships what is buffered and ends the partition.
@@ -151,9 +172,10 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 	if err := gate.RequestPartitions(tk.ctx); err != nil {
 		return err
 	}
-	r := network.NewRecordReader(gate, network.CodecFor[T](tk.net.codecs), 0)
+	r := network.NewRecordReader[stamped[T]](gate, stampedCodec[T]{network.CodecFor[T](tk.net.codecs)}, 0)
 	defer r.Close()
 	a := tk.newAligner(gate.NumChannels())
+	valve := tk.newValve(gate.NumChannels(), h.watermark)
 	var blocked []int
 	a.block = func(ch int) {
 		gate.BlockChannel(ch)
@@ -166,15 +188,17 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 		blocked = blocked[:0]
 	}
 	batch := make([]T, 0, batchSize)
+	var ts tsBuf
 	push := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := tk.emit(func() error { return h.push(batch) })
+		err := tk.emit(func() error { return h.push(batch, ts.get()) })
 		batch = batch[:0]
+		ts.reset()
 		return err
 	}
-	var rec, zero T // one record decoded into and copied out: no allocation per record
+	var rec, zero stamped[T] // one record decoded into and copied out: no allocation per record
 	for {
 		rec = zero
 		res, err := r.Next(tk.ctx, &rec)
@@ -182,7 +206,7 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 			if err := push(); err != nil {
 				return err
 			}
-			return tk.emit(h.endInput)
+			return tk.endInput(h.endInput)
 		}
 		if err != nil {
 			return err
@@ -202,15 +226,35 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 				if err != nil {
 					return err
 				}
+			case network.EventWatermark:
+				wm, err := decodeWatermark(res.Event.Payload)
+				if err != nil {
+					return fmt.Errorf("input channel %d: %w", res.Channel, err)
+				}
+				if err := valve.onEvent(res.Channel, evWatermark, wm); err != nil {
+					return err
+				}
+			case network.EventWatermarkStatus:
+				ev, err := decodeWatermarkStatus(res.Event.Payload)
+				if err != nil {
+					return fmt.Errorf("input channel %d: %w", res.Channel, err)
+				}
+				if err := valve.onEvent(res.Channel, ev, 0); err != nil {
+					return err
+				}
 			case network.EventEndOfPartition:
 				if err := a.onEndOfPartition(res.Channel); err != nil {
+					return err
+				}
+				if err := valve.onEnd(res.Channel); err != nil {
 					return err
 				}
 			}
 			// The reader returns io.EOF once every channel has ended.
 			continue
 		}
-		batch = append(batch, rec)
+		ts.add(len(batch), rec.ts)
+		batch = append(batch, rec.v)
 		if len(batch) >= batchSize || !r.Buffered() {
 			if err := push(); err != nil {
 				return err

@@ -2,10 +2,10 @@ package flink
 
 import (
 	"context"
-
 	"fmt"
 	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/state"
+	"math"
 	"runtime/debug"
 	"sync/atomic"
 )
@@ -16,13 +16,24 @@ const batchSize = 512
 
 // consumer receives batches of records inside a subtask: the input side of a
 // chained operator, a sink, or a record writer into an exchange. push must
-// neither keep nor modify batch after it returns; the caller reuses it.
+// neither keep nor modify batch or ts after it returns; the caller reuses
+// them.
 type consumer[T any] interface {
-	push(batch []T) error
+	// push processes a batch of records. ts holds their event-time
+	// timestamps (noTimestamp for a record without one), or is nil when no
+	// record of the batch has a timestamp.
+	push(batch []T, ts []int64) error
+	// watermark says that no record with a timestamp at or below wm
+	// follows: operators fire the event-time timers it passes, then pass it
+	// on. Watermarks never decrease.
+	watermark(wm int64) error
 	// endInput is called once after the last record: operators flush what
 	// they hold and pass it on.
 	endInput() error
 }
+
+// noTimestamp marks a record without an event-time timestamp.
+const noTimestamp = math.MinInt64
 
 // RuntimeContext tells a user function where it runs. One exists per
 // operator and subtask; it is safe to read from the function's goroutine.
@@ -34,6 +45,7 @@ type RuntimeContext struct {
 	subtask     int
 	parallelism int
 	attempt     int
+	side        *sideOutputs
 }
 
 // Context is cancelled when the subtask is cancelled.
@@ -66,6 +78,8 @@ type opContext struct {
 	opID    string
 	// restore is the operator's state to start from; nil to start empty.
 	restore *checkpoint.OperatorState
+	// side holds the operator's side outputs.
+	side *sideOutputs
 }
 
 // fail wraps an error from user code with the operator that raised it.
@@ -90,9 +104,18 @@ type OperatorMetrics struct {
 // fanout pushes every batch to several consumers.
 type fanout[T any] []consumer[T]
 
-func (f fanout[T]) push(b []T) error {
+func (f fanout[T]) push(b []T, ts []int64) error {
 	for _, c := range f {
-		if err := c.push(b); err != nil {
+		if err := c.push(b, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f fanout[T]) watermark(wm int64) error {
+	for _, c := range f {
+		if err := c.watermark(wm); err != nil {
 			return err
 		}
 	}
@@ -108,11 +131,77 @@ func (f fanout[T]) endInput() error {
 	return nil
 }
 
+// tsBuf collects the timestamps of a batch being built: none until a record
+// with a timestamp arrives, then one per record.
+type tsBuf struct {
+	ts      []int64
+	stamped bool // some record of the batch has a timestamp
+}
+
+// add records timestamp t of the record appended after n others.
+func (b *tsBuf) add(n int, t int64) {
+	if !b.stamped {
+		if t == noTimestamp {
+			return
+		}
+		b.stamped = true
+		b.ts = b.ts[:0]
+		for range n {
+			b.ts = append(b.ts, noTimestamp)
+		}
+	}
+	b.ts = append(b.ts, t)
+}
+
+// addAll records the timestamps ts (nil: none) of k records appended after
+// n others.
+func (b *tsBuf) addAll(n, k int, ts []int64) {
+	switch {
+	case ts != nil:
+		if !b.stamped {
+			b.stamped = true
+			b.ts = b.ts[:0]
+			for range n {
+				b.ts = append(b.ts, noTimestamp)
+			}
+		}
+		b.ts = append(b.ts, ts...)
+	case b.stamped:
+		for range k {
+			b.ts = append(b.ts, noTimestamp)
+		}
+	}
+}
+
+// get returns the batch's timestamps, nil when none has one.
+func (b *tsBuf) get() []int64 {
+	if b.stamped {
+		return b.ts
+	}
+	return nil
+}
+
+func (b *tsBuf) reset() {
+	b.ts = b.ts[:0]
+	b.stamped = false
+}
+
+// tsAt returns the timestamp of record i of a batch with timestamps ts.
+func tsAt(ts []int64, i int) int64 {
+	if ts == nil {
+		return noTimestamp
+	}
+	return ts[i]
+}
+
 // batcher collects emitted records and pushes them downstream in batches:
-// the Collector handed to FlatMap and Process functions.
+// the Collector handed to FlatMap and Process functions. Collected records
+// get the timestamp in cur: the input record's, as in Flink.
 type batcher[T any] struct {
 	out consumer[T]
 	buf []T
+	ts  tsBuf
+	cur int64 // timestamp of the records collected now, or noTimestamp
 	err error // first push error; later records are dropped and the task fails with it
 	n   int64 // records emitted
 }
@@ -121,6 +210,7 @@ func (b *batcher[T]) Collect(v T) {
 	if b.err != nil {
 		return
 	}
+	b.ts.add(len(b.buf), b.cur)
 	b.buf = append(b.buf, v)
 	b.n++
 	if len(b.buf) >= batchSize {
@@ -130,9 +220,10 @@ func (b *batcher[T]) Collect(v T) {
 
 func (b *batcher[T]) flush() error {
 	if len(b.buf) > 0 && b.err == nil {
-		b.err = b.out.push(b.buf)
+		b.err = b.out.push(b.buf, b.ts.get())
 	}
 	b.buf = b.buf[:0]
+	b.ts.reset()
 	return b.err
 }
 
@@ -143,7 +234,7 @@ type mapOp[T, U any] struct {
 	buf []U
 }
 
-func (o *mapOp[T, U]) push(b []T) (err error) {
+func (o *mapOp[T, U]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	if cap(o.buf) < len(b) {
@@ -158,28 +249,34 @@ func (o *mapOp[T, U]) push(b []T) (err error) {
 		buf[i] = u
 	}
 	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
-	return o.out.push(buf)
+	return o.out.push(buf, ts)
 }
 
-func (o *mapOp[T, U]) endInput() error { return o.out.endInput() }
+func (o *mapOp[T, U]) watermark(wm int64) error { return o.out.watermark(wm) }
+func (o *mapOp[T, U]) endInput() error          { return o.out.endInput() }
 
 type filterOp[T any] struct {
 	oc  *opContext
 	f   func(T) (bool, error)
 	out consumer[T]
 	buf []T
+	ts  tsBuf
 }
 
-func (o *filterOp[T]) push(b []T) (err error) {
+func (o *filterOp[T]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	buf := o.buf[:0]
-	for _, v := range b {
+	o.ts.reset()
+	for i, v := range b {
 		ok, err := o.f(v)
 		if err != nil {
 			return o.oc.fail(err)
 		}
 		if ok {
+			if ts != nil {
+				o.ts.add(len(buf), ts[i])
+			}
 			buf = append(buf, v)
 		}
 	}
@@ -188,10 +285,11 @@ func (o *filterOp[T]) push(b []T) (err error) {
 		return nil
 	}
 	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
-	return o.out.push(buf)
+	return o.out.push(buf, o.ts.get())
 }
 
-func (o *filterOp[T]) endInput() error { return o.out.endInput() }
+func (o *filterOp[T]) watermark(wm int64) error { return o.out.watermark(wm) }
+func (o *filterOp[T]) endInput() error          { return o.out.endInput() }
 
 type processOp[T, U any] struct {
 	oc  *opContext
@@ -200,11 +298,13 @@ type processOp[T, U any] struct {
 	col batcher[U]
 }
 
-func (o *processOp[T, U]) push(b []T) (err error) {
+func (o *processOp[T, U]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	o.col.out = o.out
-	for _, v := range b {
+	for i, v := range b {
+		o.col.cur = tsAt(ts, i)
+		o.oc.side.cur = o.col.cur
 		if err := o.f(o.oc.rc, v, &o.col); err != nil {
 			return o.oc.fail(err)
 		}
@@ -214,10 +314,14 @@ func (o *processOp[T, U]) push(b []T) (err error) {
 	}
 	o.oc.metrics.RecordsOut.Add(o.col.n)
 	o.col.n = 0
-	return o.col.flush()
+	if err := o.col.flush(); err != nil {
+		return err
+	}
+	return o.oc.side.flush()
 }
 
-func (o *processOp[T, U]) endInput() error { return o.out.endInput() }
+func (o *processOp[T, U]) watermark(wm int64) error { return o.out.watermark(wm) }
+func (o *processOp[T, U]) endInput() error          { return o.out.endInput() }
 
 type reduceOp[T any, K comparable] struct {
 	oc      *opContext
@@ -229,7 +333,7 @@ type reduceOp[T any, K comparable] struct {
 	buf     []T
 }
 
-func (o *reduceOp[T, K]) push(b []T) (err error) {
+func (o *reduceOp[T, K]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	buf := o.buf[:0]
@@ -253,10 +357,11 @@ func (o *reduceOp[T, K]) push(b []T) (err error) {
 	}
 	o.buf = buf
 	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
-	return o.out.push(buf)
+	return o.out.push(buf, ts)
 }
 
-func (o *reduceOp[T, K]) endInput() error { return o.out.endInput() }
+func (o *reduceOp[T, K]) watermark(wm int64) error { return o.out.watermark(wm) }
+func (o *reduceOp[T, K]) endInput() error          { return o.out.endInput() }
 
 type aggregateOp[T any, K comparable, ACC, OUT any] struct {
 	oc      *opContext
@@ -268,7 +373,7 @@ type aggregateOp[T any, K comparable, ACC, OUT any] struct {
 	buf     []OUT
 }
 
-func (o *aggregateOp[T, K, ACC, OUT]) push(b []T) (err error) {
+func (o *aggregateOp[T, K, ACC, OUT]) push(b []T, ts []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	buf := o.buf[:0]
@@ -297,7 +402,8 @@ func (o *aggregateOp[T, K, ACC, OUT]) push(b []T) (err error) {
 	}
 	o.buf = buf
 	o.oc.metrics.RecordsOut.Add(int64(len(buf)))
-	return o.out.push(buf)
+	return o.out.push(buf, ts)
 }
 
-func (o *aggregateOp[T, K, ACC, OUT]) endInput() error { return o.out.endInput() }
+func (o *aggregateOp[T, K, ACC, OUT]) watermark(wm int64) error { return o.out.watermark(wm) }
+func (o *aggregateOp[T, K, ACC, OUT]) endInput() error          { return o.out.endInput() }

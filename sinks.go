@@ -78,7 +78,7 @@ type sinkOp[T any] struct {
 	sink Sink[T]
 }
 
-func (o *sinkOp[T]) push(b []T) (err error) {
+func (o *sinkOp[T]) push(b []T, _ []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	if f, ok := o.sink.(funcSink[T]); ok {
@@ -97,6 +97,8 @@ func (o *sinkOp[T]) push(b []T) (err error) {
 	}
 	return nil
 }
+
+func (o *sinkOp[T]) watermark(int64) error { return nil }
 
 func (o *sinkOp[T]) endInput() (err error) {
 	defer o.oc.recoverInto(&err)

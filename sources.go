@@ -69,7 +69,7 @@ func (s *batchSource[T]) run(ctx context.Context) (err error) {
 		err := s.oc.task.emit(func() error {
 			if len(buf) > 0 {
 				s.oc.metrics.RecordsOut.Add(int64(len(buf)))
-				if err := s.out.push(buf); err != nil {
+				if err := s.out.push(buf, nil); err != nil {
 					return err
 				}
 			}
@@ -368,18 +368,70 @@ type SourceContext[T any] struct {
 	oc    *opContext
 	out   consumer[T]
 	batch []T
+	ts    tsBuf
+	wm    int64 // the last watermark emitted
+	idle  bool
 }
 
 // Collect emits one record. It blocks while downstream operators are back
 // pressured, and returns an error when the job is failing or cancelled; the
 // source should then return.
 func (c *SourceContext[T]) Collect(v T) error {
-	return c.oc.task.emit(func() error {
-		c.batch = append(c.batch, v)
-		if len(c.batch) >= batchSize {
-			return c.flushLocked()
+	return c.CollectWithTimestamp(v, noTimestamp)
+}
+
+// CollectWithTimestamp emits one record with its event-time timestamp
+// (Unix milliseconds): Flink's SourceContext.collectWithTimestamp.
+func (c *SourceContext[T]) CollectWithTimestamp(v T, ts int64) error {
+	return c.oc.task.emit(func() error { return c.addLocked(v, ts) })
+}
+
+func (c *SourceContext[T]) addLocked(v T, ts int64) error {
+	if c.idle && ts != noTimestamp {
+		c.idle = false
+		if err := c.oc.task.emitStatusLocked(false); err != nil {
+			return err
 		}
+	}
+	c.ts.add(len(c.batch), ts)
+	c.batch = append(c.batch, v)
+	if len(c.batch) >= batchSize {
+		return c.flushLocked()
+	}
+	return nil
+}
+
+// EmitWatermark emits an event-time watermark: the source promises that no
+// record with a timestamp at or below wm follows. Watermarks that do not
+// advance are ignored. Records collected before are emitted first.
+func (c *SourceContext[T]) EmitWatermark(wm int64) error {
+	return c.oc.task.emit(func() error { return c.watermarkLocked(wm) })
+}
+
+func (c *SourceContext[T]) watermarkLocked(wm int64) error {
+	if wm <= c.wm {
 		return nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	c.wm, c.idle = wm, false
+	return c.out.watermark(wm)
+}
+
+// MarkIdle tells downstream operators that the source emits nothing for a
+// while, so that their watermarks do not wait for it; emitting a record
+// with a timestamp or a watermark makes it active again.
+func (c *SourceContext[T]) MarkIdle() error {
+	return c.oc.task.emit(func() error {
+		if c.idle {
+			return nil
+		}
+		if err := c.flushLocked(); err != nil {
+			return err
+		}
+		c.idle = true
+		return c.oc.task.emitStatusLocked(true)
 	})
 }
 
@@ -389,8 +441,9 @@ func (c *SourceContext[T]) flushLocked() error {
 		return nil
 	}
 	c.oc.metrics.RecordsOut.Add(int64(len(c.batch)))
-	err := c.out.push(c.batch)
+	err := c.out.push(c.batch, c.ts.get())
 	c.batch = c.batch[:0]
+	c.ts.reset()
 	return err
 }
 
@@ -400,7 +453,7 @@ func (c *SourceContext[T]) flushLocked() error {
 // two consistent, and replays exactly the records after the checkpointed
 // position. Records collected in f are emitted when it returns. It is
 // Flink's checkpoint lock; keep f short.
-func (c *SourceContext[T]) WithCheckpointLock(f func(out Collector[T]) error) error {
+func (c *SourceContext[T]) WithCheckpointLock(f func(out SourceCollector[T]) error) error {
 	return c.oc.task.emit(func() error {
 		col := lockedCollector[T]{c: c}
 		if err := f(&col); err != nil {
@@ -413,6 +466,19 @@ func (c *SourceContext[T]) WithCheckpointLock(f func(out Collector[T]) error) er
 	})
 }
 
+// SourceCollector is what a source emits through while it holds the
+// checkpoint lock: records, records with event-time timestamps, and
+// watermarks.
+type SourceCollector[T any] interface {
+	Collector[T]
+	// CollectWithTimestamp emits v with its event-time timestamp (Unix
+	// milliseconds).
+	CollectWithTimestamp(v T, ts int64)
+	// EmitWatermark emits a watermark after the records collected before
+	// it; one that does not advance is ignored.
+	EmitWatermark(wm int64)
+}
+
 // lockedCollector collects records while the checkpoint lock is held.
 type lockedCollector[T any] struct {
 	c   *SourceContext[T]
@@ -423,10 +489,23 @@ func (l *lockedCollector[T]) Collect(v T) {
 	if l.err != nil {
 		return
 	}
-	l.c.batch = append(l.c.batch, v)
-	if len(l.c.batch) >= batchSize {
-		l.err = l.c.flushLocked()
+	l.err = l.c.addLocked(v, noTimestamp)
+}
+
+// CollectWithTimestamp emits v with its event-time timestamp.
+func (l *lockedCollector[T]) CollectWithTimestamp(v T, ts int64) {
+	if l.err != nil {
+		return
 	}
+	l.err = l.c.addLocked(v, ts)
+}
+
+// EmitWatermark emits a watermark after the records collected before it.
+func (l *lockedCollector[T]) EmitWatermark(wm int64) {
+	if l.err != nil {
+		return
+	}
+	l.err = l.c.watermarkLocked(wm)
 }
 
 // Context is cancelled when the source must stop.
@@ -456,8 +535,8 @@ func (c *SourceContext[T]) Splits(n int) []int {
 // checkpoint, which makes the job exactly once.
 func FromSource[T any](env *Env, name string, newSource func() Source[T]) *DataStream[T] {
 	return addSource(env, "Source", name, 0, func(oc *opContext, out consumer[T]) (sourceRunner, error) {
-		sc := &SourceContext[T]{rc: oc.rc, oc: oc, out: out, batch: make([]T, 0, batchSize)}
-		oc.task.addFlusher(sc.flushLocked)
+		sc := &SourceContext[T]{rc: oc.rc, oc: oc, out: out, batch: make([]T, 0, batchSize), wm: MinWatermark}
+		oc.task.addSourceFlusher(sc.flushLocked)
 		src := newSource()
 		if err := initCheckpointedFunction(oc, src); err != nil {
 			return nil, err

@@ -63,6 +63,9 @@ type transformation struct {
 	chaining    chainingStrategy
 	slotGroup   string
 	outType     streamType // nil for sinks
+	// sideTypes are the record types of the side outputs read downstream,
+	// by tag.
+	sideTypes map[string]streamType
 	// build creates the operator of one subtask. out is a consumer[OUT]
 	// (nil for sinks); it returns a consumer[IN] for operators and sinks, or
 	// a sourceRunner for sources.
@@ -77,6 +80,17 @@ type input struct {
 	// keyGroupOf is a func(T) int mapping a record to its key group, for
 	// partHash.
 	keyGroupOf any
+	// tag names the side output of from to read; "" for its main output.
+	tag string
+}
+
+// outputType returns the record type of the output named tag ("" for the
+// main output).
+func (t *transformation) outputType(tag string) streamType {
+	if tag == "" {
+		return t.outType
+	}
+	return t.sideTypes[tag]
 }
 
 func (e *Env) add(t *transformation) *transformation {
@@ -107,7 +121,7 @@ func newStream[T any](t *transformation) *DataStream[T] {
 
 func (s *DataStream[T]) producer(method string) *transformation {
 	if s.t == nil {
-		s.env.setErr(fmt.Errorf("flink: %s on a union of streams: set it on each input instead", method))
+		s.env.setErr(fmt.Errorf("flink: %s on a union of streams or a side output: set it on the operator that produces it", method))
 		return &transformation{} // absorbs the setting; the job fails to build
 	}
 	return s.t
@@ -226,10 +240,41 @@ func addOperator[IN, OUT any](in *DataStream[IN], opType string, build func(oc *
 		inputs:  append([]input(nil), in.ins...),
 		outType: typeOf[OUT](),
 		build: func(oc *opContext, out any) (any, error) {
-			return build(oc, out.(consumer[OUT]))
+			c, err := build(oc, out.(consumer[OUT]))
+			if err != nil || len(oc.side.outs) == 0 {
+				return c, err
+			}
+			return withSideOutputs[IN]{c, oc.side}, nil
 		},
 	})
 	return newStream[OUT](t)
+}
+
+// withSideOutputs passes watermarks and the end of input to an operator's
+// side outputs after its main output.
+type withSideOutputs[T any] struct {
+	consumer[T]
+	side *sideOutputs
+}
+
+func (w withSideOutputs[T]) watermark(wm int64) error {
+	if err := w.consumer.watermark(wm); err != nil {
+		return err
+	}
+	if err := w.side.flush(); err != nil {
+		return err
+	}
+	return w.side.watermark(wm)
+}
+
+func (w withSideOutputs[T]) endInput() error {
+	if err := w.consumer.endInput(); err != nil {
+		return err
+	}
+	if err := w.side.flush(); err != nil {
+		return err
+	}
+	return w.side.endInput()
 }
 
 // Map applies f to every record.

@@ -119,10 +119,13 @@ type task struct {
 	states         []stateEntry
 	listeners      []checkpointListener
 	barrierWriters []func(CheckpointBarrier) error
-	async          sync.WaitGroup // snapshots being written
-	ckpt           *taskCheckpoints
-	built          chan struct{} // closed once the chain was built, or run ended
-	builtOnce      sync.Once
+	statusWriters  []func(idle bool) error
+	// timers is the processing-time service.
+	timers    *procTimers
+	async     sync.WaitGroup // snapshots being written
+	ckpt      *taskCheckpoints
+	built     chan struct{} // closed once the chain was built, or run ended
+	builtOnce sync.Once
 
 	failMu  sync.Mutex
 	failure error // set by failWith
@@ -153,13 +156,15 @@ func (t *task) asyncFailure() error {
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
 	ctx, cancel := context.WithCancel(parent)
 	v := g.Vertices[id.Vertex]
-	return &task{
+	t := &task{
 		id: id, graph: g, shuffle: sh, ctx: ctx, cancel: cancel,
 		flushEach: g.Config.BufferTimeout == 0,
 		ckpt:      newTaskCheckpoints(),
 		built:     make(chan struct{}),
 		log:       log.With("job", id.Job, "task", v.Name, "vertex", id.Vertex, "subtask", id.Subtask, "attempt", id.Attempt),
 	}
+	t.timers = newProcTimers(t)
+	return t
 }
 
 // emit runs f, which pushes records into the chain, under the emit lock.
@@ -196,6 +201,13 @@ func (t *task) flushLocked() error {
 // called during build.
 func (t *task) addFlusher(f func() error) { t.flushers = append(t.flushers, f) }
 
+// addSourceFlusher registers the flusher of a source's pending records: it
+// runs before the writers' flushers, so that what it pushes ships in the
+// same flush.
+func (t *task) addSourceFlusher(f func() error) {
+	t.flushers = append([]func() error{f}, t.flushers...)
+}
+
 // addNetMetrics registers a function adding network counters to the task's
 // metrics; called from the task's goroutine.
 func (t *task) addNetMetrics(f func(*TaskMetrics)) {
@@ -223,24 +235,28 @@ func (t *task) build() (any, error) {
 	}()
 	for i := len(v.ops) - 1; i >= 0; i-- {
 		op := v.ops[i]
-		var outs []any
+		outs := make(map[string][]any) // by side output tag; "" is the main output
 		for _, next := range v.ops[i+1:] {
-			if next.inputs[0].from == op {
-				outs = append(outs, built[next])
+			if in := next.inputs[0]; in.from == op {
+				outs[in.tag] = append(outs[in.tag], built[next])
 			}
 		}
 		for _, eid := range v.Outputs {
 			if e := t.graph.Edges[eid]; e.from == op {
-				w, err := op.outType.newWriter(t, e)
+				w, err := e.recordType().newWriter(t, e)
 				if err != nil {
 					return nil, err
 				}
-				outs = append(outs, w)
+				outs[e.tag] = append(outs[e.tag], w)
 			}
 		}
 		var out any
 		if op.outType != nil {
-			out = op.outType.fanout(outs)
+			out = op.outType.fanout(outs[""])
+		}
+		side := sideOutputs{outs: make(map[string]any, len(op.sideTypes))}
+		for tag, typ := range op.sideTypes {
+			side.outs[tag] = typ.fanout(outs[tag])
 		}
 		m := &OperatorMetrics{}
 		ops[i], names[i] = m, op.name
@@ -249,6 +265,8 @@ func (t *task) build() (any, error) {
 			ctx: t.ctx, jobName: t.graph.Name, taskName: v.Name, opName: op.name,
 			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt,
 		}}
+		oc.side = &side
+		oc.rc.side = oc.side
 		c, err := op.build(oc, out)
 		if err != nil {
 			return nil, err
@@ -259,7 +277,10 @@ func (t *task) build() (any, error) {
 			t.mu.Lock()
 			t.source = r
 			t.mu.Unlock()
-			return sourceHead{runner: r, out: out.(interface{ endInput() error })}, nil
+			return sourceHead{runner: r, out: out.(interface {
+				watermark(int64) error
+				endInput() error
+			})}, nil
 		}
 	}
 	return built[v.ops[0]], nil
@@ -269,7 +290,10 @@ func (t *task) build() (any, error) {
 // feeds.
 type sourceHead struct {
 	runner sourceRunner
-	out    interface{ endInput() error }
+	out    interface {
+		watermark(int64) error
+		endInput() error
+	}
 }
 
 // run executes the subtask to its end and returns why it ended: nil when
@@ -283,6 +307,7 @@ func (t *task) run() (err error) {
 		if err != nil {
 			t.cancel() // stops snapshots being written
 		}
+		t.timers.stop()
 		t.mu.Lock()
 		t.ckpt.closing = true
 		t.mu.Unlock()
@@ -306,6 +331,12 @@ func (t *task) run() (err error) {
 		if err := src.runner.run(t.ctx); err != nil {
 			return err
 		}
+		// The input ended: every event-time timer and window fires, before
+		// the final checkpoint so that it covers what they emit.
+		t.timers.stop()
+		if err := t.emit(func() error { return src.out.watermark(MaxWatermark) }); err != nil {
+			return err
+		}
 		if err := t.awaitFinalTrigger(); err != nil {
 			return err
 		}
@@ -320,7 +351,7 @@ func (t *task) run() (err error) {
 		}
 		return t.awaitFinalCheckpoint()
 	}
-	in := t.graph.Edges[v.Inputs[0]].from.outType
+	in := t.graph.Edges[v.Inputs[0]].recordType()
 	if err := in.runInput(t, head); err != nil {
 		return err
 	}

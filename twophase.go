@@ -126,7 +126,7 @@ func newTwoPhaseOp[T, TXN any](oc *opContext, sink TwoPhaseCommitSink[T, TXN]) (
 	return o, nil
 }
 
-func (o *twoPhaseOp[T, TXN]) push(b []T) (err error) {
+func (o *twoPhaseOp[T, TXN]) push(b []T, _ []int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	if !o.hasCurrent {
@@ -185,6 +185,8 @@ func (o *twoPhaseOp[T, TXN]) notifyCheckpointAborted(int64) {}
 
 // endInput commits everything when the job takes no checkpoints; with
 // checkpoints, the final checkpoint (taken before the input ended) commits.
+func (o *twoPhaseOp[T, TXN]) watermark(int64) error { return nil }
+
 func (o *twoPhaseOp[T, TXN]) endInput() (err error) {
 	defer o.oc.recoverInto(&err)
 	if o.oc.task.checkpointing {

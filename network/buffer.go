@@ -107,6 +107,8 @@ const (
 	EventCheckpointBarrier EventKind = 3
 	// EventCancelCheckpoint is reserved for checkpoint cancellation markers.
 	EventCancelCheckpoint EventKind = 4
+	// EventWatermarkStatus is reserved for watermark status changes (idle, active).
+	EventWatermarkStatus EventKind = 5
 	// EventUserBase is the first kind free for uses outside the runtime.
 	EventUserBase EventKind = 32
 )
@@ -120,6 +122,8 @@ func (k EventKind) String() string {
 		return "Watermark"
 	case EventCheckpointBarrier:
 		return "CheckpointBarrier"
+	case EventWatermarkStatus:
+		return "WatermarkStatus"
 	case EventCancelCheckpoint:
 		return "CancelCheckpoint"
 	}

@@ -42,6 +42,9 @@ var (
 	// states already registered, a key group restored twice, a different max
 	// parallelism or key type.
 	ErrRestore = errors.New("state: cannot restore")
+
+	// ErrUnknownState is returned for a state name that is not registered.
+	ErrUnknownState = errors.New("state: unknown state")
 )
 
 func corruptf(format string, args ...any) error {

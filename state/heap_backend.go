@@ -211,6 +211,18 @@ func (b *HeapKeyedBackend[K]) PurgeExpired() int {
 	return n
 }
 
+// Keys returns the keys that have an entry in the registered state named
+// name, in no particular order (expired TTL entries included). It fails
+// for a state that is not registered. Operators use it after a restore to
+// find the keys they keep something for, such as timers.
+func (b *HeapKeyedBackend[K]) Keys(name string) ([]K, error) {
+	s, ok := b.states[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: state %q is not registered", ErrUnknownState, name)
+	}
+	return s.(interface{ keys() []K }).keys(), nil
+}
+
 func (b *HeapKeyedBackend[K]) nowMs() int64 { return b.clock.Now().UnixMilli() }
 
 func (b *HeapKeyedBackend[K]) errNoKey(name string) error {

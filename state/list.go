@@ -53,6 +53,7 @@ func GetListState[K comparable, V any](b *HeapKeyedBackend[K], d ListStateDescri
 }
 
 func (s *listState[K, V]) meta() stateMeta      { return s.m }
+func (s *listState[K, V]) keys() []K            { return s.t.keys() }
 func (s *listState[K, V]) ttlConfig() TTLConfig { return s.cfg }
 
 func (s *listState[K, V]) Get() ([]V, error) {

@@ -67,6 +67,7 @@ func GetMapState[K comparable, UK comparable, UV any](b *HeapKeyedBackend[K], d 
 }
 
 func (s *mapState[K, UK, UV]) meta() stateMeta      { return s.m }
+func (s *mapState[K, UK, UV]) keys() []K            { return s.t.keys() }
 func (s *mapState[K, UK, UV]) ttlConfig() TTLConfig { return s.cfg }
 
 func (s *mapState[K, UK, UV]) check() error {

@@ -26,6 +26,7 @@ func newSingle[K comparable, T any](b *HeapKeyedBackend[K], m stateMeta, cfg TTL
 }
 
 func (s *single[K, T]) meta() stateMeta      { return s.m }
+func (s *single[K, T]) keys() []K            { return s.t.keys() }
 func (s *single[K, T]) ttlConfig() TTLConfig { return s.cfg }
 
 // load returns the current key's live value, refreshing or dropping it as

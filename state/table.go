@@ -119,6 +119,19 @@ func (t *table[K, S]) remove() {
 	}
 }
 
+// keys returns every key with an entry.
+func (t *table[K, S]) keys() []K {
+	var out []K
+	for _, d := range t.kgs {
+		for _, sh := range d.shards {
+			for k := range sh.m {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // freeze shares every key group's directory with a snapshot; neither the
 // directories nor their shards are written again (see writable).
 func (t *table[K, S]) freeze() frozenTable[K, S] {

@@ -112,7 +112,7 @@ type stuckSource struct {
 }
 
 func (s *stuckSource) Run(ctx *flink.SourceContext[int]) error {
-	return ctx.WithCheckpointLock(func(flink.Collector[int]) error {
+	return ctx.WithCheckpointLock(func(flink.SourceCollector[int]) error {
 		select {
 		case <-ctx.Context().Done():
 		case <-s.stop:
