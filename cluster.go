@@ -134,6 +134,7 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 			c.Close()
 			return nil, err
 		}
+		tm.startHeartbeats(time.Second, time.Second)
 	}
 	c.dispatcher = newDispatcher(cfg.Registry, graphs, rmAddr, "", c.rpc, c.rpc, jobManagerConfig{
 		slotRequestTimeout: cfg.SlotRequestTimeout,

@@ -352,6 +352,8 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 		assert.Regexp(t, `Backpressure \d+% \((ok|low|high)\)`, box)
 	}
+	// The in-process exchange passes Go values: no bytes.
+	assert.Equal(t, "0 B", eval("bytes in", text(`#job-vertices tr[data-vertex-id="1"] td.vertex-bytes-in`)))
 	assert.Equal(t, "HASH,REBALANCE", eval("edges", `[...document.querySelectorAll("#job-graph text.ship")].map(t => t.textContent).join()`))
 	assert.Equal(t, "2", eval("edge paths", `String(document.querySelectorAll("#job-graph path.edge").length)`))
 	assert.Equal(t, "No checkpoints.", eval("checkpoints", text("#job-checkpoints")))
@@ -378,9 +380,13 @@ func TestDashboardBrowser(t *testing.T) {
 	assert.Contains(t, eval("exceptions", text("#job-exceptions")), "canceled")
 	screenshot("dashboard-job-canceled.png")
 
-	// The task managers page lists both with their slots.
+	// The task managers page lists both with their slots, heap and network
+	// buffers.
 	step("task managers", time.Minute,
 		chromedp.Click(chromedp.CSS(`header nav a[href="#/taskmanagers"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-tm-id="taskmanager-1"]`)))
 	assert.Contains(t, eval("task manager", text(`tr[data-tm-id="taskmanager-0"]`)), "taskmanager-0")
+	assert.Regexp(t, `^[\d.]+ (KiB|MiB|GiB) / [\d.]+ (KiB|MiB|GiB)$`, eval("heap", text(`tr[data-tm-id="taskmanager-0"] td.tm-heap`)))
+	assert.Regexp(t, `^\d+ / 256 \(8\.0 MiB\)$`, eval("network buffers", text(`tr[data-tm-id="taskmanager-0"] td.tm-buffers`)))
+	screenshot("dashboard-taskmanagers.png")
 }

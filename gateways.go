@@ -30,9 +30,18 @@ type ResourceManagerGateway interface {
 	// SlotCounts returns the cluster's total and free slots.
 	SlotCounts(ctx context.Context) (total, free int, err error)
 	// Heartbeat tells the ResourceManager a TaskManager is alive, with its
-	// slots. A TaskManager that misses heartbeats for the heartbeat timeout
-	// is declared lost.
-	Heartbeat(ctx context.Context, tm ResourceID, slots []SlotStatus) error
+	// slots and figures. A TaskManager that misses heartbeats for the
+	// heartbeat timeout is declared lost.
+	Heartbeat(ctx context.Context, hb TaskManagerHeartbeat) error
+}
+
+// TaskManagerHeartbeat is what a TaskManager sends with every heartbeat.
+type TaskManagerHeartbeat struct {
+	ID    ResourceID
+	Slots []SlotStatus
+	// Stats are its memory and network buffer figures, sampled for the
+	// heartbeat.
+	Stats TaskManagerStats
 }
 
 // TaskManagerRegistration is a TaskManager introducing itself.

@@ -41,6 +41,9 @@ type JobResult struct {
 	// Operators holds every operator's record counts summed over its
 	// subtasks, in topological order.
 	Operators []OperatorResult
+	// Vertices holds every vertex's input and output summed over its
+	// subtasks, in topological order.
+	Vertices []VertexResult
 	// Err is why the job failed or was cancelled; nil when it finished.
 	Err error
 }
@@ -52,6 +55,23 @@ type OperatorResult struct {
 	Parallelism int
 	RecordsIn   int64
 	RecordsOut  int64
+}
+
+// VertexResult is one vertex's input and output over all its subtasks.
+type VertexResult struct {
+	Vertex      int
+	Name        string
+	Parallelism int
+	// RecordsIn are the records read by the chain's head and RecordsOut
+	// those written by its tail.
+	RecordsIn, RecordsOut int64
+	// BytesIn and BytesOut are the serialized bytes read and written over
+	// the network exchange; 0 over the in-process exchange, which passes
+	// Go values.
+	BytesIn, BytesOut int64
+	// BackPressured and Idle are the subtasks' times waiting for output
+	// buffers and for input, summed.
+	BackPressured, Idle time.Duration
 }
 
 // Operator returns the counts of the first operator named name.
@@ -729,6 +749,7 @@ func (jm *JobManager) result(status JobStatus, err error) *JobResult {
 		for i, o := range v.Operators {
 			ops[i] = OperatorResult{Vertex: v.ID, Name: o.Name, Parallelism: v.Parallelism}
 		}
+		vr := VertexResult{Vertex: v.ID, Name: v.Name, Parallelism: v.Parallelism}
 		for _, ev := range jm.mu.eg.Subtasks[v.ID] {
 			m := jm.mu.metrics[ev.ID]
 			if m == nil {
@@ -740,8 +761,17 @@ func (jm *JobManager) result(status JobStatus, err error) *JobResult {
 					ops[i].RecordsOut += c.RecordsOut
 				}
 			}
+			if n := len(m.Operators); n > 0 {
+				vr.RecordsIn += m.Operators[0].RecordsIn
+				vr.RecordsOut += m.Operators[n-1].RecordsOut
+			}
+			vr.BytesIn += m.BytesIn
+			vr.BytesOut += m.BytesOut
+			vr.BackPressured += m.BackPressured
+			vr.Idle += m.Idle
 		}
 		r.Operators = append(r.Operators, ops...)
+		r.Vertices = append(r.Vertices, vr)
 	}
 	return r
 }

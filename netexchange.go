@@ -64,7 +64,13 @@ func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
 	tk.addBarrierWriter(w.emitBarrier)
 	tk.addStatusWriter(w.emitStatus)
 	tk.addCloser(w.close)
-	tk.addNetMetrics(func(m *TaskMetrics) { m.BackPressured += durationOf(p.Metrics().BackPressuredNanos) })
+	tk.addNetMetrics(func(m *TaskMetrics) {
+		pm := p.Metrics()
+		m.BackPressured += durationOf(pm.BackPressuredNanos)
+		m.BytesOut += pm.Bytes
+		m.OutPoolUsed += pm.PoolUsed
+		m.OutPoolSize += pm.PoolSize
+	})
 	return w, nil
 }
 
@@ -168,7 +174,13 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 		return fmt.Errorf("task manager %s: input gate of %s: %w", tk.net.tm, tk.id, err)
 	}
 	defer gate.Close()
-	tk.addNetMetrics(func(m *TaskMetrics) { m.Idle += durationOf(gate.Metrics().IdleNanos) })
+	tk.addNetMetrics(func(m *TaskMetrics) {
+		gm := gate.Metrics()
+		m.Idle += durationOf(gm.IdleNanos)
+		m.BytesIn += gm.Bytes
+		m.InPoolUsed += gm.PoolUsed
+		m.InPoolSize += gm.PoolSize
+	})
 	if err := gate.RequestPartitions(tk.ctx); err != nil {
 		return err
 	}

@@ -381,11 +381,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.Close()
 			return fmt.Errorf("flink: node %s: registering with the job manager at %s: %w", id, jmAddr, err)
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.heartbeats()
-		}()
+		n.tm.startHeartbeats(n.cfg.HeartbeatInterval, n.cfg.HeartbeatTimeout)
 	}
 	n.log.Info("node started", "roles", n.cfg.Roles, "rpc", n.addr)
 	return nil
@@ -456,36 +452,6 @@ func (n *Node) findJobManager(ctx context.Context) (string, error) {
 		case <-tick.C:
 		case <-ctx.Done():
 			return "", fmt.Errorf("flink: no job manager in the membership: %w", ctx.Err())
-		}
-	}
-}
-
-// heartbeats tells the ResourceManager the TaskManager is alive, and
-// registers again when the ResourceManager forgot it.
-func (n *Node) heartbeats() {
-	tick := time.NewTicker(n.cfg.HeartbeatInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		rm, err := n.resolver.resourceManager(n.tm.rmAddr)
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTimeout)
-		n.tm.mu.Lock()
-		slots := n.tm.mu.slots.Report()
-		n.tm.mu.Unlock()
-		err = rm.Heartbeat(ctx, n.tm.id, slots)
-		if err != nil && strings.Contains(err.Error(), "register first") {
-			err = n.tm.register(ctx)
-		}
-		cancel()
-		if err != nil && n.ctx.Err() == nil {
-			n.log.Debug("heartbeat failed", "err", err)
 		}
 	}
 }

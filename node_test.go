@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flinkgo/flink/network"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -458,6 +459,26 @@ func TestNodesFindEachOtherByGossip(t *testing.T) {
 	res, err := jm.Dispatcher().JobResult(ctx, id)
 	require.NoError(t, err)
 	require.NoError(t, res.Err)
+
+	// The keyed exchange crossed the network: what the sources wrote, the
+	// sinks read, as the TaskManagers reported it over RPC.
+	require.Len(t, res.Vertices, 2)
+	assert.Positive(t, res.Vertices[0].BytesOut)
+	assert.Equal(t, res.Vertices[0].BytesOut, res.Vertices[1].BytesIn)
+	assert.EqualValues(t, 20000, res.Vertices[1].RecordsIn)
+	// Heartbeats over RPC carry the TaskManagers' memory and buffers.
+	require.Eventually(t, func() bool {
+		for _, tm := range jm.ResourceManager().TaskManagers() {
+			if tm.Stats.Memory.HeapUsed == 0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "heartbeats carry memory")
+	for _, tm := range jm.ResourceManager().TaskManagers() {
+		assert.Equal(t, network.DefaultNumBuffers, tm.Stats.Network.TotalSegments, tm.ID)
+		assert.Equal(t, network.DefaultBufferSize, tm.Stats.Network.SegmentSize, tm.ID)
+	}
 
 	// The JobManager node serves the REST API.
 	resp, err := http.Get("http://" + jm.RESTAddr() + "/taskmanagers")

@@ -65,6 +65,8 @@ var openAPIGoTypes = map[string]reflect.Type{
 	"RESTSubmitResponse":      reflect.TypeFor[RESTSubmitResponse](),
 	"RESTTaskManagers":        reflect.TypeFor[RESTTaskManagers](),
 	"RESTTaskManager":         reflect.TypeFor[RESTTaskManager](),
+	"RESTTaskManagerMetrics":  reflect.TypeFor[RESTTaskManagerMetrics](),
+	"RESTGarbageCollector":    reflect.TypeFor[RESTGarbageCollector](),
 	"RESTCheckpoints":         reflect.TypeFor[RESTCheckpoints](),
 	"RESTCheckpointCounts":    reflect.TypeFor[RESTCheckpointCounts](),
 	"RESTCheckpointSummary":   reflect.TypeFor[RESTCheckpointSummary](),
@@ -902,7 +904,7 @@ func TestOpenAPIServed(t *testing.T) {
 	// Every operation with ids nobody knows: an error of the route, not of
 	// the mux, and documented.
 	fake := map[string]string{"jobid": strings.Repeat("0", 32), "vertexid": "0", "checkpointid": "1",
-		"triggerid": "nope", "asset": "app.js"}
+		"triggerid": "nope", "asset": "app.js", "taskmanagerid": "nobody"}
 	for _, op := range doc.ops {
 		body := ""
 		if op.RequestBody != nil {
@@ -918,7 +920,8 @@ func TestOpenAPIServed(t *testing.T) {
 	status, body := srv.call(http.MethodPost, "/jobs", `{"name": "openapi", "parallelism": 2}`)
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
 	id := body.(map[string]any)["jobid"].(string)
-	real := map[string]string{"jobid": id, "vertexid": "0", "checkpointid": "1", "triggerid": "nope", "asset": "style.css"}
+	real := map[string]string{"jobid": id, "vertexid": "0", "checkpointid": "1", "triggerid": "nope", "asset": "style.css",
+		"taskmanagerid": "taskmanager-0"}
 	require.Eventually(t, func() bool {
 		_, d := srv.call(http.MethodGet, "/jobs/"+id, "")
 		counts := d.(map[string]any)["status-counts"].(map[string]any)

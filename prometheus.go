@@ -24,12 +24,18 @@ type ClusterMetrics struct {
 	Jobs []JobMetrics
 }
 
-// TaskManagerMetrics are one TaskManager's slots.
+// TaskManagerMetrics are one TaskManager's slots and, as of its last
+// heartbeat, its memory and network buffers.
 type TaskManagerMetrics struct {
 	ID         ResourceID
 	Address    string
 	SlotsTotal int
 	SlotsFree  int
+	// LastHeartbeat is when the TaskManager last sent a heartbeat (or
+	// registered); Stats are the figures of that heartbeat, zero before
+	// the first.
+	LastHeartbeat time.Time
+	Stats         TaskManagerStats
 }
 
 // JobMetrics are one job's status and its subtasks' counters.
@@ -89,6 +95,14 @@ type SubtaskMetrics struct {
 	// Idle the time spent waiting for input, accumulated over the attempt.
 	BackPressured time.Duration
 	Idle          time.Duration
+	// BytesIn and BytesOut are the serialized bytes read from the input
+	// gate and written to the result partitions, as Flink's numBytesIn and
+	// numBytesOut: 0 over the in-process exchange, which passes Go values.
+	BytesIn, BytesOut int64
+	// InPoolUsage and OutPoolUsage are the shares (0 to 1) of the input
+	// gate's and the result partitions' network buffers in use, as Flink's
+	// inPoolUsage and outPoolUsage: 0 over the in-process exchange.
+	InPoolUsage, OutPoolUsage float64
 	// Operators are the chained operators' counts, head first.
 	Operators []OperatorCounts
 }
@@ -105,7 +119,7 @@ func clusterMetrics(d *Dispatcher, rm *ResourceManager) ClusterMetrics {
 	var m ClusterMetrics
 	for _, tm := range rm.TaskManagers() {
 		m.TaskManagers = append(m.TaskManagers, TaskManagerMetrics{ID: tm.ID, Address: tm.Address,
-			SlotsTotal: tm.SlotsTotal, SlotsFree: tm.SlotsFree})
+			SlotsTotal: tm.SlotsTotal, SlotsFree: tm.SlotsFree, LastHeartbeat: tm.LastHeartbeat, Stats: tm.Stats})
 	}
 	m.Jobs = d.jobMetrics()
 	return m
@@ -155,6 +169,8 @@ func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
 			sm := SubtaskMetrics{Subtask: ev.Subtask, Attempt: ev.ID.Attempt, State: ev.State, TaskManager: ev.Location}
 			if tm := jm.mu.metrics[ev.ID]; tm != nil {
 				sm.BackPressured, sm.Idle = tm.BackPressured, tm.Idle
+				sm.BytesIn, sm.BytesOut = tm.BytesIn, tm.BytesOut
+				sm.InPoolUsage, sm.OutPoolUsage = usage(tm.InPoolUsed, tm.InPoolSize), usage(tm.OutPoolUsed, tm.OutPoolSize)
 				sm.Operators = slices.Clone(tm.Operators)
 				if n := len(tm.Operators); n > 0 {
 					sm.RecordsIn, sm.RecordsOut = tm.Operators[0].RecordsIn, tm.Operators[n-1].RecordsOut
@@ -165,6 +181,14 @@ func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
 		vs = append(vs, vm)
 	}
 	return vs, jm.mu.restarts
+}
+
+// usage is used/size, 0 for an empty pool.
+func usage(used, size int) float64 {
+	if size <= 0 {
+		return 0
+	}
+	return min(1, float64(used)/float64(size))
 }
 
 // MetricsSource is what NewPrometheusCollector reads on every scrape:
@@ -184,6 +208,19 @@ type MetricsSource interface {
 //	flink_jobmanager_numRunningJobs                   gauge   jobs not yet in a terminal status
 //	flink_taskmanager_taskSlotsTotal{tm_id}           gauge
 //	flink_taskmanager_taskSlotsAvailable{tm_id}       gauge
+//	flink_taskmanager_Status_JVM_Memory_Heap_Used{tm_id}       gauge  bytes of heap objects
+//	flink_taskmanager_Status_JVM_Memory_Heap_Committed{tm_id}  gauge  bytes of heap held from the OS
+//	flink_taskmanager_Status_JVM_Memory_Heap_Max{tm_id}        gauge  GOMEMLIMIT; -1 without
+//	flink_taskmanager_Status_JVM_Memory_NonHeap_Used{tm_id}    gauge  stacks and runtime metadata
+//	flink_taskmanager_Status_JVM_GarbageCollector_All_Count{tm_id}  counter  GC cycles
+//	flink_taskmanager_Status_JVM_GarbageCollector_All_Time{tm_id}   counter  ms of GC CPU time
+//	flink_taskmanager_Status_JVM_Threads_Count{tm_id}          gauge  goroutines
+//	flink_taskmanager_Status_Shuffle_Netty_TotalMemorySegments{tm_id}      gauge  network buffers
+//	flink_taskmanager_Status_Shuffle_Netty_AvailableMemorySegments{tm_id}  gauge
+//	flink_taskmanager_Status_Shuffle_Netty_UsedMemorySegments{tm_id}       gauge
+//	flink_taskmanager_Status_Shuffle_Netty_TotalMemory{tm_id}              gauge  bytes
+//	flink_taskmanager_Status_Shuffle_Netty_AvailableMemory{tm_id}          gauge  bytes
+//	flink_taskmanager_Status_Shuffle_Netty_UsedMemory{tm_id}               gauge  bytes
 //	flink_jobmanager_job_status{job_id, job_name, status}  gauge  1 for the job's status, 0 for the others
 //	flink_jobmanager_job_uptime{job_id, job_name}     gauge   ms since submission; -1 once ended
 //	flink_jobmanager_job_numRestarts{job_id, job_name}  counter
@@ -197,6 +234,10 @@ type MetricsSource interface {
 //	flink_taskmanager_job_task_numRecordsOut{task labels}     counter  records written by the chain's tail
 //	flink_taskmanager_job_task_accumulatedBackPressuredTime{task labels}  counter  ms waiting for output buffers
 //	flink_taskmanager_job_task_accumulatedIdleTime{task labels}           counter  ms waiting for input
+//	flink_taskmanager_job_task_numBytesIn{task labels}        counter  serialized bytes read from the network
+//	flink_taskmanager_job_task_numBytesOut{task labels}       counter  serialized bytes written to the network
+//	flink_taskmanager_job_task_buffers_inPoolUsage{task labels}   gauge  0 to 1
+//	flink_taskmanager_job_task_buffers_outPoolUsage{task labels}  gauge  0 to 1
 //	flink_taskmanager_job_task_operator_numRecordsIn{task labels, operator_id, operator_name}   counter
 //	flink_taskmanager_job_task_operator_numRecordsOut{task labels, operator_id, operator_name}  counter
 //
@@ -208,7 +249,14 @@ type MetricsSource interface {
 // series disappear (its job series remain). Flink's
 // backPressuredTimeMsPerSecond and idleTimeMsPerSecond are
 // rate(...accumulatedBackPressuredTime[1m]) and
-// rate(...accumulatedIdleTime[1m]).
+// rate(...accumulatedIdleTime[1m]), and numBytesInPerSecond is
+// rate(...numBytesIn[1m]).
+//
+// The TaskManager figures are those of its last heartbeat (see
+// TaskManagerStats); the Go runtime's memory is the process's, so
+// TaskManagers sharing a process report the same memory. Only the network
+// exchange serializes records: bytes and buffer pool usage are 0 over the
+// in-process exchange, as Flink counts no bytes between chained operators.
 func NewPrometheusCollector(src MetricsSource) prometheus.Collector {
 	return &promCollector{src: src}
 }
@@ -224,6 +272,19 @@ var (
 	descRunningJobs    = prometheus.NewDesc("flink_jobmanager_numRunningJobs", "Number of jobs not in a terminal status.", nil, nil)
 	descTMSlotsTotal   = prometheus.NewDesc("flink_taskmanager_taskSlotsTotal", "Task slots of the TaskManager.", []string{"tm_id"}, nil)
 	descTMSlotsFree    = prometheus.NewDesc("flink_taskmanager_taskSlotsAvailable", "Free task slots of the TaskManager.", []string{"tm_id"}, nil)
+	descTMHeapUsed     = tmDesc("JVM_Memory_Heap_Used", "Bytes of Go heap objects.")
+	descTMHeapCommit   = tmDesc("JVM_Memory_Heap_Committed", "Bytes of Go heap held from the OS.")
+	descTMHeapMax      = tmDesc("JVM_Memory_Heap_Max", "The Go soft memory limit (GOMEMLIMIT) in bytes; -1 without one.")
+	descTMNonHeapUsed  = tmDesc("JVM_Memory_NonHeap_Used", "Bytes of goroutine stacks, runtime metadata and other non-heap memory.")
+	descTMGCCount      = tmDesc("JVM_GarbageCollector_All_Count", "Completed Go garbage collection cycles.")
+	descTMGCTime       = tmDesc("JVM_GarbageCollector_All_Time", "Milliseconds of CPU time spent on Go garbage collection.")
+	descTMThreads      = tmDesc("JVM_Threads_Count", "Goroutines of the TaskManager's process.")
+	descTMSegTotal     = tmDesc("Shuffle_Netty_TotalMemorySegments", "Network buffers of the TaskManager.")
+	descTMSegAvail     = tmDesc("Shuffle_Netty_AvailableMemorySegments", "Network buffers held by no partition or gate.")
+	descTMSegUsed      = tmDesc("Shuffle_Netty_UsedMemorySegments", "Network buffers held by partitions and gates.")
+	descTMMemTotal     = tmDesc("Shuffle_Netty_TotalMemory", "Bytes of the TaskManager's network buffers.")
+	descTMMemAvail     = tmDesc("Shuffle_Netty_AvailableMemory", "Bytes of network buffers held by no partition or gate.")
+	descTMMemUsed      = tmDesc("Shuffle_Netty_UsedMemory", "Bytes of network buffers held by partitions and gates.")
 	descJobStatus      = prometheus.NewDesc("flink_jobmanager_job_status", "1 for the job's current status, 0 for the other statuses.", append(slices.Clone(jobLabels), "status"), nil)
 	descJobUptime      = prometheus.NewDesc("flink_jobmanager_job_uptime", "Milliseconds since the job was submitted; -1 once it ended.", jobLabels, nil)
 	descJobRestarts    = prometheus.NewDesc("flink_jobmanager_job_numRestarts", "Restarts of the whole job.", jobLabels, nil)
@@ -235,6 +296,10 @@ var (
 	descCkptRestored   = prometheus.NewDesc("flink_jobmanager_job_lastCheckpointRestoreTimestamp", "When the job last restored a checkpoint, in milliseconds since the epoch; -1 if never.", jobLabels, nil)
 	descTaskIn         = prometheus.NewDesc("flink_taskmanager_job_task_numRecordsIn", "Records read by the task's first operator.", taskLabels, nil)
 	descTaskOut        = prometheus.NewDesc("flink_taskmanager_job_task_numRecordsOut", "Records written by the task's last operator.", taskLabels, nil)
+	descTaskBytesIn    = prometheus.NewDesc("flink_taskmanager_job_task_numBytesIn", "Serialized bytes the task read from the network exchange.", taskLabels, nil)
+	descTaskBytesOut   = prometheus.NewDesc("flink_taskmanager_job_task_numBytesOut", "Serialized bytes the task wrote to the network exchange.", taskLabels, nil)
+	descTaskInPool     = prometheus.NewDesc("flink_taskmanager_job_task_buffers_inPoolUsage", "Share of the task's input network buffers in use.", taskLabels, nil)
+	descTaskOutPool    = prometheus.NewDesc("flink_taskmanager_job_task_buffers_outPoolUsage", "Share of the task's output network buffers in use.", taskLabels, nil)
 	descTaskBP         = prometheus.NewDesc("flink_taskmanager_job_task_accumulatedBackPressuredTime", "Milliseconds the task waited for output buffers.", taskLabels, nil)
 	descTaskIdle       = prometheus.NewDesc("flink_taskmanager_job_task_accumulatedIdleTime", "Milliseconds the task waited for input.", taskLabels, nil)
 	descOperatorIn     = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsIn", "Records read by the operator.", operatorLabels, nil)
@@ -242,6 +307,12 @@ var (
 
 	allJobStatuses = []JobStatus{JobCreated, JobRunning, JobFailing, JobFailed, JobCancelling, JobCanceled, JobFinished, JobRestarting}
 )
+
+// tmDesc describes a TaskManager figure named as Flink's
+// flink_taskmanager_Status_<name>.
+func tmDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("flink_taskmanager_Status_"+name, help, []string{"tm_id"}, nil)
+}
 
 // promCollector describes every family it exports; each scrape takes one
 // snapshot of its source.
@@ -252,9 +323,11 @@ type promCollector struct {
 // Describe implements prometheus.Collector.
 func (c *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTaskManagers, descSlotsTotal, descSlotsAvailable, descRunningJobs,
-		descTMSlotsTotal, descTMSlotsFree, descJobStatus, descJobUptime, descJobRestarts,
+		descTMSlotsTotal, descTMSlotsFree, descTMHeapUsed, descTMHeapCommit, descTMHeapMax, descTMNonHeapUsed,
+		descTMGCCount, descTMGCTime, descTMThreads, descTMSegTotal, descTMSegAvail, descTMSegUsed,
+		descTMMemTotal, descTMMemAvail, descTMMemUsed, descJobStatus, descJobUptime, descJobRestarts,
 		descCkptCompleted, descCkptFailed, descCkptInProgress, descCkptDuration, descCkptSize, descCkptRestored,
-		descTaskIn, descTaskOut, descTaskBP, descTaskIdle, descOperatorIn, descOperatorOut} {
+		descTaskIn, descTaskOut, descTaskBytesIn, descTaskBytesOut, descTaskInPool, descTaskOutPool, descTaskBP, descTaskIdle, descOperatorIn, descOperatorOut} {
 		ch <- d
 	}
 }
@@ -275,6 +348,20 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 		free += tm.SlotsFree
 		gauge(descTMSlotsTotal, float64(tm.SlotsTotal), string(tm.ID))
 		gauge(descTMSlotsFree, float64(tm.SlotsFree), string(tm.ID))
+		mem, buf := tm.Stats.Memory, tm.Stats.Network
+		gauge(descTMHeapUsed, float64(mem.HeapUsed), string(tm.ID))
+		gauge(descTMHeapCommit, float64(mem.HeapCommitted), string(tm.ID))
+		gauge(descTMHeapMax, float64(mem.HeapMax), string(tm.ID))
+		gauge(descTMNonHeapUsed, float64(mem.NonHeapUsed), string(tm.ID))
+		counter(descTMGCCount, float64(mem.GCCount), string(tm.ID))
+		counter(descTMGCTime, float64(mem.GCTime.Milliseconds()), string(tm.ID))
+		gauge(descTMThreads, float64(tm.Stats.Goroutines), string(tm.ID))
+		gauge(descTMSegTotal, float64(buf.TotalSegments), string(tm.ID))
+		gauge(descTMSegAvail, float64(buf.AvailableSegments), string(tm.ID))
+		gauge(descTMSegUsed, float64(buf.UsedSegments), string(tm.ID))
+		gauge(descTMMemTotal, float64(buf.TotalMemory()), string(tm.ID))
+		gauge(descTMMemAvail, float64(buf.AvailableMemory()), string(tm.ID))
+		gauge(descTMMemUsed, float64(buf.UsedMemory()), string(tm.ID))
 	}
 	gauge(descTaskManagers, float64(len(m.TaskManagers)))
 	gauge(descSlotsTotal, float64(total))
@@ -320,6 +407,10 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 				labels := []string{id, j.Name, taskID, v.Name, strconv.Itoa(s.Subtask), strconv.Itoa(s.Attempt), string(s.TaskManager)}
 				counter(descTaskIn, float64(s.RecordsIn), labels...)
 				counter(descTaskOut, float64(s.RecordsOut), labels...)
+				counter(descTaskBytesIn, float64(s.BytesIn), labels...)
+				counter(descTaskBytesOut, float64(s.BytesOut), labels...)
+				gauge(descTaskInPool, s.InPoolUsage, labels...)
+				gauge(descTaskOutPool, s.OutPoolUsage, labels...)
 				counter(descTaskBP, float64(s.BackPressured.Milliseconds()), labels...)
 				counter(descTaskIdle, float64(s.Idle.Milliseconds()), labels...)
 				for i, o := range s.Operators {

@@ -77,27 +77,44 @@ func TestPrometheusMetrics(t *testing.T) {
 
 	fams := f.scrape(t)
 	want := map[string]dto.MetricType{
-		"flink_jobmanager_numRegisteredTaskManagers":              dto.MetricType_GAUGE,
-		"flink_jobmanager_taskSlotsTotal":                         dto.MetricType_GAUGE,
-		"flink_jobmanager_taskSlotsAvailable":                     dto.MetricType_GAUGE,
-		"flink_jobmanager_numRunningJobs":                         dto.MetricType_GAUGE,
-		"flink_taskmanager_taskSlotsTotal":                        dto.MetricType_GAUGE,
-		"flink_taskmanager_taskSlotsAvailable":                    dto.MetricType_GAUGE,
-		"flink_jobmanager_job_status":                             dto.MetricType_GAUGE,
-		"flink_jobmanager_job_uptime":                             dto.MetricType_GAUGE,
-		"flink_jobmanager_job_numRestarts":                        dto.MetricType_COUNTER,
-		"flink_jobmanager_job_numberOfCompletedCheckpoints":       dto.MetricType_COUNTER,
-		"flink_jobmanager_job_numberOfFailedCheckpoints":          dto.MetricType_COUNTER,
-		"flink_jobmanager_job_numberOfInProgressCheckpoints":      dto.MetricType_GAUGE,
-		"flink_jobmanager_job_lastCheckpointDuration":             dto.MetricType_GAUGE,
-		"flink_jobmanager_job_lastCheckpointSize":                 dto.MetricType_GAUGE,
-		"flink_jobmanager_job_lastCheckpointRestoreTimestamp":     dto.MetricType_GAUGE,
-		"flink_taskmanager_job_task_numRecordsIn":                 dto.MetricType_COUNTER,
-		"flink_taskmanager_job_task_numRecordsOut":                dto.MetricType_COUNTER,
-		"flink_taskmanager_job_task_accumulatedBackPressuredTime": dto.MetricType_COUNTER,
-		"flink_taskmanager_job_task_accumulatedIdleTime":          dto.MetricType_COUNTER,
-		"flink_taskmanager_job_task_operator_numRecordsIn":        dto.MetricType_COUNTER,
-		"flink_taskmanager_job_task_operator_numRecordsOut":       dto.MetricType_COUNTER,
+		"flink_jobmanager_numRegisteredTaskManagers":                     dto.MetricType_GAUGE,
+		"flink_jobmanager_taskSlotsTotal":                                dto.MetricType_GAUGE,
+		"flink_jobmanager_taskSlotsAvailable":                            dto.MetricType_GAUGE,
+		"flink_jobmanager_numRunningJobs":                                dto.MetricType_GAUGE,
+		"flink_taskmanager_taskSlotsTotal":                               dto.MetricType_GAUGE,
+		"flink_taskmanager_taskSlotsAvailable":                           dto.MetricType_GAUGE,
+		"flink_jobmanager_job_status":                                    dto.MetricType_GAUGE,
+		"flink_jobmanager_job_uptime":                                    dto.MetricType_GAUGE,
+		"flink_jobmanager_job_numRestarts":                               dto.MetricType_COUNTER,
+		"flink_jobmanager_job_numberOfCompletedCheckpoints":              dto.MetricType_COUNTER,
+		"flink_jobmanager_job_numberOfFailedCheckpoints":                 dto.MetricType_COUNTER,
+		"flink_jobmanager_job_numberOfInProgressCheckpoints":             dto.MetricType_GAUGE,
+		"flink_jobmanager_job_lastCheckpointDuration":                    dto.MetricType_GAUGE,
+		"flink_jobmanager_job_lastCheckpointSize":                        dto.MetricType_GAUGE,
+		"flink_jobmanager_job_lastCheckpointRestoreTimestamp":            dto.MetricType_GAUGE,
+		"flink_taskmanager_job_task_numRecordsIn":                        dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_numRecordsOut":                       dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_accumulatedBackPressuredTime":        dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_accumulatedIdleTime":                 dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_operator_numRecordsIn":               dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_operator_numRecordsOut":              dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_numBytesIn":                          dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_numBytesOut":                         dto.MetricType_COUNTER,
+		"flink_taskmanager_job_task_buffers_inPoolUsage":                 dto.MetricType_GAUGE,
+		"flink_taskmanager_job_task_buffers_outPoolUsage":                dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_JVM_Memory_Heap_Used":                  dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_JVM_Memory_Heap_Committed":             dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_JVM_Memory_Heap_Max":                   dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_JVM_Memory_NonHeap_Used":               dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_JVM_GarbageCollector_All_Count":        dto.MetricType_COUNTER,
+		"flink_taskmanager_Status_JVM_GarbageCollector_All_Time":         dto.MetricType_COUNTER,
+		"flink_taskmanager_Status_JVM_Threads_Count":                     dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_TotalMemorySegments":     dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_AvailableMemorySegments": dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_UsedMemorySegments":      dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_TotalMemory":             dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_AvailableMemory":         dto.MetricType_GAUGE,
+		"flink_taskmanager_Status_Shuffle_Netty_UsedMemory":              dto.MetricType_GAUGE,
 		"go_goroutines":             dto.MetricType_GAUGE,
 		"process_cpu_seconds_total": dto.MetricType_COUNTER,
 	}
@@ -131,6 +148,12 @@ func TestPrometheusMetrics(t *testing.T) {
 	}
 	assert.Positive(t, gauge("flink_jobmanager_job_uptime", job))
 	assert.Equal(t, 0.0, gauge("flink_jobmanager_job_numRestarts", job))
+	// The in-process exchange passes Go values: no bytes, no network buffers.
+	for _, name := range []string{"numBytesIn", "numBytesOut", "buffers_inPoolUsage", "buffers_outPoolUsage"} {
+		sum, n := sumWhere(fams["flink_taskmanager_job_task_"+name], map[string]string{"job_id": string(id)})
+		assert.Equal(t, 5, n, "%s: a series per subtask", name)
+		assert.Zero(t, sum, name)
+	}
 
 	// One series per subtask, with Flink's labels.
 	taskLabelNames := sortedKeys("job_id", "job_name", "task_id", "task_name", "subtask_index", "task_attempt_num", "tm_id")
@@ -182,6 +205,79 @@ func TestPrometheusMetrics(t *testing.T) {
 	assert.Zero(t, n, "an ended job's task series disappear")
 }
 
+// TestPrometheusNetworkMetrics runs "clicks" on two isolated TaskManagers
+// with a slot each, so that its edges cross loopback TCP, and reads the
+// network figures: bytes per task, buffer pool usage behind the slow sink,
+// and the TaskManagers' memory and network buffers.
+func TestPrometheusNetworkMetrics(t *testing.T) {
+	f := newRESTFixtureWith(t, dashboardTestRegistry(), func(c *ClusterConfig) {
+		c.IsolatedTaskManagers, c.SlotsPerTaskManager = true, 1
+	})
+	id := f.submit(t, `{"name": "clicks", "parallelism": 2}`)
+	task := func(v string) map[string]string { return map[string]string{"job_id": string(id), "task_id": v} }
+	var fams map[string]*dto.MetricFamily
+	metric := func(name, task string) float64 {
+		sum, _ := sumWhere(fams["flink_taskmanager_job_task_"+name], map[string]string{"job_id": string(id), "task_id": task})
+		return sum
+	}
+	require.Eventually(t, func() bool {
+		fams = f.scrape(t)
+		return metric("numBytesOut", "0") > 0 && metric("numBytesIn", "1") > 0 &&
+			metric("numBytesOut", "1") > 0 && metric("numBytesIn", "2") > 0
+	}, 30*time.Second, 50*time.Millisecond, "every exchange's bytes are counted by its producers and consumers")
+	assert.Zero(t, metric("numBytesIn", "0"), "the source reads no exchange")
+	assert.Zero(t, metric("numBytesOut", "2"), "the sink writes no exchange")
+
+	// The slow sink's input buffers and its producers' output buffers fill.
+	maxOf := func(name string, labels map[string]string) float64 {
+		m := -1.0
+		for _, s := range fams[name].GetMetric() {
+			if l := labelsOf(s); l["job_id"] == labels["job_id"] && l["task_id"] == labels["task_id"] {
+				m = max(m, valueOf(s))
+			}
+		}
+		return m
+	}
+	require.Eventually(t, func() bool {
+		fams = f.scrape(t)
+		return maxOf("flink_taskmanager_job_task_buffers_outPoolUsage", task("1")) > 0 &&
+			maxOf("flink_taskmanager_job_task_buffers_inPoolUsage", task("2")) > 0
+	}, 30*time.Second, 50*time.Millisecond, "buffers in use behind the slow sink")
+	for _, name := range []string{"buffers_inPoolUsage", "buffers_outPoolUsage"} {
+		for _, s := range fams["flink_taskmanager_job_task_"+name].GetMetric() {
+			assert.True(t, valueOf(s) >= 0 && valueOf(s) <= 1, "%s %v: %v", name, labelsOf(s), valueOf(s))
+		}
+	}
+
+	// The TaskManagers' heartbeats carry memory and network buffers; the
+	// running job's partitions and gates hold buffers.
+	require.Eventually(t, func() bool {
+		fams = f.scrape(t)
+		for _, tm := range []string{"taskmanager-0", "taskmanager-1"} {
+			if used, _ := sumWhere(fams["flink_taskmanager_Status_Shuffle_Netty_UsedMemorySegments"], map[string]string{"tm_id": tm}); used == 0 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "network buffers in use on both TaskManagers")
+	for _, tm := range []string{"taskmanager-0", "taskmanager-1"} {
+		l := map[string]string{"tm_id": tm}
+		v := func(name string) float64 {
+			sum, n := sumWhere(fams["flink_taskmanager_Status_"+name], l)
+			require.Equal(t, 1, n, "%s{tm_id=%s}: one sample", name, tm)
+			return sum
+		}
+		assert.Equal(t, 256.0, v("Shuffle_Netty_TotalMemorySegments"))
+		assert.Equal(t, 256.0, v("Shuffle_Netty_UsedMemorySegments")+v("Shuffle_Netty_AvailableMemorySegments"))
+		assert.Equal(t, v("Shuffle_Netty_UsedMemorySegments")*(32<<10), v("Shuffle_Netty_UsedMemory"))
+		assert.Equal(t, 256.0*(32<<10), v("Shuffle_Netty_TotalMemory"))
+		assert.Positive(t, v("JVM_Memory_Heap_Used"))
+		assert.GreaterOrEqual(t, v("JVM_Memory_Heap_Committed"), v("JVM_Memory_Heap_Used"))
+		assert.Positive(t, v("JVM_Memory_NonHeap_Used"))
+		assert.Positive(t, v("JVM_Threads_Count"))
+	}
+}
+
 func TestMetricsSnapshot(t *testing.T) {
 	f, id := runningClicks(t)
 	require.Eventually(t, func() bool {
@@ -191,7 +287,10 @@ func TestMetricsSnapshot(t *testing.T) {
 
 	m := f.cluster.Metrics()
 	require.Len(t, m.TaskManagers, 2)
-	assert.Equal(t, TaskManagerMetrics{ID: "taskmanager-0", Address: "taskmanager-0", SlotsTotal: 2, SlotsFree: m.TaskManagers[0].SlotsFree}, m.TaskManagers[0])
+	tm0 := m.TaskManagers[0]
+	assert.Equal(t, TaskManagerMetrics{ID: "taskmanager-0", Address: "taskmanager-0", SlotsTotal: 2, SlotsFree: tm0.SlotsFree,
+		LastHeartbeat: tm0.LastHeartbeat, Stats: tm0.Stats}, tm0)
+	assert.False(t, tm0.LastHeartbeat.IsZero())
 	assert.Equal(t, 2, m.TaskManagers[0].SlotsFree+m.TaskManagers[1].SlotsFree)
 
 	j := m.Jobs[0]

@@ -125,10 +125,6 @@ type (
 		TM    ResourceID
 		Alloc AllocationID
 	}
-	heartbeatReq struct {
-		TM    ResourceID
-		Slots []SlotStatus
-	}
 	requestSlotReq struct {
 		TM         ResourceID
 		Slot       SlotID
@@ -253,8 +249,8 @@ func (s rmStub) SlotCounts(ctx context.Context) (int, int, error) {
 	return r.Total, r.Free, err
 }
 
-func (s rmStub) Heartbeat(ctx context.Context, tm ResourceID, slots []SlotStatus) error {
-	_, err := call[heartbeatReq, empty](ctx, s.c, "rm.Heartbeat", heartbeatReq{tm, slots})
+func (s rmStub) Heartbeat(ctx context.Context, hb TaskManagerHeartbeat) error {
+	_, err := call[TaskManagerHeartbeat, empty](ctx, s.c, "rm.Heartbeat", hb)
 	return err
 }
 
@@ -363,8 +359,8 @@ func serveResourceManager(s *rpc.Server, rm *ResourceManager) {
 		t, f, err := rm.SlotCounts(ctx)
 		return slotCountsResp{t, f}, err
 	})
-	rpc.Handle(s, "rm.Heartbeat", func(ctx context.Context, r heartbeatReq) (empty, error) {
-		return empty{}, rm.Heartbeat(ctx, r.TM, r.Slots)
+	rpc.Handle(s, "rm.Heartbeat", func(ctx context.Context, hb TaskManagerHeartbeat) (empty, error) {
+		return empty{}, rm.Heartbeat(ctx, hb)
 	})
 }
 

@@ -23,8 +23,9 @@ type ResourceManager struct {
 		slots   *slotManager
 		addrs   map[ResourceID]string
 		pending []SlotRequest
-		seen    map[ResourceID]time.Time // last heartbeat or registration
-		jms     map[JobID]string         // JobManager address per job with slots
+		seen    map[ResourceID]time.Time        // last heartbeat or registration
+		stats   map[ResourceID]TaskManagerStats // sent with the last heartbeat
+		jms     map[JobID]string                // JobManager address per job with slots
 		// failing holds TaskManagers whose slot request just failed: they are
 		// passed over until failingBackoff has passed or they register again.
 		failing map[ResourceID]time.Time
@@ -48,6 +49,7 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm.mu.slots = newSlotManager()
 	rm.mu.addrs = make(map[ResourceID]string)
 	rm.mu.seen = make(map[ResourceID]time.Time)
+	rm.mu.stats = make(map[ResourceID]TaskManagerStats)
 	rm.mu.jms = make(map[JobID]string)
 	rm.mu.failing = make(map[ResourceID]time.Time)
 	rm.mu.starting = make(map[ResourceID]bool)
@@ -134,6 +136,12 @@ type TaskManagerInfo struct {
 	SlotsTotal int
 	SlotsFree  int
 	Slots      []SlotStatus
+	// LastHeartbeat is when the TaskManager last sent a heartbeat, or
+	// registered.
+	LastHeartbeat time.Time
+	// Stats are the memory and network buffer figures of its last
+	// heartbeat; zero before its first heartbeat.
+	Stats TaskManagerStats
 }
 
 // TaskManagers describes every registered TaskManager, in registration
@@ -144,7 +152,8 @@ func (rm *ResourceManager) TaskManagers() []TaskManagerInfo {
 	out := make([]TaskManagerInfo, 0, len(rm.mu.slots.order))
 	for _, id := range rm.mu.slots.order {
 		slots := rm.mu.slots.tms[id]
-		info := TaskManagerInfo{ID: id, Address: rm.mu.addrs[id], SlotsTotal: len(slots), Slots: append([]SlotStatus(nil), slots...)}
+		info := TaskManagerInfo{ID: id, Address: rm.mu.addrs[id], SlotsTotal: len(slots), Slots: append([]SlotStatus(nil), slots...),
+			LastHeartbeat: rm.mu.seen[id], Stats: rm.mu.stats[id]}
 		for _, s := range slots {
 			if s.Allocation == "" {
 				info.SlotsFree++
@@ -164,13 +173,14 @@ func (rm *ResourceManager) IdleTaskManagers() []ResourceID {
 }
 
 // Heartbeat implements ResourceManagerGateway.
-func (rm *ResourceManager) Heartbeat(ctx context.Context, tm ResourceID, slots []SlotStatus) error {
+func (rm *ResourceManager) Heartbeat(ctx context.Context, hb TaskManagerHeartbeat) error {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if _, ok := rm.mu.addrs[tm]; !ok {
-		return fmt.Errorf("flink: heartbeat from unregistered task manager %s: register first", tm)
+	if _, ok := rm.mu.addrs[hb.ID]; !ok {
+		return fmt.Errorf("flink: heartbeat from unregistered task manager %s: register first", hb.ID)
 	}
-	rm.mu.seen[tm] = time.Now()
+	rm.mu.seen[hb.ID] = time.Now()
+	rm.mu.stats[hb.ID] = hb.Stats
 	return nil
 }
 
@@ -219,6 +229,7 @@ func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
 	rm.mu.slots.unregister(id)
 	delete(rm.mu.addrs, id)
 	delete(rm.mu.seen, id)
+	delete(rm.mu.stats, id)
 	rm.mu.Unlock()
 	rm.log.Warn("task manager lost", "tm", id, "cause", cause)
 	for job, addr := range jobs {
@@ -292,6 +303,7 @@ func (rm *ResourceManager) provision(ctx context.Context, now time.Time) {
 		rm.mu.slots.unregister(id)
 		delete(rm.mu.addrs, id)
 		delete(rm.mu.seen, id)
+		delete(rm.mu.stats, id)
 		rm.mu.Unlock()
 		if err := rm.provider.StopTaskManager(ctx, id); err != nil {
 			rm.log.Warn("stopping task manager failed", "tm", id, "err", err)

@@ -36,10 +36,11 @@ const maxRESTBody = 1 << 20
 //	GET   /jobs                     job ids and statuses
 //	POST  /jobs                     run a registered job: {"name", "args", "parallelism"}
 //	GET   /jobs/overview            one summary per job
-//	GET   /jobs/{jobid}             job details with vertices and record counts
+//	GET   /jobs/{jobid}             job details with vertices' records and bytes
 //	PATCH /jobs/{jobid}?mode=cancel cancel a job
 //	GET   /jobs/{jobid}/exceptions  why a job failed
-//	GET   /taskmanagers             registered TaskManagers and their slots
+//	GET   /taskmanagers             registered TaskManagers: slots, memory, network buffers
+//	GET   /taskmanagers/{tmid}      one TaskManager
 //	GET   /jobs/{jobid}/checkpoints and .../checkpoints/details/{id}
 //	POST  /jobs/{jobid}/savepoints, GET /jobs/{jobid}/savepoints/{triggerid}
 //	POST  /jobs/{jobid}/stop        stop with a savepoint
@@ -89,6 +90,7 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	mux.HandleFunc("PATCH /jobs/{jobid}", s.patchJob)
 	mux.HandleFunc("GET /jobs/{jobid}/exceptions", s.getJobExceptions)
 	mux.HandleFunc("GET /taskmanagers", s.getTaskManagers)
+	mux.HandleFunc("GET /taskmanagers/{taskmanagerid}", s.getTaskManager)
 	s.mountCheckpoints(mux) // rest_checkpoints.go: checkpoints, savepoints, stop
 	s.mountDashboard(mux)   // dashboard.go: /, /web/, plan, backpressure
 	s.mountMetrics(mux)     // prometheus.go: /metrics
@@ -220,13 +222,24 @@ type RESTVertex struct {
 	Operators      []RESTOperatorInfo `json:"operators,omitempty"`
 }
 
-// RESTVertexMetrics are a vertex's record counts, as Flink's IOMetricsInfo:
-// records read by the chain's head and written by its tail.
+// RESTVertexMetrics are a vertex's input and output summed over its
+// subtasks, as Flink's IOMetricsInfo: records read by the chain's head and
+// written by its tail; serialized bytes read from and written to the
+// network exchange (0 over the in-process exchange, which passes Go
+// values, as Flink counts no bytes between chained operators); and the
+// milliseconds the subtasks waited for output buffers and for input. The
+// *-complete flags are set once the job ended and the counts are final.
 type RESTVertexMetrics struct {
-	ReadRecords          int64 `json:"read-records"`
-	ReadRecordsComplete  bool  `json:"read-records-complete"`
-	WriteRecords         int64 `json:"write-records"`
-	WriteRecordsComplete bool  `json:"write-records-complete"`
+	ReadBytes                    int64 `json:"read-bytes"`
+	ReadBytesComplete            bool  `json:"read-bytes-complete"`
+	WriteBytes                   int64 `json:"write-bytes"`
+	WriteBytesComplete           bool  `json:"write-bytes-complete"`
+	ReadRecords                  int64 `json:"read-records"`
+	ReadRecordsComplete          bool  `json:"read-records-complete"`
+	WriteRecords                 int64 `json:"write-records"`
+	WriteRecordsComplete         bool  `json:"write-records-complete"`
+	AccumulatedBackPressuredTime int64 `json:"accumulated-backpressured-time"`
+	AccumulatedIdleTime          int64 `json:"accumulated-idle-time"`
 }
 
 // RESTOperatorInfo is one chained operator's record counts summed over its
@@ -268,12 +281,51 @@ type RESTTaskManagers struct {
 	TaskManagers []RESTTaskManager `json:"taskmanagers"`
 }
 
-// RESTTaskManager describes one TaskManager, as Flink's TaskManagerInfo.
+// RESTTaskManager describes one TaskManager, as Flink's TaskManagerInfo
+// and, with its metrics, TaskManagerDetailsInfo (here GET /taskmanagers
+// shows the metrics too). TimeSinceLastHeartbeat is, as in Flink despite
+// its name, when the last heartbeat arrived (ms since the epoch).
 type RESTTaskManager struct {
-	ID          ResourceID `json:"id"`
-	Path        string     `json:"path"`
-	SlotsNumber int        `json:"slotsNumber"`
-	FreeSlots   int        `json:"freeSlots"`
+	ID                     ResourceID             `json:"id"`
+	Path                   string                 `json:"path"`
+	TimeSinceLastHeartbeat int64                  `json:"timeSinceLastHeartbeat"`
+	SlotsNumber            int                    `json:"slotsNumber"`
+	FreeSlots              int                    `json:"freeSlots"`
+	Metrics                RESTTaskManagerMetrics `json:"metrics"`
+}
+
+// RESTTaskManagerMetrics are a TaskManager's memory and network buffers as
+// of its last heartbeat, as Flink's TaskManagerMetricsInfo, with the Go
+// runtime's figures in the JVM's places (see MemoryStats): the heap is
+// Go's heap, non-heap the rest the runtime holds (committed = used; max
+// -1), and one garbage collector named "go". Sizes are bytes; the
+// memorySegments* fields are Flink's older names of the
+// nettyShuffleMemorySegments* ones. Goroutines is our addition.
+type RESTTaskManagerMetrics struct {
+	HeapUsed                            int64                  `json:"heapUsed"`
+	HeapCommitted                       int64                  `json:"heapCommitted"`
+	HeapMax                             int64                  `json:"heapMax"`
+	NonHeapUsed                         int64                  `json:"nonHeapUsed"`
+	NonHeapCommitted                    int64                  `json:"nonHeapCommitted"`
+	NonHeapMax                          int64                  `json:"nonHeapMax"`
+	MemorySegmentsAvailable             int                    `json:"memorySegmentsAvailable"`
+	MemorySegmentsTotal                 int                    `json:"memorySegmentsTotal"`
+	NettyShuffleMemorySegmentsAvailable int                    `json:"nettyShuffleMemorySegmentsAvailable"`
+	NettyShuffleMemorySegmentsUsed      int                    `json:"nettyShuffleMemorySegmentsUsed"`
+	NettyShuffleMemorySegmentsTotal     int                    `json:"nettyShuffleMemorySegmentsTotal"`
+	NettyShuffleMemoryAvailable         int64                  `json:"nettyShuffleMemoryAvailable"`
+	NettyShuffleMemoryUsed              int64                  `json:"nettyShuffleMemoryUsed"`
+	NettyShuffleMemoryTotal             int64                  `json:"nettyShuffleMemoryTotal"`
+	GarbageCollectors                   []RESTGarbageCollector `json:"garbageCollectors"`
+	Goroutines                          int                    `json:"goroutines"`
+}
+
+// RESTGarbageCollector is a garbage collector's cycles and the
+// milliseconds (of CPU time, for Go's concurrent collector) it took.
+type RESTGarbageCollector struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+	Time  int64  `json:"time"`
 }
 
 func (s *RESTServer) getOverview(w http.ResponseWriter, r *http.Request) {
@@ -358,17 +410,19 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 		}
 		rv.Status = vertexStatus(states).String()
 		if res := cmp.Or(j.result, j.live); res != nil {
-			rv.Metrics.ReadRecordsComplete, rv.Metrics.WriteRecordsComplete = j.result != nil, j.result != nil
-			first := true
+			done := j.result != nil
+			m := &rv.Metrics
+			m.ReadBytesComplete, m.WriteBytesComplete, m.ReadRecordsComplete, m.WriteRecordsComplete = done, done, done, done
+			for _, vr := range res.Vertices {
+				if vr.Vertex == v.ID {
+					m.ReadBytes, m.WriteBytes, m.ReadRecords, m.WriteRecords = vr.BytesIn, vr.BytesOut, vr.RecordsIn, vr.RecordsOut
+					m.AccumulatedBackPressuredTime, m.AccumulatedIdleTime = vr.BackPressured.Milliseconds(), vr.Idle.Milliseconds()
+				}
+			}
 			for _, o := range res.Operators {
-				if o.Vertex != v.ID {
-					continue
+				if o.Vertex == v.ID {
+					rv.Operators = append(rv.Operators, RESTOperatorInfo{Name: o.Name, RecordsIn: o.RecordsIn, RecordsOut: o.RecordsOut})
 				}
-				if first {
-					rv.Metrics.ReadRecords, first = o.RecordsIn, false
-				}
-				rv.Metrics.WriteRecords = o.RecordsOut
-				rv.Operators = append(rv.Operators, RESTOperatorInfo{Name: o.Name, RecordsIn: o.RecordsIn, RecordsOut: o.RecordsOut})
 			}
 		}
 		d.Vertices = append(d.Vertices, rv)
@@ -519,10 +573,36 @@ func registeredNames(reg *Registry) string {
 func (s *RESTServer) getTaskManagers(w http.ResponseWriter, r *http.Request) {
 	out := RESTTaskManagers{TaskManagers: []RESTTaskManager{}}
 	for _, tm := range s.rm.TaskManagers() {
-		out.TaskManagers = append(out.TaskManagers, RESTTaskManager{ID: tm.ID, Path: tm.Address,
-			SlotsNumber: tm.SlotsTotal, FreeSlots: tm.SlotsFree})
+		out.TaskManagers = append(out.TaskManagers, newRESTTaskManager(tm))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *RESTServer) getTaskManager(w http.ResponseWriter, r *http.Request) {
+	id := ResourceID(r.PathValue("taskmanagerid"))
+	for _, tm := range s.rm.TaskManagers() {
+		if tm.ID == id {
+			writeJSON(w, http.StatusOK, newRESTTaskManager(tm))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("task manager %q not found", id))
+}
+
+func newRESTTaskManager(tm TaskManagerInfo) RESTTaskManager {
+	mem, buf := tm.Stats.Memory, tm.Stats.Network
+	return RESTTaskManager{ID: tm.ID, Path: tm.Address, TimeSinceLastHeartbeat: millis(tm.LastHeartbeat),
+		SlotsNumber: tm.SlotsTotal, FreeSlots: tm.SlotsFree,
+		Metrics: RESTTaskManagerMetrics{
+			HeapUsed: mem.HeapUsed, HeapCommitted: mem.HeapCommitted, HeapMax: mem.HeapMax,
+			NonHeapUsed: mem.NonHeapUsed, NonHeapCommitted: mem.NonHeapUsed, NonHeapMax: -1,
+			MemorySegmentsAvailable: buf.AvailableSegments, MemorySegmentsTotal: buf.TotalSegments,
+			NettyShuffleMemorySegmentsAvailable: buf.AvailableSegments, NettyShuffleMemorySegmentsUsed: buf.UsedSegments,
+			NettyShuffleMemorySegmentsTotal: buf.TotalSegments, NettyShuffleMemoryAvailable: buf.AvailableMemory(),
+			NettyShuffleMemoryUsed: buf.UsedMemory(), NettyShuffleMemoryTotal: buf.TotalMemory(),
+			GarbageCollectors: []RESTGarbageCollector{{Name: "go", Count: int64(mem.GCCount), Time: mem.GCTime.Milliseconds()}},
+			Goroutines:        tm.Stats.Goroutines,
+		}}
 }
 
 // restJob is a consistent view of one job for the REST API.

@@ -102,8 +102,18 @@ type restFixture struct {
 // its REST API on an httptest server; both are closed when the test ends.
 func newRESTFixture(t *testing.T, reg *Registry) *restFixture {
 	t.Helper()
+	return newRESTFixtureWith(t, reg, nil)
+}
+
+// newRESTFixtureWith is newRESTFixture with the cluster's configuration
+// changed by tune.
+func newRESTFixtureWith(t *testing.T, reg *Registry, tune func(*ClusterConfig)) *restFixture {
+	t.Helper()
 	cfg := DefaultClusterConfig()
 	cfg.TaskManagers, cfg.SlotsPerTaskManager, cfg.Registry = 2, 2, reg
+	if tune != nil {
+		tune(&cfg)
+	}
 	c, err := NewLocalCluster(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -190,16 +200,52 @@ func TestRESTOverviewConfigTaskManagers(t *testing.T) {
 	c := f.get(t, "/config")
 	assert.Equal(t, sortedKeys("refresh-interval", "timezone-name", "timezone-offset", "flink-version", "flink-revision"), keys(c))
 
-	tms := f.get(t, "/taskmanagers")["taskmanagers"].([]any)
+	// Memory and network buffers arrive with the first heartbeat, sent
+	// right after registration.
+	var tms []any
+	require.Eventually(t, func() bool {
+		tms = f.get(t, "/taskmanagers")["taskmanagers"].([]any)
+		for _, x := range tms {
+			if x.(map[string]any)["metrics"].(map[string]any)["heapUsed"].(float64) == 0 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "every TaskManager's heartbeat shows its memory")
 	require.Len(t, tms, 2)
 	for i, x := range tms {
 		tm := x.(map[string]any)
-		assert.Equal(t, sortedKeys("id", "path", "slotsNumber", "freeSlots"), keys(tm))
+		assert.Equal(t, sortedKeys("id", "path", "timeSinceLastHeartbeat", "slotsNumber", "freeSlots", "metrics"), keys(tm))
 		assert.Equal(t, fmt.Sprintf("taskmanager-%d", i), tm["id"])
 		assert.NotEmpty(t, tm["path"])
 		assert.EqualValues(t, 2, tm["slotsNumber"])
 		assert.EqualValues(t, 2, tm["freeSlots"])
+		assert.InDelta(t, float64(time.Now().UnixMilli()), tm["timeSinceLastHeartbeat"], float64(time.Minute.Milliseconds()))
+		m := tm["metrics"].(map[string]any)
+		assert.Equal(t, sortedKeys("heapUsed", "heapCommitted", "heapMax", "nonHeapUsed", "nonHeapCommitted", "nonHeapMax",
+			"memorySegmentsAvailable", "memorySegmentsTotal", "nettyShuffleMemorySegmentsAvailable",
+			"nettyShuffleMemorySegmentsUsed", "nettyShuffleMemorySegmentsTotal", "nettyShuffleMemoryAvailable",
+			"nettyShuffleMemoryUsed", "nettyShuffleMemoryTotal", "garbageCollectors", "goroutines"), keys(m))
+		assert.Positive(t, m["heapUsed"])
+		assert.GreaterOrEqual(t, m["heapCommitted"], m["heapUsed"])
+		assert.Positive(t, m["nonHeapUsed"])
+		assert.Positive(t, m["goroutines"])
+		// No job runs: every one of network.LocalConfig's 256 buffers of
+		// 32 KiB is available.
+		assert.EqualValues(t, 256, m["nettyShuffleMemorySegmentsTotal"])
+		assert.EqualValues(t, 256, m["nettyShuffleMemorySegmentsAvailable"])
+		assert.EqualValues(t, 0, m["nettyShuffleMemorySegmentsUsed"])
+		assert.EqualValues(t, 256*32<<10, m["nettyShuffleMemoryTotal"])
+		assert.Equal(t, m["nettyShuffleMemorySegmentsTotal"], m["memorySegmentsTotal"])
+		gcs := m["garbageCollectors"].([]any)
+		require.Len(t, gcs, 1)
+		assert.Equal(t, "go", gcs[0].(map[string]any)["name"])
+
+		assert.Equal(t, tm["id"], f.get(t, "/taskmanagers/"+tm["id"].(string))["id"])
 	}
+	status, _, body := f.do(t, http.MethodGet, "/taskmanagers/nobody", "")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, []any{`task manager "nobody" not found`}, body["errors"])
 
 	jobs := f.get(t, "/jobs")
 	assert.Equal(t, map[string]any{"jobs": []any{}}, jobs)
@@ -266,6 +312,63 @@ func TestRESTSubmitFinishedJob(t *testing.T) {
 
 	assert.EqualValues(t, 1, f.get(t, "/overview")["jobs-finished"])
 	assert.Equal(t, map[string]any{"all-exceptions": []any{}, "truncated": false}, f.get(t, "/jobs/"+string(id)+"/exceptions"))
+}
+
+// TestRESTVertexBytes runs a keyed shuffle over the network exchange and
+// over the in-process one: over the network, the bytes the sources wrote
+// are the bytes the reducers read; in one process records are Go values and
+// no bytes are counted.
+func TestRESTVertexBytes(t *testing.T) {
+	const n = 20_000
+	reg := NewRegistry()
+	reg.MustRegister("shuffle", func(env *Env, args []string) error {
+		nums := Generate(env, n, func(i int64) (int64, error) { return i, nil })
+		sums := Reduce(KeyBy(nums, func(v int64) int64 { return v % 10 }), func(a, b int64) (int64, error) { return a + b, nil })
+		SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	for _, network := range []bool{true, false} {
+		t.Run(fmt.Sprintf("network=%v", network), func(t *testing.T) {
+			// One slot per TaskManager spreads the job over both, so that
+			// with isolated TaskManagers every edge crosses the network.
+			f := newRESTFixtureWith(t, reg, func(c *ClusterConfig) { c.IsolatedTaskManagers, c.SlotsPerTaskManager = network, 1 })
+			id := f.submit(t, `{"name": "shuffle", "parallelism": 2}`)
+			res := f.await(t, id)
+			require.NoError(t, res.Err)
+
+			vs := f.get(t, "/jobs/"+string(id))["vertices"].([]any)
+			require.Len(t, vs, 2)
+			var ms []map[string]any
+			for _, v := range vs {
+				m := v.(map[string]any)["metrics"].(map[string]any)
+				assert.Equal(t, sortedKeys("read-bytes", "read-bytes-complete", "write-bytes", "write-bytes-complete",
+					"read-records", "read-records-complete", "write-records", "write-records-complete",
+					"accumulated-backpressured-time", "accumulated-idle-time"), keys(m))
+				for _, k := range []string{"read-bytes-complete", "write-bytes-complete", "read-records-complete", "write-records-complete"} {
+					assert.Equal(t, true, m[k], k)
+				}
+				ms = append(ms, m)
+			}
+			src, sums := ms[0], ms[1]
+			assert.EqualValues(t, n, src["write-records"])
+			assert.EqualValues(t, n, sums["read-records"])
+			assert.EqualValues(t, 0, src["read-bytes"], "a source reads no exchange")
+			assert.EqualValues(t, 0, sums["write-bytes"], "a sink writes no exchange")
+			if network {
+				assert.GreaterOrEqual(t, src["write-bytes"], float64(8*n), "at least 8 bytes per int64 record")
+				assert.Equal(t, src["write-bytes"], sums["read-bytes"], "every byte written is read")
+			} else {
+				assert.EqualValues(t, 0, src["write-bytes"])
+				assert.EqualValues(t, 0, sums["read-bytes"])
+			}
+
+			// The job's result holds the same figures.
+			require.Len(t, res.Vertices, 2)
+			assert.EqualValues(t, src["write-bytes"], res.Vertices[0].BytesOut)
+			assert.EqualValues(t, sums["read-bytes"], res.Vertices[1].BytesIn)
+			assert.EqualValues(t, n, res.Vertices[1].RecordsIn)
+		})
+	}
 }
 
 func TestRESTCancelRunningJob(t *testing.T) {

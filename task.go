@@ -66,6 +66,17 @@ type TaskMetrics struct {
 	BackPressured time.Duration
 	// Idle is the time spent waiting for input.
 	Idle time.Duration
+	// BytesIn and BytesOut are the serialized bytes the subtask read from
+	// its input gate and wrote to its result partitions, as Flink's
+	// numBytesIn and numBytesOut. Only the network exchange serializes:
+	// both are 0 for edges of the in-process exchange, which hands Go
+	// values over, as for chained operators.
+	BytesIn, BytesOut int64
+	// InPoolUsed and InPoolSize are the input gate's receive buffers in use
+	// and in all; OutPoolUsed and OutPoolSize the same for the result
+	// partitions' buffer pools (their most). Zero without network exchange.
+	InPoolUsed, InPoolSize   int
+	OutPoolUsed, OutPoolSize int
 }
 
 // OperatorCounts are one operator's record counts.

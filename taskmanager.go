@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -244,6 +245,45 @@ func (tm *TaskManager) reportMetrics(interval time.Duration) {
 			cancel()
 		}
 	}
+}
+
+// heartbeats tells the ResourceManager every interval that the
+// TaskManager is alive, with its slots and figures (the first at once, so
+// that they show soon after registration), and registers again when the
+// ResourceManager forgot it; until the TaskManager closes. Each heartbeat
+// waits at most timeout.
+func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
+	defer tm.wg.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if rm, err := tm.rpc.resourceManager(tm.rmAddr); err == nil {
+			ctx, cancel := context.WithTimeout(tm.ctx, timeout)
+			tm.mu.Lock()
+			hb := TaskManagerHeartbeat{ID: tm.id, Slots: tm.mu.slots.Report()}
+			tm.mu.Unlock()
+			hb.Stats = tm.stats()
+			err = rm.Heartbeat(ctx, hb)
+			if err != nil && strings.Contains(err.Error(), "register first") {
+				err = tm.register(ctx)
+			}
+			cancel()
+			if err != nil && tm.ctx.Err() == nil {
+				tm.log.Debug("heartbeat failed", "err", err)
+			}
+		}
+		select {
+		case <-tm.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// startHeartbeats starts heartbeats; close stops it.
+func (tm *TaskManager) startHeartbeats(interval, timeout time.Duration) {
+	tm.wg.Add(1)
+	go tm.heartbeats(interval, timeout)
 }
 
 // startMetricsReporter starts reportMetrics; close stops it.

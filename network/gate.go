@@ -118,6 +118,12 @@ type GateMetrics struct {
 	// IdleNanos is the cumulative time Next waited for input: Flink's idle time. Use
 	// MillisPerSecond on two samples to get idleTimeMsPerSecond.
 	IdleNanos int64
+	// PoolSize is the number of receive buffers of the remote channels (exclusive and floating)
+	// and PoolUsed those holding data not yet read and recycled; PoolUsed/PoolSize is Flink's
+	// inPoolUsage. Both are 0 without remote channels: local channels read their producer's
+	// buffers. PoolUsed is a best-effort sample, taken without stopping the channels, and 0
+	// once the gate is closed.
+	PoolUsed, PoolSize int
 }
 
 // InputGate merges the input channels of one consuming subtask: Next returns the next buffer or
@@ -130,6 +136,7 @@ type InputGate struct {
 	cfg      InputGateConfig
 	channels []InputChannel
 	pool     *LocalBufferPool // receive buffers of remote channels; nil without remote channels
+	poolSize int              // buffers of pool, all taken at creation
 	idle     atomic.Int64
 	buffers  atomic.Int64
 	bytes    atomic.Int64
@@ -185,7 +192,7 @@ func NewInputGate(cfg InputGateConfig) (*InputGate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("network: input gate with %d remote channels: %w", len(remote), err)
 		}
-		g.pool = pool
+		g.pool, g.poolSize = pool, total
 		for _, rc := range remote {
 			for range cfg.ExclusiveBuffersPerChannel {
 				seg := g.mustSegment()
@@ -219,7 +226,27 @@ func (g *InputGate) Channel(i int) InputChannel { return g.channels[i] }
 
 // Metrics returns a snapshot of the gate's counters.
 func (g *InputGate) Metrics() GateMetrics {
-	return GateMetrics{Buffers: g.buffers.Load(), Bytes: g.bytes.Load(), IdleNanos: g.idle.Load()}
+	m := GateMetrics{Buffers: g.buffers.Load(), Bytes: g.bytes.Load(), IdleNanos: g.idle.Load(), PoolSize: g.poolSize}
+	if g.poolSize == 0 {
+		return m
+	}
+	// Free buffers wait in the gate (floating) or in the channels (announced or announceable as
+	// credit); the others hold data. The locks are taken one at a time, never nested.
+	g.mu.Lock()
+	free, closed := len(g.mu.floating), g.mu.closed
+	g.mu.Unlock()
+	if closed {
+		return m // its buffers went back to the TaskManager's pool
+	}
+	for _, ch := range g.channels {
+		if rc, ok := ch.(*RemoteInputChannel); ok {
+			rc.mu.Lock()
+			free += len(rc.mu.free)
+			rc.mu.Unlock()
+		}
+	}
+	m.PoolUsed = min(max(g.poolSize-free, 0), g.poolSize)
+	return m
 }
 
 // RequestPartitions connects the remote channels (dialing producers' TaskManagers as needed) and

@@ -103,10 +103,15 @@ type WriterMetrics struct {
 	// backpressure measure. Use MillisPerSecond on two samples to get Flink's
 	// backPressuredTimeMsPerSecond.
 	BackPressuredNanos int64
+	// PoolSize is the most buffers the partition's pool may hold and PoolUsed those in use
+	// (being filled, or queued for and read by consumers); PoolUsed/PoolSize is Flink's
+	// outPoolUsage.
+	PoolUsed, PoolSize int
 }
 
 // Metrics returns a snapshot of the partition's output counters.
 func (p *ResultPartition) Metrics() WriterMetrics {
+	pm := p.pool.Metrics()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	return WriterMetrics{
@@ -114,6 +119,8 @@ func (p *ResultPartition) Metrics() WriterMetrics {
 		Buffers:            p.wmu.buffers,
 		Bytes:              p.wmu.bytes,
 		BackPressuredNanos: p.backPressuredNanos(),
+		PoolUsed:           max(pm.Held-pm.Free, 0),
+		PoolSize:           pm.Max,
 	}
 }
 

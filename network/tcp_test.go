@@ -128,12 +128,27 @@ func TestRemoteCreditIsolatesChannels(t *testing.T) {
 	if a.Connections.Metrics().ServerConnections != 1 {
 		t.Fatalf("want both channels on one connection: %+v", a.Connections.Metrics())
 	}
+	// The paused consumer's receive buffers fill up; so do the stuck producer's buffers.
+	waitFor(t, 10*time.Second, "consumer 0's buffers in use", func() bool {
+		m := gates[0].Metrics()
+		return m.PoolUsed > 0 && m.PoolUsed <= m.PoolSize
+	})
+	if m := parts[0].Metrics(); m.PoolUsed == 0 || m.PoolUsed > m.PoolSize {
+		t.Fatalf("stuck producer's pool usage %d of %d", m.PoolUsed, m.PoolSize)
+	}
 	// Resume consumer 0: everything arrives, in order, exactly once.
 	if _, err := consume(ctx, gates[0], 0, n, 1, testCodecs()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+	// Every data byte written was read.
+	for i := range 2 {
+		w, r := parts[i].Metrics(), gates[i].Metrics()
+		if w.Bytes == 0 || w.Bytes != r.Bytes || w.Buffers != r.Buffers {
+			t.Fatalf("producer %d wrote %d bytes in %d buffers, its consumer read %d in %d", i, w.Bytes, w.Buffers, r.Bytes, r.Buffers)
+		}
 	}
 }
 

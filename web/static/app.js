@@ -255,18 +255,30 @@ function taskManagersPage(main) {
       }
       list.replaceChildren(h('table', {},
         h('thead', {}, h('tr', {}, h('th', {}, 'ID'), h('th', {}, 'Address'), h('th', { class: 'num' }, 'Slots'),
-          h('th', { class: 'num' }, 'Free slots'), h('th', {}, 'Used'))),
+          h('th', { class: 'num' }, 'Free slots'), h('th', {}, 'Used'),
+          h('th', { class: 'num', title: 'Go heap in use / held from the OS (the process\'s)' }, 'Heap'),
+          h('th', { title: 'Network buffers in use / all' }, 'Network buffers'))),
         h('tbody', {}, taskmanagers.map((tm) => {
           const used = tm.slotsNumber ? (tm.slotsNumber - tm.freeSlots) / tm.slotsNumber : 0;
-          const fill = h('span');
-          fill.style.width = fmtPercent(used);
+          const m = tm.metrics;
+          const buffers = m.nettyShuffleMemorySegmentsTotal ? m.nettyShuffleMemorySegmentsUsed / m.nettyShuffleMemorySegmentsTotal : 0;
           return h('tr', { 'data-tm-id': tm.id },
             h('td', { class: 'mono' }, tm.id), h('td', { class: 'mono' }, tm.path),
             h('td', { class: 'num' }, fmtInt(tm.slotsNumber)), h('td', { class: 'num' }, fmtInt(tm.freeSlots)),
-            h('td', {}, h('span', { class: 'bar' }, fill), fmtPercent(used)));
+            h('td', {}, bar(used), fmtPercent(used)),
+            h('td', { class: 'num tm-heap' }, `${fmtBytes(m.heapUsed)} / ${fmtBytes(m.heapCommitted)}`),
+            h('td', { class: 'tm-buffers' }, bar(buffers),
+              `${fmtInt(m.nettyShuffleMemorySegmentsUsed)} / ${fmtInt(m.nettyShuffleMemorySegmentsTotal)} (${fmtBytes(m.nettyShuffleMemoryTotal)})`));
         }))));
     },
   };
+}
+
+// bar is a small bar filled to ratio.
+function bar(ratio) {
+  const fill = h('span');
+  fill.style.width = fmtPercent(ratio);
+  return h('span', { class: 'bar' }, fill);
 }
 
 // ---- the job page --------------------------------------------------------
@@ -493,6 +505,8 @@ function vertexTable(vs, pressure) {
   return h('table', {},
     h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', { class: 'num' }, 'Parallelism'), h('th', {}, 'Status'),
       h('th', { class: 'num' }, 'Records in'), h('th', { class: 'num' }, 'Records out'),
+      h('th', { class: 'num', title: 'Serialized bytes over the network exchange' }, 'Bytes in'),
+      h('th', { class: 'num', title: 'Serialized bytes over the network exchange' }, 'Bytes out'),
       h('th', { class: 'num' }, 'Backpressure'), h('th', {}, 'Subtasks'))),
     h('tbody', {}, vs.map((v) => {
       const bp = pressure.get(String(v.id));
@@ -500,6 +514,8 @@ function vertexTable(vs, pressure) {
         h('td', {}, v.name), h('td', { class: 'num' }, v.parallelism), h('td', {}, stateBadge(v.status)),
         h('td', { class: 'num' }, fmtInt(v.metrics['read-records'])),
         h('td', { class: 'num' }, fmtInt(v.metrics['write-records'])),
+        h('td', { class: 'num vertex-bytes-in' }, fmtBytes(v.metrics['read-bytes'])),
+        h('td', { class: 'num vertex-bytes-out' }, fmtBytes(v.metrics['write-bytes'])),
         h('td', { class: 'num' }, bp ? `${fmtPercent(bp.ratio)} (${bp.level})` : '–'),
         h('td', {}, taskSummary(lowerKeys(v.tasks))));
     })));
