@@ -17,6 +17,7 @@ import (
 //	GET /web/{asset}                                     its scripts and styles
 //	GET /jobs/{jobid}/plan                               the job's dataflow plan: vertices and their inputs
 //	GET /jobs/{jobid}/vertices/{vertexid}/backpressure   a vertex's backpressure per subtask
+//	GET /jobs/{jobid}/vertices/{vertexid}/watermarks     a vertex's watermarks per subtask
 //
 // The page's pattern matches "/" only, so unknown paths still get the
 // API's JSON 404.
@@ -29,6 +30,7 @@ func (s *RESTServer) mountDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("GET /jobs/{jobid}/vertices/{vertexid}/backpressure", func(w http.ResponseWriter, r *http.Request) {
 		s.getBackpressure(w, r, sampler)
 	})
+	mux.HandleFunc("GET /jobs/{jobid}/vertices/{vertexid}/watermarks", s.getWatermarks)
 }
 
 // RESTJobPlan is the body of GET /jobs/{jobid}/plan, as Flink's JobPlanInfo.
@@ -115,31 +117,66 @@ type RESTSubtaskBackPressure struct {
 	BusyRatio float64 `json:"busyRatio"`
 }
 
-func (s *RESTServer) getBackpressure(w http.ResponseWriter, r *http.Request, sampler *pressureSampler) {
+// vertexMetrics answers a request for a vertex of a job: its metrics, or
+// an error response (false).
+func (s *RESTServer) vertexMetrics(w http.ResponseWriter, r *http.Request) (JobID, int, VertexMetrics, bool) {
 	id, ok := parseJobID(w, r)
 	if !ok {
-		return
+		return id, 0, VertexMetrics{}, false
 	}
 	j, err := s.d.job(id)
 	if err != nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
-		return
+		return id, 0, VertexMetrics{}, false
 	}
 	raw := r.PathValue("vertexid")
 	vertex, err := strconv.Atoi(raw)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid vertex id %q: want a vertex's index", raw))
-		return
+		return id, 0, VertexMetrics{}, false
 	}
 	vs, _ := j.jm.vertexMetrics()
 	if vertex < 0 || vertex >= len(vs) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s has no vertex %d: it has %d", id, vertex, len(vs)))
+		return id, 0, VertexMetrics{}, false
+	}
+	return id, vertex, vs[vertex], true
+}
+
+// RESTMetric is one metric's value, as an item of Flink's metric
+// collection responses: the value is a string.
+type RESTMetric struct {
+	ID    string `json:"id"`
+	Value string `json:"value"`
+}
+
+// getWatermarks answers GET /jobs/{jobid}/vertices/{vertexid}/watermarks as
+// Flink: per subtask i, "i.currentInputWatermark" and
+// "i.currentOutputWatermark" in Unix milliseconds (Long.MIN_VALUE,
+// -9223372036854775808, before the first watermark).
+func (s *RESTServer) getWatermarks(w http.ResponseWriter, r *http.Request) {
+	_, _, vm, ok := s.vertexMetrics(w, r)
+	if !ok {
+		return
+	}
+	out := []RESTMetric{}
+	for _, st := range vm.Subtasks {
+		out = append(out,
+			RESTMetric{ID: fmt.Sprintf("%d.currentInputWatermark", st.Subtask), Value: strconv.FormatInt(st.InputWatermark, 10)},
+			RESTMetric{ID: fmt.Sprintf("%d.currentOutputWatermark", st.Subtask), Value: strconv.FormatInt(st.OutputWatermark, 10)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *RESTServer) getBackpressure(w http.ResponseWriter, r *http.Request, sampler *pressureSampler) {
+	id, vertex, vm, ok := s.vertexMetrics(w, r)
+	if !ok {
 		return
 	}
 	out := RESTBackPressure{Status: "ok", Level: pressureLevel(0), EndTimestamp: millis(sampler.now()),
 		Subtasks: []RESTSubtaskBackPressure{}}
 	worst := 0.0
-	for _, st := range vs[vertex].Subtasks {
+	for _, st := range vm.Subtasks {
 		if st.State != Running {
 			continue
 		}

@@ -180,6 +180,7 @@ func (v *valve) apply(chg window.Change) error {
 			}
 		}
 		if chg.Advanced {
+			v.t.inputWM.Store(chg.Watermark)
 			if err := v.head(chg.Watermark); err != nil {
 				return err
 			}

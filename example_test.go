@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/flinkgo/flink"
 	"github.com/flinkgo/flink/state"
+	"github.com/flinkgo/flink/window"
 )
 
 type WordCount struct {
@@ -95,4 +97,41 @@ func ExampleKeyedProcess() {
 	// a seen 2 times
 	// b seen 2 times
 	// a seen 4 times
+}
+
+// Click is a page view at a time in Unix milliseconds.
+type Click struct {
+	Page string
+	At   int64
+}
+
+// Page views per page in one-second event-time windows. Timestamps come
+// from the records; clicks may arrive up to 500 ms out of order.
+func ExampleWindow() {
+	env := flink.NewEnv(flink.WithParallelism(1))
+	clicks := flink.FromSlice(env, []Click{
+		{"home", 100}, {"cart", 300}, {"home", 900}, {"home", 1200}, {"home", 700}, {"cart", 2100},
+	})
+	stamped := flink.AssignTimestampsAndWatermarks(clicks,
+		flink.ForBoundedOutOfOrderness[Click](500*time.Millisecond).
+			WithTimestampAssigner(func(c Click, _ int64) int64 { return c.At }))
+	perSecond, err := window.Tumbling(window.EventTime, time.Second, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	views := flink.WindowProcess(flink.Window(flink.KeyBy(stamped, func(c Click) string { return c.Page }), perSecond),
+		func(ctx *flink.WindowContext[string], cs []Click, out flink.Collector[string]) error {
+			out.Collect(fmt.Sprintf("%s [%d, %d): %d views", ctx.Key(), ctx.Window().Start, ctx.Window().End, len(cs)))
+			return nil
+		})
+	flink.Print(views)
+	if _, err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Unordered output:
+	// home [0, 1000): 3 views
+	// cart [0, 1000): 1 views
+	// home [1000, 2000): 1 views
+	// cart [2000, 3000): 1 views
 }

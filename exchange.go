@@ -424,6 +424,7 @@ func (w *localWriter[T]) watermark(wm int64) error {
 	if !w.out.advance(wm) {
 		return nil
 	}
+	w.tk.outputWM.Store(wm)
 	return w.emitEvent(evWatermark, wm)
 }
 

@@ -122,6 +122,7 @@ func (w *netWriter[T]) watermark(wm int64) error {
 	if !w.out.advance(wm) {
 		return nil
 	}
+	w.tk.outputWM.Store(wm)
 	return w.w.BroadcastEvent(network.Event{Kind: network.EventWatermark, Payload: encodeWatermark(wm)})
 }
 

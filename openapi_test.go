@@ -84,6 +84,7 @@ var openAPIGoTypes = map[string]reflect.Type{
 	"RESTPlanNode":            reflect.TypeFor[RESTPlanNode](),
 	"RESTPlanInput":           reflect.TypeFor[RESTPlanInput](),
 	"RESTBackPressure":        reflect.TypeFor[RESTBackPressure](),
+	"RESTMetric":              reflect.TypeFor[RESTMetric](),
 	"RESTSubtaskBackPressure": reflect.TypeFor[RESTSubtaskBackPressure](),
 	"JobID":                   reflect.TypeFor[JobID](),
 	"JobStatus":               reflect.TypeFor[JobStatus](),

@@ -103,6 +103,10 @@ type SubtaskMetrics struct {
 	// gate's and the result partitions' network buffers in use, as Flink's
 	// inPoolUsage and outPoolUsage: 0 over the in-process exchange.
 	InPoolUsage, OutPoolUsage float64
+	// InputWatermark and OutputWatermark are the subtask's current input
+	// and output event-time watermarks (Unix ms), MinWatermark before the
+	// first: Flink's currentInputWatermark and currentOutputWatermark.
+	InputWatermark, OutputWatermark int64
 	// Operators are the chained operators' counts, head first.
 	Operators []OperatorCounts
 }
@@ -166,11 +170,13 @@ func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
 	for _, v := range jm.graph.Vertices {
 		vm := VertexMetrics{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism}
 		for _, ev := range jm.mu.eg.Subtasks[v.ID] {
-			sm := SubtaskMetrics{Subtask: ev.Subtask, Attempt: ev.ID.Attempt, State: ev.State, TaskManager: ev.Location}
+			sm := SubtaskMetrics{Subtask: ev.Subtask, Attempt: ev.ID.Attempt, State: ev.State, TaskManager: ev.Location,
+				InputWatermark: MinWatermark, OutputWatermark: MinWatermark}
 			if tm := jm.mu.metrics[ev.ID]; tm != nil {
 				sm.BackPressured, sm.Idle = tm.BackPressured, tm.Idle
 				sm.BytesIn, sm.BytesOut = tm.BytesIn, tm.BytesOut
 				sm.InPoolUsage, sm.OutPoolUsage = usage(tm.InPoolUsed, tm.InPoolSize), usage(tm.OutPoolUsed, tm.OutPoolSize)
+				sm.InputWatermark, sm.OutputWatermark = tm.InputWatermark, tm.OutputWatermark
 				sm.Operators = slices.Clone(tm.Operators)
 				if n := len(tm.Operators); n > 0 {
 					sm.RecordsIn, sm.RecordsOut = tm.Operators[0].RecordsIn, tm.Operators[n-1].RecordsOut
@@ -238,6 +244,9 @@ type MetricsSource interface {
 //	flink_taskmanager_job_task_numBytesOut{task labels}       counter  serialized bytes written to the network
 //	flink_taskmanager_job_task_buffers_inPoolUsage{task labels}   gauge  0 to 1
 //	flink_taskmanager_job_task_buffers_outPoolUsage{task labels}  gauge  0 to 1
+//	flink_taskmanager_job_task_currentInputWatermark{task labels}  gauge  Unix ms, once the task has one
+//	flink_taskmanager_job_task_currentOutputWatermark{task labels} gauge  Unix ms, once the task emitted one
+//	flink_taskmanager_job_task_watermarkLag{task labels}      gauge  ms from the output watermark to the wall clock
 //	flink_taskmanager_job_task_operator_numRecordsIn{task labels, operator_id, operator_name}   counter
 //	flink_taskmanager_job_task_operator_numRecordsOut{task labels, operator_id, operator_name}  counter
 //
@@ -302,6 +311,9 @@ var (
 	descTaskOutPool    = prometheus.NewDesc("flink_taskmanager_job_task_buffers_outPoolUsage", "Share of the task's output network buffers in use.", taskLabels, nil)
 	descTaskBP         = prometheus.NewDesc("flink_taskmanager_job_task_accumulatedBackPressuredTime", "Milliseconds the task waited for output buffers.", taskLabels, nil)
 	descTaskIdle       = prometheus.NewDesc("flink_taskmanager_job_task_accumulatedIdleTime", "Milliseconds the task waited for input.", taskLabels, nil)
+	descTaskInWM       = prometheus.NewDesc("flink_taskmanager_job_task_currentInputWatermark", "The task's input event-time watermark, Unix milliseconds.", taskLabels, nil)
+	descTaskOutWM      = prometheus.NewDesc("flink_taskmanager_job_task_currentOutputWatermark", "The last event-time watermark the task emitted, Unix milliseconds.", taskLabels, nil)
+	descTaskWMLag      = prometheus.NewDesc("flink_taskmanager_job_task_watermarkLag", "Milliseconds from the task's output watermark to the wall clock.", taskLabels, nil)
 	descOperatorIn     = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsIn", "Records read by the operator.", operatorLabels, nil)
 	descOperatorOut    = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsOut", "Records written by the operator.", operatorLabels, nil)
 
@@ -327,7 +339,7 @@ func (c *promCollector) Describe(ch chan<- *prometheus.Desc) {
 		descTMGCCount, descTMGCTime, descTMThreads, descTMSegTotal, descTMSegAvail, descTMSegUsed,
 		descTMMemTotal, descTMMemAvail, descTMMemUsed, descJobStatus, descJobUptime, descJobRestarts,
 		descCkptCompleted, descCkptFailed, descCkptInProgress, descCkptDuration, descCkptSize, descCkptRestored,
-		descTaskIn, descTaskOut, descTaskBytesIn, descTaskBytesOut, descTaskInPool, descTaskOutPool, descTaskBP, descTaskIdle, descOperatorIn, descOperatorOut} {
+		descTaskIn, descTaskOut, descTaskBytesIn, descTaskBytesOut, descTaskInPool, descTaskOutPool, descTaskBP, descTaskIdle, descTaskInWM, descTaskOutWM, descTaskWMLag, descOperatorIn, descOperatorOut} {
 		ch <- d
 	}
 }
@@ -413,6 +425,15 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descTaskOutPool, s.OutPoolUsage, labels...)
 				counter(descTaskBP, float64(s.BackPressured.Milliseconds()), labels...)
 				counter(descTaskIdle, float64(s.Idle.Milliseconds()), labels...)
+				if s.InputWatermark != MinWatermark {
+					gauge(descTaskInWM, float64(s.InputWatermark), labels...)
+				}
+				if wm := s.OutputWatermark; wm != MinWatermark {
+					gauge(descTaskOutWM, float64(wm), labels...)
+					if wm != MaxWatermark {
+						gauge(descTaskWMLag, float64(now.UnixMilli()-wm), labels...)
+					}
+				}
 				for i, o := range s.Operators {
 					ol := append(slices.Clone(labels), taskID+"."+strconv.Itoa(i), o.Name)
 					counter(descOperatorIn, float64(o.RecordsIn), ol...)

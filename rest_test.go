@@ -58,6 +58,14 @@ func restTestRegistry() *Registry {
 		SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
 		return nil
 	})
+	reg.MustRegister("eventtime", func(env *Env, args []string) error {
+		env.Configure(WithAutoWatermarkInterval(10 * time.Millisecond))
+		src := FromSource(env, "ticks", func() Source[int] { return &restTickSource{stop: make(chan struct{})} })
+		stamped := AssignTimestampsAndWatermarks(src, ForMonotonousTimestamps[int]().
+			WithTimestampAssigner(func(int, int64) int64 { return time.Now().UnixMilli() }))
+		SinkTo(stamped.Rebalance(), "discard", SinkFunc(func(int) error { return nil }))
+		return nil
+	})
 	reg.MustRegister("fail", func(env *Env, args []string) error {
 		nums := FromSlice(env, []int{1, 2, 3})
 		bad := Map(nums, func(v int) (int, error) { return 0, errors.New("boom in map") }).Name("explode")
@@ -437,7 +445,7 @@ func TestRESTSubmitErrors(t *testing.T) {
 		{"two objects", `{"name": "count"} {"name": "count"}`, 400, []string{"data after the JSON object"}},
 		{"missing name", `{"args": ["1"]}`, 400, []string{"missing job name", `"count"`, `"forever"`}},
 		{"negative parallelism", `{"name": "count", "parallelism": -1}`, 400, []string{"invalid parallelism -1"}},
-		{"unknown job", `{"name": "nope", "parallelism": 1}`, 400, []string{`unknown job`, `"nope"`, "count fail forever"}},
+		{"unknown job", `{"name": "nope", "parallelism": 1}`, 400, []string{`unknown job`, `"nope"`, "count eventtime fail forever"}},
 		{"bad arguments", `{"name": "count", "args": ["ten"], "parallelism": 1}`, 400, []string{`argument "ten" is not a number`}},
 		{"too many slots", `{"name": "count", "parallelism": 5}`, 503, []string{"needs 5 slots", "4 in total (4 free)"}},
 	} {
@@ -627,4 +635,45 @@ func TestRESTCheckpointsAndSavepoints(t *testing.T) {
 	status, _, m = f.do(t, http.MethodPost, "/jobs", `{"name": "checkpointed", "savepointPath": "missing"}`)
 	assert.Equal(t, http.StatusBadRequest, status, "%v", m)
 	assert.Contains(t, m["errors"].([]any)[0], "missing")
+}
+
+func TestRESTAndPrometheusWatermarks(t *testing.T) {
+	f := newRESTFixture(t, restTestRegistry())
+	id := f.submit(t, `{"name": "eventtime", "parallelism": 1}`)
+	defer f.cluster.Dispatcher().CancelJob(context.Background(), id)
+	var got []RESTMetric
+	require.Eventually(t, func() bool {
+		resp, err := f.client.Get(f.url + "/jobs/" + string(id) + "/vertices/1/watermarks")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
+		got = nil
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+		for _, m := range got {
+			if m.ID == "0.currentInputWatermark" {
+				v, err := strconv.ParseInt(m.Value, 10, 64)
+				require.NoError(t, err)
+				return v > time.Now().Add(-time.Minute).UnixMilli()
+			}
+		}
+		return false
+	}, 30*time.Second, 10*time.Millisecond, "the sink's input watermark never advanced: %v", got)
+
+	// The source vertex emits watermarks; its lag to the wall clock shows.
+	require.Eventually(t, func() bool {
+		resp, err := f.client.Get(f.url + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		s := string(body)
+		return strings.Contains(s, "flink_taskmanager_job_task_currentInputWatermark{") &&
+			strings.Contains(s, "flink_taskmanager_job_task_currentOutputWatermark{") &&
+			strings.Contains(s, "flink_taskmanager_job_task_watermarkLag{")
+	}, 30*time.Second, 10*time.Millisecond)
+
+	status, _, m := f.do(t, http.MethodGet, "/jobs/"+string(id)+"/vertices/7/watermarks", "")
+	assert.Equal(t, http.StatusNotFound, status, "%v", m)
 }

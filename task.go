@@ -77,6 +77,11 @@ type TaskMetrics struct {
 	// partitions' buffer pools (their most). Zero without network exchange.
 	InPoolUsed, InPoolSize   int
 	OutPoolUsed, OutPoolSize int
+	// InputWatermark is the event-time watermark of the subtask's inputs
+	// (the minimum over its channels) and OutputWatermark the last one it
+	// emitted, as Flink's currentInputWatermark and currentOutputWatermark;
+	// MinWatermark before the first.
+	InputWatermark, OutputWatermark int64
 }
 
 // OperatorCounts are one operator's record counts.
@@ -114,6 +119,7 @@ type task struct {
 	opNames            []string
 	backPressuredNanos atomic.Int64
 	idleNanos          atomic.Int64
+	inputWM, outputWM  atomic.Int64
 
 	source sourceRunner // set for source tasks
 
@@ -175,6 +181,8 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 		log:       log.With("job", id.Job, "task", v.Name, "vertex", id.Vertex, "subtask", id.Subtask, "attempt", id.Attempt),
 	}
 	t.timers = newProcTimers(t)
+	t.inputWM.Store(MinWatermark)
+	t.outputWM.Store(MinWatermark)
 	return t
 }
 
@@ -456,8 +464,10 @@ func (t *task) stop() {
 
 func (t *task) metrics() *TaskMetrics {
 	m := &TaskMetrics{
-		BackPressured: time.Duration(t.backPressuredNanos.Load()),
-		Idle:          time.Duration(t.idleNanos.Load()),
+		BackPressured:   time.Duration(t.backPressuredNanos.Load()),
+		Idle:            time.Duration(t.idleNanos.Load()),
+		InputWatermark:  t.inputWM.Load(),
+		OutputWatermark: t.outputWM.Load(),
 	}
 	t.metricsMu.Lock()
 	defer t.metricsMu.Unlock()
