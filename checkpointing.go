@@ -189,7 +189,11 @@ func (t *task) writeSnapshot(b CheckpointBarrier, snaps []operatorSnapshot, alig
 			t.decline(b.ID, fmt.Errorf("writing state of operator %s: %w", t.states[i].opID, err))
 			return
 		}
-		ack.States[t.states[i].opID] = st
+		// An operator may keep keyed and operator state: one entry each.
+		prev := ack.States[t.states[i].opID]
+		prev.Keyed = append(prev.Keyed, st.Keyed...)
+		prev.Operator = append(prev.Operator, st.Operator...)
+		ack.States[t.states[i].opID] = prev
 		ack.Bytes += n
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), defaultCallTimeout)
