@@ -371,12 +371,24 @@ type SourceContext[T any] struct {
 	ts    tsBuf
 	wm    int64 // the last watermark emitted
 	idle  bool
+	// splits generates watermarks per split, for sources with a watermark
+	// strategy.
+	splits *splitWatermarks[T]
+}
+
+func newSourceContext[T any](oc *opContext, out consumer[T]) *SourceContext[T] {
+	sc := &SourceContext[T]{rc: oc.rc, oc: oc, out: out, batch: make([]T, 0, batchSize), wm: MinWatermark}
+	oc.task.addSourceFlusher(sc.flushLocked)
+	return sc
 }
 
 // Collect emits one record. It blocks while downstream operators are back
 // pressured, and returns an error when the job is failing or cancelled; the
 // source should then return.
 func (c *SourceContext[T]) Collect(v T) error {
+	if c.splits != nil {
+		return c.CollectFromSplit(0, v)
+	}
 	return c.CollectWithTimestamp(v, noTimestamp)
 }
 
@@ -477,6 +489,10 @@ type SourceCollector[T any] interface {
 	// EmitWatermark emits a watermark after the records collected before
 	// it; one that does not advance is ignored.
 	EmitWatermark(wm int64)
+	// CollectFromSplit emits v, read from split, with its timestamp from
+	// the watermark strategy of a source added with
+	// FromSourceWithWatermarks.
+	CollectFromSplit(split int, v T)
 }
 
 // lockedCollector collects records while the checkpoint lock is held.
@@ -489,7 +505,19 @@ func (l *lockedCollector[T]) Collect(v T) {
 	if l.err != nil {
 		return
 	}
+	if l.c.splits != nil {
+		l.err = l.c.collectFromSplitLocked(0, v)
+		return
+	}
 	l.err = l.c.addLocked(v, noTimestamp)
+}
+
+// CollectFromSplit emits v, read from split; see SourceContext.CollectFromSplit.
+func (l *lockedCollector[T]) CollectFromSplit(split int, v T) {
+	if l.err != nil {
+		return
+	}
+	l.err = l.c.collectFromSplitLocked(split, v)
 }
 
 // CollectWithTimestamp emits v with its event-time timestamp.
@@ -535,8 +563,7 @@ func (c *SourceContext[T]) Splits(n int) []int {
 // checkpoint, which makes the job exactly once.
 func FromSource[T any](env *Env, name string, newSource func() Source[T]) *DataStream[T] {
 	return addSource(env, "Source", name, 0, func(oc *opContext, out consumer[T]) (sourceRunner, error) {
-		sc := &SourceContext[T]{rc: oc.rc, oc: oc, out: out, batch: make([]T, 0, batchSize), wm: MinWatermark}
-		oc.task.addSourceFlusher(sc.flushLocked)
+		sc := newSourceContext(oc, out)
 		src := newSource()
 		if err := initCheckpointedFunction(oc, src); err != nil {
 			return nil, err
