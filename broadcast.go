@@ -83,7 +83,7 @@ func KeyedBroadcastProcess[A any, K comparable, B, OUT any, BK comparable, BV an
 		if err != nil {
 			return nil, oc.fail(err)
 		}
-		kt, err := newKeyedTimers[K, struct{}](oc.task, kb)
+		kt, err := newKeyedTimers[K, struct{}](oc, kb)
 		if err != nil {
 			return nil, oc.fail(err)
 		}

@@ -440,6 +440,11 @@ func keyedBackend[K comparable](oc *opContext) (*state.HeapKeyedBackend[K], erro
 		}
 	}
 	oc.task.registerState(oc.opID, func(CheckpointBarrier) (operatorSnapshot, error) {
+		for _, f := range oc.beforeKeyedSnapshot {
+			if err := f(); err != nil {
+				return operatorSnapshot{}, err
+			}
+		}
 		s, err := b.Snapshot()
 		return operatorSnapshot{keyed: s}, err
 	})

@@ -101,7 +101,7 @@ func KeyedProcessWithTimers[T any, K comparable, U any](ks *KeyedStream[T, K], f
 		if err != nil {
 			return nil, oc.fail(err)
 		}
-		kt, err := newKeyedTimers[K, struct{}](oc.task, b)
+		kt, err := newKeyedTimers[K, struct{}](oc, b)
 		if err != nil {
 			return nil, oc.fail(err)
 		}

@@ -3,6 +3,7 @@ package flink
 import (
 	"container/heap"
 	"fmt"
+	"slices"
 
 	"github.com/flinkgo/flink/state"
 )
@@ -84,15 +85,18 @@ func (h *timerHeap[K, N]) Pop() any {
 
 // keyedTimers is an operator's timers, per key and namespace (the window,
 // for window operators): Flink's InternalTimerService. Timers live in two
-// priority queues (one per domain) with a set of the live ones, and in the
-// operator's keyed state, so that checkpoints include them and a restore,
-// at any parallelism, finds them in the key groups it owns. Deleted timers
-// leave their queue entry behind; it is skipped when it comes up.
+// priority queues (one per domain) and, per key, in a short list of the
+// live ones. Before each checkpoint the keys whose timers changed are
+// written to the operator's keyed state, so that checkpoints include the
+// timers and a restore, at any parallelism, finds them in the key groups
+// it owns. Deleted timers leave their queue entry behind; it is skipped
+// when it comes up.
 type keyedTimers[K, N comparable] struct {
 	t       *task
 	backend *state.HeapKeyedBackend[K]
 	stored  state.MapState[timerID[N], bool]
-	live    map[timerKey[K, N]]struct{}
+	live    map[K][]timerID[N]
+	dirty   map[K]struct{} // keys whose timers changed since the last sync
 	queues  [2]timerHeap[K, N]
 	seq     uint64
 	wm      int64
@@ -106,12 +110,13 @@ type keyedTimers[K, N comparable] struct {
 // timersState names the keyed state holding an operator's timers.
 const timersState = "_timers"
 
-func newKeyedTimers[K, N comparable](t *task, b *state.HeapKeyedBackend[K]) (*keyedTimers[K, N], error) {
+func newKeyedTimers[K, N comparable](oc *opContext, b *state.HeapKeyedBackend[K]) (*keyedTimers[K, N], error) {
 	stored, err := state.GetMapState(b, state.MapStateDescriptor[timerID[N], bool]{Name: timersState})
 	if err != nil {
 		return nil, err
 	}
-	kt := &keyedTimers[K, N]{t: t, backend: b, stored: stored, live: make(map[timerKey[K, N]]struct{}), wm: MinWatermark}
+	kt := &keyedTimers[K, N]{t: oc.task, backend: b, stored: stored, live: make(map[K][]timerID[N]),
+		dirty: make(map[K]struct{}), wm: MinWatermark}
 	keys, err := b.Keys(timersState)
 	if err != nil {
 		return nil, err
@@ -125,10 +130,31 @@ func newKeyedTimers[K, N comparable](t *task, b *state.HeapKeyedBackend[K]) (*ke
 			return nil, err
 		}
 		for id := range all {
-			kt.add(timerKey[K, N]{id: id, key: k})
+			kt.add(k, id)
 		}
 	}
+	oc.beforeKeyedSnapshot = append(oc.beforeKeyedSnapshot, kt.sync)
 	return kt, nil
+}
+
+// sync writes the timers of the keys that changed into keyed state; it
+// runs under the emit lock before the keyed state is frozen.
+func (kt *keyedTimers[K, N]) sync() error {
+	for k := range kt.dirty {
+		if err := kt.backend.SetCurrentKey(k); err != nil {
+			return err
+		}
+		if err := kt.stored.Clear(); err != nil {
+			return err
+		}
+		for _, id := range kt.live[k] {
+			if err := kt.stored.Put(id, true); err != nil {
+				return err
+			}
+		}
+	}
+	clear(kt.dirty)
+	return nil
 }
 
 // start schedules the processing-time timers restored from a checkpoint;
@@ -138,10 +164,10 @@ func (kt *keyedTimers[K, N]) start(onProc func(now int64) error) {
 	kt.schedule()
 }
 
-func (kt *keyedTimers[K, N]) add(k timerKey[K, N]) {
-	kt.live[k] = struct{}{}
+func (kt *keyedTimers[K, N]) add(key K, id timerID[N]) {
+	kt.live[key] = append(kt.live[key], id)
 	kt.seq++
-	heap.Push(&kt.queues[k.id.Domain], timerEntry[K, N]{ts: k.id.TS, seq: kt.seq, key: k})
+	heap.Push(&kt.queues[id.Domain], timerEntry[K, N]{ts: id.TS, seq: kt.seq, key: timerKey[K, N]{id: id, key: key}})
 }
 
 // register adds a timer for the current key.
@@ -151,29 +177,44 @@ func (kt *keyedTimers[K, N]) register(d TimeDomain, ts int64, ns N) {
 		kt.setErr(fmt.Errorf("flink: timer registered outside a keyed context"))
 		return
 	}
-	k := timerKey[K, N]{id: timerID[N]{Domain: d, TS: ts, NS: ns}, key: key}
-	if _, ok := kt.live[k]; ok {
-		return
+	id := timerID[N]{Domain: d, TS: ts, NS: ns}
+	// The newest timers are last, and a key's records mostly hit its newest
+	// windows: search from the end.
+	ids := kt.live[key]
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] == id {
+			return
+		}
 	}
-	kt.add(k)
-	kt.setErr(kt.stored.Put(k.id, true))
+	kt.add(key, id)
+	kt.dirty[key] = struct{}{}
 	if d == ProcessingTime {
 		kt.schedule()
 	}
 }
 
+// unlink removes id from key's live timers and reports whether it was
+// there.
+func (kt *keyedTimers[K, N]) unlink(key K, id timerID[N]) bool {
+	ids := kt.live[key]
+	i := slices.Index(ids, id)
+	if i < 0 {
+		return false
+	}
+	if len(ids) == 1 {
+		delete(kt.live, key)
+	} else {
+		kt.live[key] = slices.Delete(ids, i, i+1)
+	}
+	kt.dirty[key] = struct{}{}
+	return true
+}
+
 // remove deletes a timer of the current key, if registered.
 func (kt *keyedTimers[K, N]) remove(d TimeDomain, ts int64, ns N) {
-	key, ok := kt.backend.CurrentKey()
-	if !ok {
-		return
+	if key, ok := kt.backend.CurrentKey(); ok {
+		kt.unlink(key, timerID[N]{Domain: d, TS: ts, NS: ns})
 	}
-	k := timerKey[K, N]{id: timerID[N]{Domain: d, TS: ts, NS: ns}, key: key}
-	if _, ok := kt.live[k]; !ok {
-		return
-	}
-	delete(kt.live, k)
-	kt.setErr(kt.stored.Remove(k.id))
 }
 
 func (kt *keyedTimers[K, N]) setErr(err error) {
@@ -190,19 +231,15 @@ func (kt *keyedTimers[K, N]) takeErr() error {
 }
 
 // next pops the earliest live timer of domain d due at or before t, with
-// its key made current and removed from state; ok is false when none is.
+// its key made current; ok is false when none is.
 func (kt *keyedTimers[K, N]) next(d TimeDomain, t int64) (timerKey[K, N], bool, error) {
 	q := &kt.queues[d]
 	for q.Len() > 0 && (*q)[0].ts <= t {
 		e := heap.Pop(q).(timerEntry[K, N])
-		if _, ok := kt.live[e.key]; !ok {
+		if !kt.unlink(e.key.key, e.key.id) {
 			continue // deleted, or fired already
 		}
-		delete(kt.live, e.key)
 		if err := kt.backend.SetCurrentKey(e.key.key); err != nil {
-			return e.key, false, err
-		}
-		if err := kt.stored.Remove(e.key.id); err != nil {
 			return e.key, false, err
 		}
 		return e.key, true, nil

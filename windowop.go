@@ -177,7 +177,7 @@ func addWindowOperator[T any, K comparable, ACC, OUT any](w *WindowedStream[T, K
 		if err != nil {
 			return nil, oc.fail(err)
 		}
-		kt, err := newKeyedTimers[K, window.TimeWindow](oc.task, b)
+		kt, err := newKeyedTimers[K, window.TimeWindow](oc, b)
 		if err != nil {
 			return nil, oc.fail(err)
 		}
