@@ -79,23 +79,16 @@ func KeyedBroadcastProcess[A any, K comparable, B, OUT any, BK comparable, BV an
 	right := tagged(b, func(v B) Either[A, B] { return Either[A, B]{IsB: true, B: v} }).withPartitioner(partBroadcast)
 	in := &DataStream[Either[A, B]]{env: a.s.env, ins: append(append([]input(nil), left.s.ins...), right.ins...)}
 	return addOperator(in, "KeyedBroadcastProcess", func(oc *opContext, out consumer[OUT]) (consumer[Either[A, B]], error) {
-		kb, err := keyedBackend[K](oc)
+		core, err := newTimedOp[K, OUT](oc, out)
 		if err != nil {
-			return nil, oc.fail(err)
-		}
-		kt, err := newKeyedTimers[K, struct{}](oc, kb)
-		if err != nil {
-			return nil, oc.fail(err)
+			return nil, err
 		}
 		bs := &BroadcastState[BK, BV]{m: make(map[BK]BV), readOnly: true}
 		if err := broadcastStateBackend(oc, bs); err != nil {
 			return nil, oc.fail(err)
 		}
-		o := &keyedBroadcastOp[A, K, B, OUT, BK, BV]{oc: oc, key: a.key, f: f, out: out, bs: bs,
-			ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: kb, timers: kt}}
-		o.col.out = out
-		kt.start(o.onProcessingTime)
-		return o, nil
+		core.onTimer = func(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error { return f.OnTimer(ctx, bs, ts, out) }
+		return &keyedBroadcastOp[A, K, B, OUT, BK, BV]{timedOp: core, key: a.key, f: f, bs: bs}, nil
 	})
 }
 
@@ -134,13 +127,10 @@ func broadcastStateBackend[BK comparable, BV any](oc *opContext, bs *BroadcastSt
 }
 
 type keyedBroadcastOp[A any, K comparable, B, OUT any, BK comparable, BV any] struct {
-	oc  *opContext
+	*timedOp[K, OUT]
 	key func(A) K
 	f   KeyedBroadcastProcessFunction[K, A, B, OUT, BK, BV]
-	out consumer[OUT]
 	bs  *BroadcastState[BK, BV]
-	ctx *KeyedContext[K]
-	col batcher[OUT]
 }
 
 func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) push(b []Either[A, B], ts []int64) (err error) {
@@ -148,76 +138,20 @@ func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) push(b []Either[A, B], ts []int
 	o.oc.metrics.RecordsIn.Add(int64(len(b)))
 	for i, e := range b {
 		t := tsAt(ts, i)
-		o.col.cur, o.oc.side.cur = t, t
 		if e.IsB {
+			o.col.cur, o.oc.side.cur = t, t
 			o.bs.readOnly = false
 			err = o.f.ProcessBroadcastElement(o.oc.rc, o.bs, e.B, &o.col)
 			o.bs.readOnly = true
 		} else {
-			k := o.key(e.A)
-			if err := o.ctx.backend.SetCurrentKey(k); err != nil {
-				return o.oc.fail(err)
+			if err := o.setRecord(o.key(e.A), t); err != nil {
+				return err
 			}
-			o.ctx.key, o.ctx.ts = k, t
 			err = o.f.ProcessElement(o.ctx, o.bs, e.A, &o.col)
-			if err == nil {
-				err = o.ctx.timers.takeErr()
-			}
 		}
-		if err != nil {
-			return o.oc.fail(err)
-		}
-		if o.col.err != nil {
-			return o.col.err
+		if err := o.afterCall(err); err != nil {
+			return err
 		}
 	}
 	return o.flush()
 }
-
-func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) flush() error {
-	o.oc.metrics.RecordsOut.Add(o.col.n)
-	o.col.n = 0
-	if err := o.col.flush(); err != nil {
-		return err
-	}
-	return o.oc.side.flush()
-}
-
-func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) fire(k timerKey[K, struct{}]) error {
-	o.ctx.key, o.ctx.domain = k.key, k.id.Domain
-	o.ctx.ts = noTimestamp
-	if k.id.Domain == EventTime {
-		o.ctx.ts = k.id.TS
-	}
-	o.col.cur, o.oc.side.cur = o.ctx.ts, o.ctx.ts
-	if err := o.f.OnTimer(o.ctx, o.bs, k.id.TS, &o.col); err != nil {
-		return o.oc.fail(err)
-	}
-	if err := o.ctx.timers.takeErr(); err != nil {
-		return o.oc.fail(err)
-	}
-	return o.col.err
-}
-
-func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) watermark(wm int64) (err error) {
-	defer o.oc.recoverInto(&err)
-	if err := o.ctx.timers.advance(wm, o.fire); err != nil {
-		return err
-	}
-	o.ctx.domain = EventTime
-	if err := o.flush(); err != nil {
-		return err
-	}
-	return o.out.watermark(wm)
-}
-
-func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) onProcessingTime(now int64) (err error) {
-	defer o.oc.recoverInto(&err)
-	if err := o.ctx.timers.fireProcessing(now, o.fire); err != nil {
-		return err
-	}
-	o.ctx.domain = EventTime
-	return o.flush()
-}
-
-func (o *keyedBroadcastOp[A, K, B, OUT, BK, BV]) endInput() error { return o.out.endInput() }

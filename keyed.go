@@ -97,56 +97,27 @@ func (f funcOnly[K, T, U]) OnTimer(*KeyedContext[K], int64, Collector[U]) error 
 // timers, to every record of a keyed stream.
 func KeyedProcessWithTimers[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunction[K, T, U]) *DataStream[U] {
 	return addOperator(ks.s, "KeyedProcess", func(oc *opContext, out consumer[U]) (consumer[T], error) {
-		b, err := keyedBackend[K](oc)
+		core, err := newTimedOp[K, U](oc, out)
 		if err != nil {
-			return nil, oc.fail(err)
+			return nil, err
 		}
-		kt, err := newKeyedTimers[K, struct{}](oc, b)
-		if err != nil {
-			return nil, oc.fail(err)
-		}
-		o := &keyedProcessOp[T, K, U]{oc: oc, key: ks.key, f: f, out: out,
-			ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: b, timers: kt}}
-		o.col.out = out
-		kt.start(o.onProcessingTime)
-		return o, nil
+		core.onTimer = f.OnTimer
+		return &keyedProcessOp[T, K, U]{timedOp: core, key: ks.key, f: f}, nil
 	})
 }
 
-type keyedProcessOp[T any, K comparable, U any] struct {
+// timedOp is what keyed operators with timers share: the context, the
+// collector, and firing timers on watermarks and processing time.
+type timedOp[K comparable, U any] struct {
 	oc  *opContext
-	key func(T) K
-	f   KeyedProcessFunction[K, T, U]
 	out consumer[U]
 	ctx *KeyedContext[K]
 	col batcher[U]
+	// onTimer calls the user's OnTimer.
+	onTimer func(ctx *KeyedContext[K], ts int64, out Collector[U]) error
 }
 
-func (o *keyedProcessOp[T, K, U]) push(b []T, ts []int64) (err error) {
-	defer o.oc.recoverInto(&err)
-	o.oc.metrics.RecordsIn.Add(int64(len(b)))
-	for i, v := range b {
-		k := o.key(v)
-		if err := o.ctx.backend.SetCurrentKey(k); err != nil {
-			return o.oc.fail(err)
-		}
-		o.ctx.key = k
-		o.ctx.ts = tsAt(ts, i)
-		o.col.cur, o.oc.side.cur = o.ctx.ts, o.ctx.ts
-		if err := o.f.ProcessElement(o.ctx, v, &o.col); err != nil {
-			return o.oc.fail(err)
-		}
-		if err := o.ctx.timers.takeErr(); err != nil {
-			return o.oc.fail(err)
-		}
-		if o.col.err != nil {
-			return o.col.err
-		}
-	}
-	return o.flush()
-}
-
-func (o *keyedProcessOp[T, K, U]) flush() error {
+func (o *timedOp[K, U]) flush() error {
 	o.oc.metrics.RecordsOut.Add(o.col.n)
 	o.col.n = 0
 	if err := o.col.flush(); err != nil {
@@ -155,8 +126,29 @@ func (o *keyedProcessOp[T, K, U]) flush() error {
 	return o.oc.side.flush()
 }
 
+// setRecord makes key k and timestamp ts current for a record.
+func (o *timedOp[K, U]) setRecord(k K, ts int64) error {
+	if err := o.ctx.backend.SetCurrentKey(k); err != nil {
+		return o.oc.fail(err)
+	}
+	o.ctx.key, o.ctx.ts = k, ts
+	o.col.cur, o.oc.side.cur = ts, ts
+	return nil
+}
+
+// afterCall checks what a user call left behind.
+func (o *timedOp[K, U]) afterCall(err error) error {
+	if err == nil {
+		err = o.ctx.timers.takeErr()
+	}
+	if err != nil {
+		return o.oc.fail(err)
+	}
+	return o.col.err
+}
+
 // fire calls OnTimer for timer k, whose key is current.
-func (o *keyedProcessOp[T, K, U]) fire(k timerKey[K, struct{}]) error {
+func (o *timedOp[K, U]) fire(k timerKey[K, struct{}]) error {
 	o.ctx.key = k.key
 	o.ctx.domain = k.id.Domain
 	o.ctx.ts = noTimestamp
@@ -164,16 +156,10 @@ func (o *keyedProcessOp[T, K, U]) fire(k timerKey[K, struct{}]) error {
 		o.ctx.ts = k.id.TS
 	}
 	o.col.cur, o.oc.side.cur = o.ctx.ts, o.ctx.ts
-	if err := o.f.OnTimer(o.ctx, k.id.TS, &o.col); err != nil {
-		return o.oc.fail(err)
-	}
-	if err := o.ctx.timers.takeErr(); err != nil {
-		return o.oc.fail(err)
-	}
-	return o.col.err
+	return o.afterCall(o.onTimer(o.ctx, k.id.TS, &o.col))
 }
 
-func (o *keyedProcessOp[T, K, U]) watermark(wm int64) (err error) {
+func (o *timedOp[K, U]) watermark(wm int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	if err := o.ctx.timers.advance(wm, o.fire); err != nil {
 		return err
@@ -185,7 +171,7 @@ func (o *keyedProcessOp[T, K, U]) watermark(wm int64) (err error) {
 	return o.out.watermark(wm)
 }
 
-func (o *keyedProcessOp[T, K, U]) onProcessingTime(now int64) (err error) {
+func (o *timedOp[K, U]) onProcessingTime(now int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	if err := o.ctx.timers.fireProcessing(now, o.fire); err != nil {
 		return err
@@ -194,4 +180,41 @@ func (o *keyedProcessOp[T, K, U]) onProcessingTime(now int64) (err error) {
 	return o.flush()
 }
 
-func (o *keyedProcessOp[T, K, U]) endInput() error { return o.out.endInput() }
+func (o *timedOp[K, U]) endInput() error { return o.out.endInput() }
+
+// newTimedOp sets up the keyed state, timers and context of a keyed
+// operator with timers; start starts its processing-time timers.
+func newTimedOp[K comparable, U any](oc *opContext, out consumer[U]) (*timedOp[K, U], error) {
+	b, err := keyedBackend[K](oc)
+	if err != nil {
+		return nil, oc.fail(err)
+	}
+	kt, err := newKeyedTimers[K, struct{}](oc, b)
+	if err != nil {
+		return nil, oc.fail(err)
+	}
+	o := &timedOp[K, U]{oc: oc, out: out, ctx: &KeyedContext[K]{RuntimeContext: oc.rc, backend: b, timers: kt}}
+	o.col.out = out
+	kt.start(o.onProcessingTime)
+	return o, nil
+}
+
+type keyedProcessOp[T any, K comparable, U any] struct {
+	*timedOp[K, U]
+	key func(T) K
+	f   KeyedProcessFunction[K, T, U]
+}
+
+func (o *keyedProcessOp[T, K, U]) push(b []T, ts []int64) (err error) {
+	defer o.oc.recoverInto(&err)
+	o.oc.metrics.RecordsIn.Add(int64(len(b)))
+	for i, v := range b {
+		if err := o.setRecord(o.key(v), tsAt(ts, i)); err != nil {
+			return err
+		}
+		if err := o.afterCall(o.f.ProcessElement(o.ctx, v, &o.col)); err != nil {
+			return err
+		}
+	}
+	return o.flush()
+}

@@ -26,11 +26,29 @@ func (rc *RuntimeContext) sideOutputs() *sideOutputs { return rc.side }
 // Output emits v to the side output tag, with the timestamp of the record
 // being processed. Records for a side output nobody reads are dropped.
 func Output[T any](ctx SideOutputContext, tag OutputTag[T], v T) {
-	s := ctx.sideOutputs()
-	if s == nil {
-		return
+	if s := ctx.sideOutputs(); s != nil {
+		sideOutput[T](s, tag.id, v)
 	}
-	s.collect(tag.id, func() collectorFlusher { return &batcher[T]{} }, func(c collectorFlusher) { c.(*batcher[T]).Collect(v) })
+}
+
+// sideOutput emits v to side output tag of s with s's current timestamp,
+// if the side output is read.
+func sideOutput[T any](s *sideOutputs, tag string, v T) {
+	c, ok := s.batchers[tag]
+	if !ok {
+		out, read := s.outs[tag]
+		if !read {
+			return
+		}
+		c = &batcher[T]{out: out.(consumer[T])}
+		if s.batchers == nil {
+			s.batchers = make(map[string]interface{ flush() error })
+		}
+		s.batchers[tag] = c
+	}
+	b := c.(*batcher[T])
+	b.cur = s.cur
+	b.Collect(v)
 }
 
 // GetSideOutput returns the side output tag of the operator that produced
@@ -52,41 +70,12 @@ func GetSideOutput[T, X any](s *DataStream[T], tag OutputTag[X]) *DataStream[X] 
 	return &DataStream[X]{env: s.env, ins: []input{{from: t, tag: tag.id}}}
 }
 
-type collectorFlusher interface {
-	flush() error
-	setCur(ts int64)
-	setOut(out any)
-	error() error
-}
-
-func (b *batcher[T]) setCur(ts int64) { b.cur = ts }
-func (b *batcher[T]) setOut(out any)  { b.out = out.(consumer[T]) }
-func (b *batcher[T]) error() error    { return b.err }
-
 // sideOutputs are an operator's side outputs in one subtask: a batcher per
 // tag read downstream.
 type sideOutputs struct {
-	outs     map[string]any // consumer[X] by tag
-	batchers map[string]collectorFlusher
-	cur      int64 // timestamp of the records emitted now
-}
-
-func (s *sideOutputs) collect(tag string, create func() collectorFlusher, add func(collectorFlusher)) {
-	b, ok := s.batchers[tag]
-	if !ok {
-		out, read := s.outs[tag]
-		if !read {
-			return
-		}
-		b = create()
-		b.setOut(out)
-		if s.batchers == nil {
-			s.batchers = make(map[string]collectorFlusher)
-		}
-		s.batchers[tag] = b
-	}
-	b.setCur(s.cur)
-	add(b)
+	outs     map[string]any                        // consumer[X] by tag
+	batchers map[string]interface{ flush() error } // *batcher[X] by tag
+	cur      int64                                 // timestamp of the records emitted now
 }
 
 // flush pushes what the side outputs hold downstream.

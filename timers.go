@@ -6,24 +6,18 @@ import (
 	"slices"
 
 	"github.com/flinkgo/flink/state"
+	"github.com/flinkgo/flink/window"
 )
 
-// TimeDomain says which clock a timer follows.
-type TimeDomain uint8
+// TimeDomain says which clock a timer or window follows.
+type TimeDomain = window.Domain
 
 const (
 	// EventTime timers fire when the watermark reaches them.
-	EventTime TimeDomain = iota
+	EventTime = window.EventTime
 	// ProcessingTime timers fire when the wall clock reaches them.
-	ProcessingTime
+	ProcessingTime = window.ProcessingTime
 )
-
-func (d TimeDomain) String() string {
-	if d == ProcessingTime {
-		return "PROCESSING_TIME"
-	}
-	return "EVENT_TIME"
-}
 
 // TimerService gives a keyed function the current times and timers for
 // the current key: Flink's TimerService. Times are Unix milliseconds.

@@ -337,9 +337,8 @@ func (o *windowOp[T, K, ACC, OUT]) element(v T, t int64) error {
 		}
 	}
 	if skipped && window.IsElementLate(t, wm, o.lateness, o.eventTime) && o.lateTag != "" {
-		s := o.oc.side
-		s.cur = t
-		s.collect(o.lateTag, func() collectorFlusher { return &batcher[T]{} }, func(c collectorFlusher) { c.(*batcher[T]).Collect(v) })
+		o.oc.side.cur = t
+		sideOutput(o.oc.side, o.lateTag, v)
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func Sessions(env *flink.Env, in *flink.DataStream[View]) (*flink.DataStream[Ses
 	// windows as a long-running stream would.
 	stamped := flink.AssignTimestampsAndWatermarks(in,
 		flink.ForGenerator[View](func() window.Generator { return &everyView{max: math.MinInt64 + 2_001} }).
-			WithTimestampAssigner(func(v View, _ int64) int64 { return v.At })).
+					WithTimestampAssigner(func(v View, _ int64) int64 { return v.At })).
 		SetParallelism(1) // one generator sees the views in the order they arrive
 	gap, err := window.Session(window.EventTime, 30*time.Second)
 	if err != nil {
