@@ -1,0 +1,28 @@
+package queries
+
+import (
+	"sync"
+
+	"github.com/flinkgo/flink/state"
+)
+
+// perBackend caches the state handles a keyed function registers on each subtask's keyed
+// backend. The functions are shared by every subtask (and every restart builds new backends),
+// so the handles cannot live in their fields; looking them up here once per record costs far
+// less than registering them again.
+type perBackend[K comparable, H any] struct {
+	m    sync.Map // *state.HeapKeyedBackend[K] -> *H
+	init func(b *state.HeapKeyedBackend[K]) (*H, error)
+}
+
+func (p *perBackend[K, H]) get(b *state.HeapKeyedBackend[K]) (*H, error) {
+	if h, ok := p.m.Load(b); ok {
+		return h.(*H), nil
+	}
+	h, err := p.init(b)
+	if err != nil {
+		return nil, err
+	}
+	p.m.Store(b, h)
+	return h, nil
+}
