@@ -77,10 +77,10 @@ func Sessions(env *flink.Env, in *flink.DataStream[View]) (*flink.DataStream[Ses
 	// Watermarks trail the latest view by 2 s and follow every view (a
 	// punctuated generator), so that this short bounded run fires its
 	// windows as a long-running stream would.
-	stamped := flink.AssignTimestampsAndWatermarks(in,
-		flink.ForGenerator[View](func() window.Generator { return &everyView{max: math.MinInt64 + 2_001} }).
-					WithTimestampAssigner(func(v View, _ int64) int64 { return v.At })).
-		SetParallelism(1) // one generator sees the views in the order they arrive
+	strategy := flink.ForGenerator[View](func() window.Generator { return &everyView{max: math.MinInt64 + 2_001} }).
+		WithTimestampAssigner(func(v View, _ int64) int64 { return v.At })
+	// One generator sees the views in the order they arrive.
+	stamped := flink.AssignTimestampsAndWatermarks(in, strategy).SetParallelism(1)
 	gap, err := window.Session(window.EventTime, 30*time.Second)
 	if err != nil {
 		return nil, nil, err
