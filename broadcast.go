@@ -62,6 +62,11 @@ func (s *BroadcastState[BK, BV]) Remove(k BK) error {
 // and reads the broadcast state; ProcessBroadcastElement handles a
 // broadcast record in every subtask and may write the broadcast state (it
 // must do so the same way in every subtask); OnTimer handles timers.
+//
+// One value serves every subtask of the operator, on their goroutines, and
+// every restart: keep no mutable fields. Keep per-key data in keyed state
+// and look states up through the context each time
+// (state.GetValueState(ctx.State(), d) returns the registered state).
 type KeyedBroadcastProcessFunction[K comparable, A, B, OUT any, BK comparable, BV any] interface {
 	ProcessElement(ctx *KeyedContext[K], bs *BroadcastState[BK, BV], v A, out Collector[OUT]) error
 	ProcessBroadcastElement(rc *RuntimeContext, bs *BroadcastState[BK, BV], v B, out Collector[OUT]) error

@@ -124,6 +124,11 @@ func (c *KeyedConnectedStreams[A, B, K]) keyed() *KeyedStream[Either[A, B], K] {
 
 // KeyedCoProcessFunction handles the records of two connected keyed
 // streams with keyed state and timers: Flink's KeyedCoProcessFunction.
+//
+// One value serves every subtask of the operator, on their goroutines, and
+// every restart: keep no mutable fields. Keep per-key data in keyed state
+// and look states up through the context each time
+// (state.GetValueState(ctx.State(), d) returns the registered state).
 type KeyedCoProcessFunction[K comparable, A, B, OUT any] interface {
 	ProcessElement1(ctx *KeyedContext[K], v A, out Collector[OUT]) error
 	ProcessElement2(ctx *KeyedContext[K], v B, out Collector[OUT]) error

@@ -69,6 +69,11 @@ type KeyedProcessFunc[K comparable, T, U any] func(ctx *KeyedContext[K], v T, ou
 // called when a timer registered through ctx.TimerService() fires, with the
 // timer's key current (ctx.CurrentKey) and its time. Records emitted in
 // OnTimer of an event-time timer carry the timer's time as timestamp.
+//
+// One value serves every subtask of the operator, on their goroutines, and
+// every restart: keep no mutable fields. Keep per-key data in keyed state
+// and look states up through the context each time
+// (state.GetValueState(ctx.State(), d) returns the registered state).
 type KeyedProcessFunction[K comparable, T, U any] interface {
 	ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error
 	OnTimer(ctx *KeyedContext[K], timestamp int64, out Collector[U]) error
