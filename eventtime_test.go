@@ -616,3 +616,116 @@ func TestPerSplitWatermarks(t *testing.T) {
 	assert.Empty(t, lateGot.Values())
 	assert.Equal(t, sorted(referenceWindows(t, events, tumbling), cmpWin), sorted(got.Values(), cmpWin))
 }
+
+// TestProcessingTimeWindowsAndCountTrigger: processing-time tumbling
+// windows fire on the wall clock while the source still runs; a count
+// trigger fires an event-time window every second record.
+func TestProcessingTimeWindowsAndCountTrigger(t *testing.T) {
+	t.Run("processing time", func(t *testing.T) {
+		done := make(chan struct{})
+		var once sync.Once
+		env := NewEnv(WithParallelism(1), WithBufferTimeout(0))
+		src := FromSource(env, "wait", func() Source[tev] {
+			return &waitingSource{records: []tev{{Key: 1, V: 1}, {Key: 1, V: 2}, {Key: 2, V: 4}}, done: done}
+		})
+		tumbling, err := window.Tumbling(window.ProcessingTime, 50*time.Millisecond, 0)
+		require.NoError(t, err)
+		results := WindowAggregateWith(Window(KeyBy(src, func(e tev) int64 { return e.Key }), tumbling), countAgg{}, withWindow)
+		var mu sync.Mutex
+		var got []winResult
+		SinkTo(results, "results", SinkFunc(func(r winResult) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, r)
+			n := int64(0)
+			for _, g := range got {
+				n += g.N
+			}
+			if n == 3 {
+				once.Do(func() { close(done) })
+			}
+			return nil
+		}))
+		execute(t, env)
+		var sum, n int64
+		for _, r := range got {
+			assert.Equal(t, int64(50), r.End-r.Start)
+			sum, n = sum+r.Sum, n+r.N
+		}
+		assert.Equal(t, int64(7), sum)
+		assert.Equal(t, int64(3), n)
+	})
+	t.Run("count trigger", func(t *testing.T) {
+		env := NewEnv(WithParallelism(1))
+		src := FromSource(env, "script", func() Source[tev] {
+			return &scriptSource{script: []any{
+				tev{Key: 1, TS: 10, V: 1}, tev{Key: 1, TS: 20, V: 2}, tev{Key: 1, TS: 30, V: 4},
+				tev{Key: 1, TS: 40, V: 8}, tev{Key: 1, TS: 50, V: 16},
+			}}
+		})
+		tumbling, err := window.Tumbling(window.EventTime, time.Second, 0)
+		require.NoError(t, err)
+		every2, err := window.Count(2)
+		require.NoError(t, err)
+		got := Collect(WindowAggregateWith(Window(KeyBy(src, func(e tev) int64 { return e.Key }), tumbling).Trigger(every2), countAgg{}, withWindow))
+		execute(t, env)
+		// Fires (without purging) on the 2nd and 4th record; the end of the
+		// window does not fire a count trigger.
+		assert.Equal(t, []winResult{{Key: 1, End: 1000, N: 2, Sum: 3}, {Key: 1, End: 1000, N: 4, Sum: 15}}, got.Values())
+	})
+}
+
+// stallingSource: subtask 0 emits records across two windows; subtask 1
+// emits one early record, then nothing until done.
+type stallingSource struct{ done <-chan struct{} }
+
+func (s *stallingSource) Run(ctx *SourceContext[tev]) error {
+	if ctx.RuntimeContext().SubtaskIndex() == 1 {
+		if err := ctx.Collect(tev{Key: 1, TS: 10, V: 100}); err != nil {
+			return err
+		}
+	} else {
+		for _, ts := range []int64{100, 200, 1500} {
+			if err := ctx.Collect(tev{Key: 1, TS: ts, V: 1}); err != nil {
+				return err
+			}
+		}
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("timed out: the idle timeout did not release the watermark")
+	case <-ctx.Context().Done():
+		return ctx.Context().Err()
+	}
+}
+
+func (s *stallingSource) Cancel() {}
+
+// TestIdleTimeout: a watermark strategy with an idle timeout marks a
+// subtask that stopped receiving records idle, so the window downstream
+// fires without waiting for it.
+func TestIdleTimeout(t *testing.T) {
+	done := make(chan struct{})
+	var once sync.Once
+	env := NewEnv(WithParallelism(2), WithBufferTimeout(0), WithAutoWatermarkInterval(10*time.Millisecond))
+	src := FromSource(env, "stalling", func() Source[tev] { return &stallingSource{done: done} })
+	stamped := AssignTimestampsAndWatermarks(src, ForMonotonousTimestamps[tev]().WithIdleness(50*time.Millisecond).
+		WithTimestampAssigner(func(e tev, _ int64) int64 { return e.TS }))
+	tumbling, err := window.Tumbling(window.EventTime, time.Second, 0)
+	require.NoError(t, err)
+	results := WindowAggregateWith(Window(KeyBy(stamped, func(e tev) int64 { return e.Key }), tumbling), countAgg{}, withWindow)
+	var got []winResult
+	var mu sync.Mutex
+	SinkTo(results, "signal", SinkFunc(func(r winResult) error {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		once.Do(func() { close(done) })
+		return nil
+	})).SetParallelism(1)
+	execute(t, env)
+	require.NotEmpty(t, got)
+	assert.Equal(t, winResult{Key: 1, Start: 0, End: 1000, N: 3, Sum: 102}, got[0])
+}
