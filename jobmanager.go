@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
@@ -25,9 +26,13 @@ const (
 	JobCanceled   JobStatus = "CANCELED"
 	JobFinished   JobStatus = "FINISHED"
 	JobRestarting JobStatus = "RESTARTING"
+	// JobSuspended: the JobManager stopped because its node lost the
+	// leadership (HA mode); the job goes on under the next leader.
+	JobSuspended JobStatus = "SUSPENDED"
 )
 
-// IsTerminal reports whether the job can no longer change status.
+// IsTerminal reports whether the job can no longer change status, in the
+// cluster (a SUSPENDED job goes on elsewhere).
 func (s JobStatus) IsTerminal() bool { return s == JobFailed || s == JobCanceled || s == JobFinished }
 
 // JobResult is what a finished, failed or cancelled job leaves behind.
@@ -98,6 +103,15 @@ type JobManager struct {
 	ckpt *checkpointDriver
 	// initialRestore is the savepoint the job starts from, if any.
 	initialRestore *TaskRestore
+	// firstCheckpointID is the least id of the job's next checkpoint; 0
+	// lets the checkpoint store decide.
+	firstCheckpointID int64
+	// commit, if set, commits a completed checkpoint's pointer to the job
+	// store before the checkpoint is announced (HA mode).
+	commit func(ctx context.Context, m *checkpoint.Metadata) error
+	// deposed is set when the leader that runs the JobManager lost its
+	// leadership: the JobManager stops at once and records nothing.
+	deposed atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -142,6 +156,29 @@ func (jm *JobManager) signal() {
 
 // cancel asks the job to stop; run then returns ErrJobCanceled.
 func (jm *JobManager) cancel() { jm.cancelMu.Do(func() { close(jm.cancelCh) }) }
+
+// depose stops the JobManager of a leader that lost its leadership: it
+// deploys and completes nothing more, tells its tasks to stop without
+// waiting for them, and frees nothing (the TaskManagers free the slots of
+// superseded leaders themselves).
+func (jm *JobManager) depose() {
+	jm.deposed.Store(true)
+	jm.cancel()
+}
+
+// setAttemptBase numbers the job's first attempt base (see
+// Dispatcher.attemptBase). Called before run.
+func (jm *JobManager) setAttemptBase(base int) {
+	if base == 0 {
+		return
+	}
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	jm.mu.eg.Attempt = base
+	for _, ev := range jm.mu.eg.All() {
+		ev.ID.Attempt = base
+	}
+}
 
 // Status returns the job's current status.
 func (jm *JobManager) Status() JobStatus {
@@ -374,11 +411,17 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 		go jm.ckpt.run()
 	}
 	status, err := jm.execute(ctx)
+	if jm.deposed.Load() && !status.IsTerminal() || jm.deposed.Load() && errors.Is(err, ErrJobCanceled) {
+		status = JobSuspended
+		err = fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)
+	}
 	if jm.ckpt != nil {
 		jm.ckpt.close()
 	}
 	jm.calls.Wait()
-	jm.release()
+	if !jm.deposed.Load() {
+		jm.release()
+	}
 	jm.setStatus(status)
 	return jm.result(status, err)
 }
@@ -416,6 +459,10 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		case Finished:
 			return JobFinished, nil
 		case Canceled:
+			if jm.deposed.Load() {
+				jm.cancelAll(ctx) // best effort: TaskManagers stop them anyway once they follow the new leader
+				return JobSuspended, fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)
+			}
 			jm.setStatus(JobCancelling)
 			jm.cancelAll(ctx)
 			jm.awaitTerminal()
@@ -545,6 +592,9 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 
 // deploy schedules every subtask of the current attempt into its slot.
 func (jm *JobManager) deploy(ctx context.Context) {
+	if jm.deposed.Load() {
+		return
+	}
 	type deployment struct {
 		ev   *ExecutionVertex
 		addr string

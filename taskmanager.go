@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/internal/rpc"
 	"github.com/flinkgo/flink/network"
 )
 
@@ -18,7 +19,6 @@ import (
 type TaskManager struct {
 	id       ResourceID
 	addr     string
-	rmAddr   string
 	rpc      resolver
 	registry *Registry
 	graphs   *graphStore
@@ -41,6 +41,12 @@ type TaskManager struct {
 		tasks  map[ExecutionAttemptID]*task
 		graphs map[string]*JobGraph // rebuilt graphs by fingerprint
 		closed bool
+		// leader is the newest leader's fencing token seen (HA mode; see
+		// fencing.go), allocTerms the term each allocation was made in.
+		leader     rpc.Token
+		allocTerms map[AllocationID]uint64
+		// rmAddr is the ResourceManager's address.
+		rmAddr string
 	}
 }
 
@@ -48,7 +54,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	if codecs == nil {
 		codecs = network.NewCodecs()
 	}
-	tm := &TaskManager{id: id, addr: addr, rmAddr: rmAddr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
+	tm := &TaskManager{id: id, addr: addr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
 		net: &netContext{tm: id, env: env, codecs: codecs},
 		log: log.With("role", "taskmanager", "tm", id)}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
@@ -56,12 +62,30 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	tm.mu.jms = make(map[AllocationID]string)
 	tm.mu.tasks = make(map[ExecutionAttemptID]*task)
 	tm.mu.graphs = make(map[string]*JobGraph)
+	tm.mu.allocTerms = make(map[AllocationID]uint64)
+	tm.mu.rmAddr = rmAddr
 	return tm
+}
+
+// resourceManagerAddr returns the address of the ResourceManager the
+// TaskManager registers with.
+func (tm *TaskManager) resourceManagerAddr() string {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.mu.rmAddr
+}
+
+// setResourceManagerAddr changes the ResourceManager the TaskManager
+// registers with: another JobManager node, or a new leader.
+func (tm *TaskManager) setResourceManagerAddr(addr string) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	tm.mu.rmAddr = addr
 }
 
 // register announces the TaskManager's slots to the ResourceManager.
 func (tm *TaskManager) register(ctx context.Context) error {
-	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	rm, err := tm.rpc.resourceManager(tm.resourceManagerAddr())
 	if err != nil {
 		return err
 	}
@@ -73,10 +97,16 @@ func (tm *TaskManager) register(ctx context.Context) error {
 
 // RequestSlot implements TaskManagerGateway.
 func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, alloc AllocationID, jobManager string) error {
+	tok := rpc.TokenFrom(ctx)
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if tm.mu.closed {
 		return ErrClosed
+	}
+	if !tok.IsZero() {
+		if err := tm.fenceLocked(tok, "a slot request"); err != nil {
+			return err
+		}
 	}
 	if slot.TaskManager != tm.id {
 		return fmt.Errorf("flink: slot %s requested from task manager %s", slot, tm.id)
@@ -85,6 +115,7 @@ func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, 
 		return err
 	}
 	tm.mu.jms[alloc] = jobManager
+	tm.mu.allocTerms[alloc] = tok.Term
 	s, _ := tm.mu.slots.Lookup(alloc)
 	offer := SlotOffer{Allocation: alloc, Slot: s.ID, Profile: s.Profile}
 	tm.wg.Add(1)
@@ -116,6 +147,7 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	tm.mu.Lock()
 	_, ok := tm.mu.slots.Free(alloc)
 	delete(tm.mu.jms, alloc)
+	delete(tm.mu.allocTerms, alloc)
 	for _, t := range tm.mu.tasks {
 		if t.alloc == alloc {
 			t.stop()
@@ -125,7 +157,7 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	if !ok {
 		return nil
 	}
-	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	rm, err := tm.rpc.resourceManager(tm.resourceManagerAddr())
 	if err != nil {
 		return err
 	}
@@ -151,10 +183,16 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	if err != nil {
 		return err
 	}
+	tok := rpc.TokenFrom(ctx)
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if tm.mu.closed {
 		return ErrClosed
+	}
+	if !tok.IsZero() {
+		if err := tm.fenceLocked(tok, "a deployment"); err != nil {
+			return err
+		}
 	}
 	if s, ok := tm.mu.slots.Lookup(tdd.AllocationID); !ok || s.Job != tdd.ID.Job {
 		return fmt.Errorf("flink: task manager %s holds no slot of job %s under allocation %s", tm.id, tdd.ID.Job, tdd.AllocationID)
@@ -168,6 +206,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
 	t.alloc, t.net, t.exchange, t.jm = tdd.AllocationID, tm.net, tdd.Exchange, jm
 	t.checkpointing, t.restore, t.storage = tdd.Checkpointing, tdd.Restore, tm.storage
+	t.term = tok.Term
 	tm.mu.tasks[tdd.ID] = t
 	tm.wg.Add(1)
 	go tm.runTask(t, jm)
@@ -199,7 +238,9 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 		final.Err = newTaskError(t.graph.Vertices[t.id.Vertex].Name, t.id.Subtask, t.id.Attempt, err)
 	}
 	tm.mu.Lock()
-	delete(tm.mu.tasks, t.id)
+	if tm.mu.tasks[t.id] == t {
+		delete(tm.mu.tasks, t.id)
+	}
 	tm.mu.Unlock()
 	t.cancel()
 	report(final)
@@ -276,6 +317,9 @@ func (tm *TaskManager) runningTask(id ExecutionAttemptID) (*task, error) {
 
 // TriggerCheckpoint implements TaskManagerGateway.
 func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemptID, b CheckpointBarrier) error {
+	if err := tm.fence(ctx, "a checkpoint trigger"); err != nil {
+		return err
+	}
 	t, err := tm.runningTask(id)
 	if err != nil {
 		return err
@@ -285,6 +329,10 @@ func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemp
 
 // NotifyCheckpointComplete implements TaskManagerGateway.
 func (tm *TaskManager) NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	// A deposed leader must not make sinks commit.
+	if err := tm.fence(ctx, "a checkpoint commit notification"); err != nil {
+		return err
+	}
 	t, err := tm.runningTask(id)
 	if err != nil {
 		return nil // finished or cancelled: nothing left to commit
