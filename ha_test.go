@@ -274,6 +274,21 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
 	require.Equal(t, JobFinished, final.State)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
+
+	// With the second leader gone too, the last node has no quorum: it
+	// leads nothing and says why.
+	require.NoError(t, c.proc(next).Process.Kill())
+	last := 3 - leader - next
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + c.rest[last] + "/jobs")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var e RESTError
+		return resp.StatusCode == http.StatusServiceUnavailable && json.NewDecoder(resp.Body).Decode(&e) == nil &&
+			len(e.Errors) == 1 && strings.Contains(e.Errors[0], "no raft quorum")
+	}, 30*time.Second, 20*time.Millisecond, "the last node answers 503: no quorum")
 }
 
 // TestTaskManagerFencing: a TaskManager refuses calls carrying an older

@@ -109,9 +109,12 @@ type JobManager struct {
 	// commit, if set, commits a completed checkpoint's pointer to the job
 	// store before the checkpoint is announced (HA mode).
 	commit func(ctx context.Context, m *checkpoint.Metadata) error
-	// deposed is set when the leader that runs the JobManager lost its
-	// leadership: the JobManager stops at once and records nothing.
-	deposed atomic.Bool
+	// deposed is set (and deposedCh closed) when the leader that runs the
+	// JobManager lost its leadership: the JobManager stops at once and
+	// records nothing.
+	deposed     atomic.Bool
+	deposedCh   chan struct{}
+	deposedOnce sync.Once
 
 	mu struct {
 		sync.Mutex
@@ -138,7 +141,7 @@ type JobManager struct {
 func newJobManager(id JobID, addr string, g *JobGraph, rmAddr string, rpc resolver, cfg jobManagerConfig, log *slog.Logger) *JobManager {
 	jm := &JobManager{id: id, addr: addr, graph: g, rmAddr: rmAddr, rpc: rpc, cfg: cfg,
 		log:     log.With("role", "jobmanager", "job", id, "name", g.Name),
-		changed: make(chan struct{}, 1), cancelCh: make(chan struct{})}
+		changed: make(chan struct{}, 1), cancelCh: make(chan struct{}), deposedCh: make(chan struct{})}
 	jm.mu.eg = NewExecutionGraph(id, g)
 	jm.mu.pool = NewSlotPool()
 	jm.mu.tms = make(map[ResourceID]TaskManagerLocation)
@@ -163,6 +166,7 @@ func (jm *JobManager) cancel() { jm.cancelMu.Do(func() { close(jm.cancelCh) }) }
 // superseded leaders themselves).
 func (jm *JobManager) depose() {
 	jm.deposed.Store(true)
+	jm.deposedOnce.Do(func() { close(jm.deposedCh) })
 	jm.cancel()
 }
 
@@ -411,7 +415,7 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 		go jm.ckpt.run()
 	}
 	status, err := jm.execute(ctx)
-	if jm.deposed.Load() && !status.IsTerminal() || jm.deposed.Load() && errors.Is(err, ErrJobCanceled) {
+	if jm.deposed.Load() && status != JobFinished {
 		status = JobSuspended
 		err = fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)
 	}
@@ -721,7 +725,9 @@ func (jm *JobManager) cancelAll(ctx context.Context) {
 }
 
 // awaitTerminal waits until every subtask of the current attempt ended.
-// Task managers always report a cancelled task's end.
+// Task managers always report a cancelled task's end. A deposed
+// JobManager waits no longer: the lost TaskManagers it may be waiting for
+// are declared lost by nobody now.
 func (jm *JobManager) awaitTerminal() {
 	for {
 		jm.mu.Lock()
@@ -730,7 +736,11 @@ func (jm *JobManager) awaitTerminal() {
 		if done {
 			return
 		}
-		<-jm.changed
+		select {
+		case <-jm.changed:
+		case <-jm.deposedCh:
+			return
+		}
 	}
 }
 
