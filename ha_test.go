@@ -422,3 +422,73 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	require.Equal(t, JobFinished, final.State)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
 }
+
+// TestHABootstrapFromMembership starts three JobManager nodes in one
+// process that find each other by gossip and bootstrap the Raft group from
+// the membership, then a fourth that the leader adds as a voter, which
+// leaves again and is removed.
+func TestHABootstrapFromMembership(t *testing.T) {
+	dir := t.TempDir()
+	gossip := freeAddrs(t, 4)
+	newNode := func(i int, peers []string, expect int) *Node {
+		cfg := DefaultNodeConfig(RoleJobManager)
+		cfg.ID, cfg.BindAddr, cfg.GossipAddr, cfg.Peers, cfg.Registry = fmt.Sprintf("jm-%d", i), "127.0.0.1:0", gossip[i], peers, testRegistry()
+		cfg.HA, cfg.RaftAddr, cfg.RaftDir, cfg.RaftBootstrapExpect = true, freeAddrs(t, 1)[0], filepath.Join(dir, cfg.ID), expect
+		n, err := NewNode(cfg)
+		require.NoError(t, err)
+		return n
+	}
+	first := newNode(0, nil, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Start blocks until three JobManager nodes gossip: start them together.
+	nodes := []*Node{first}
+	errs := make(chan error, 3)
+	go func() { errs <- first.Start(ctx) }()
+	for i := 1; i < 3; i++ {
+		n := newNode(i, []string{gossip[0]}, 3)
+		nodes = append(nodes, n)
+		go func() { errs <- n.Start(ctx) }()
+	}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	leader := func() *Node {
+		var l *Node
+		require.Eventually(t, func() bool {
+			for _, n := range nodes {
+				if n.Leads() {
+					l = n
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 5*time.Millisecond, "a leader")
+		return l
+	}
+	l := leader()
+	peers, err := l.Raft().Peers()
+	require.NoError(t, err)
+	require.Len(t, peers, 3)
+
+	fourth := newNode(3, []string{gossip[0]}, 0)
+	require.NoError(t, fourth.Start(ctx))
+	nodes = append(nodes, fourth)
+	require.Eventually(t, func() bool {
+		peers, err := leader().Raft().Peers()
+		return err == nil && len(peers) == 4
+	}, 30*time.Second, 10*time.Millisecond, "the leader adds the fourth node as a voter")
+	require.Eventually(t, func() bool { id, _ := fourth.Raft().Leader(); return id != "" }, 30*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, fourth.Close())
+	nodes = nodes[:3]
+	require.Eventually(t, func() bool {
+		peers, err := leader().Raft().Peers()
+		return err == nil && len(peers) == 3
+	}, 30*time.Second, 10*time.Millisecond, "the leader removes the node that left")
+}

@@ -180,11 +180,11 @@ type leaderInfo struct {
 
 func (n *Node) leaderInfo() leaderInfo {
 	info := leaderInfo{NodeID: n.id, RPCAddr: n.addr, RESTAddr: n.restAddr}
-	if n.raft == nil {
+	if n.Raft() == nil {
 		return info
 	}
-	info.LeaderID, _ = n.raft.Leader()
-	if l, err := n.leading(); err == nil && n.raft.Token() == l.tok {
+	info.LeaderID, _ = n.Raft().Leader()
+	if l, err := n.leading(); err == nil && n.Raft().Token() == l.tok {
 		info.Leads, info.Term = true, l.tok.Term
 	}
 	return info
@@ -199,10 +199,10 @@ func (n *Node) leading() (*leadership, error) {
 	if l != nil {
 		return l, nil
 	}
-	if n.raft == nil {
+	if n.Raft() == nil {
 		return nil, fmt.Errorf("%w: node %s runs no JobManager", ErrStaleLeader, n.id)
 	}
-	if id, addr := n.raft.Leader(); id != "" {
+	if id, addr := n.Raft().Leader(); id != "" {
 		return nil, fmt.Errorf("%w: node %s does not lead; %s (raft %s) does", ErrStaleLeader, n.id, id, addr)
 	}
 	return nil, fmt.Errorf("%w: node %s does not lead and knows no leader", ErrStaleLeader, n.id)
@@ -224,7 +224,9 @@ func (n *Node) startRaft(ctx context.Context, fingerprint string) error {
 	if err != nil {
 		return fmt.Errorf("flink: node %s: %w", n.id, err)
 	}
-	n.raft = rn
+	n.haMu.Lock()
+	n.haMu.raft = rn
+	n.haMu.Unlock()
 	events, stop := rn.WatchLeadership()
 	n.wg.Add(1)
 	go func() {
@@ -243,7 +245,7 @@ func (n *Node) peersFromMembership(ctx context.Context, want int) ([]ha.RaftPeer
 	defer tick.Stop()
 	for {
 		var peers []ha.RaftPeer
-		for _, m := range n.members.Members() {
+		for _, m := range n.membership().Members() {
 			if m.MetaErr == nil && m.Meta.Roles.Has(ha.RoleJobManager) && m.Meta.RaftAddr != "" {
 				peers = append(peers, ha.RaftPeer{ID: m.Meta.NodeID, Addr: m.Meta.RaftAddr})
 			}
@@ -297,7 +299,7 @@ func (n *Node) lead(tok ha.FencingToken) {
 	d := newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, res, jobManagerConfig{
 		slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: n.storage, now: time.Now,
 	}, n.log)
-	d.store = raftJobStore{node: n.raft, tok: tok}
+	d.store = raftJobStore{node: n.Raft(), tok: tok}
 	d.attemptBase = int(tok.Term) << 20
 	l := &leadership{tok: tok, rm: rm, d: d}
 	l.ctx, l.cancel = context.WithCancel(n.ctx)
@@ -314,7 +316,7 @@ func (n *Node) lead(tok ha.FencingToken) {
 	n.haMu.leader = l
 	n.haMu.Unlock()
 	n.log.Info("leading: JobManager roles started", "term", tok.Term)
-	d.recoverJobs(l.ctx, n.raft.Jobs())
+	d.recoverJobs(l.ctx, n.Raft().Jobs())
 	n.log.Info("leading: jobs recovered", "term", tok.Term, "took", time.Since(start))
 	l.wg.Add(1)
 	go func() {
@@ -343,14 +345,15 @@ func (n *Node) stepDown() {
 // reconcileVoters adds the JobManager nodes of the membership that are not
 // voters yet; the leader's AddVoter refuses other binaries.
 func (n *Node) reconcileVoters(ctx context.Context) {
-	if n.members == nil || n.raft == nil {
+	members := n.membership()
+	if members == nil || n.Raft() == nil {
 		return
 	}
-	peers, err := n.raft.Peers()
+	peers, err := n.Raft().Peers()
 	if err != nil {
 		return
 	}
-	for _, m := range n.members.Members() {
+	for _, m := range members.Members() {
 		if m.MetaErr != nil || !m.Meta.Roles.Has(ha.RoleJobManager) || m.Meta.RaftAddr == "" {
 			continue
 		}
@@ -358,7 +361,7 @@ func (n *Node) reconcileVoters(ctx context.Context) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := n.raft.AddVoter(cctx, m.Meta.NodeID, m.Meta.RaftAddr, m.Meta.Fingerprint)
+		err := n.Raft().AddVoter(cctx, m.Meta.NodeID, m.Meta.RaftAddr, m.Meta.Fingerprint)
 		cancel()
 		if err != nil {
 			n.log.Warn("adding a JobManager node to the Raft group failed", "peer", m.Meta.NodeID, "err", err)
@@ -370,7 +373,7 @@ func (n *Node) reconcileVoters(ctx context.Context) {
 // leader adds JobManager nodes that join and removes those that leave
 // gracefully (a failed node stays a voter: it may come back).
 func (n *Node) memberChanged(ev ha.MembershipEvent) {
-	if n.raft == nil || ev.Member.MetaErr != nil || !ev.Member.Meta.Roles.Has(ha.RoleJobManager) || ev.Member.Meta.NodeID == n.id {
+	if n.Raft() == nil || ev.Member.MetaErr != nil || !ev.Member.Meta.Roles.Has(ha.RoleJobManager) || ev.Member.Meta.NodeID == n.id {
 		return
 	}
 	l, err := n.leading()
@@ -383,7 +386,7 @@ func (n *Node) memberChanged(ev ha.MembershipEvent) {
 	case ha.EventLeave:
 		ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
 		defer cancel()
-		if err := n.raft.RemoveServer(ctx, ev.Member.Meta.NodeID); err != nil {
+		if err := n.Raft().RemoveServer(ctx, ev.Member.Meta.NodeID); err != nil {
 			n.log.Warn("removing a JobManager node that left from the Raft group failed", "peer", ev.Member.Meta.NodeID, "err", err)
 		}
 	}
@@ -406,8 +409,8 @@ func (n *Node) leaderCandidates() []string {
 	for _, a := range n.jmAddrs {
 		add(a)
 	}
-	if n.members != nil {
-		for _, m := range n.members.Members() {
+	if members := n.membership(); members != nil {
+		for _, m := range members.Members() {
 			if m.MetaErr == nil && m.Meta.Roles.Has(ha.RoleJobManager) {
 				add(m.Meta.RPCAddr)
 			}
@@ -422,6 +425,13 @@ const leaderLookupTimeout = time.Second
 // discoverLeader asks every JobManager node it knows who leads and
 // returns the answer of the leader with the newest term.
 func (n *Node) discoverLeader(ctx context.Context) (leaderInfo, error) {
+	return n.discoverLeaderAfter(ctx, 0)
+}
+
+// discoverLeaderAfter is discoverLeader, but with after > 0 it returns as
+// soon as a node answers that it leads a term after that, without waiting
+// for nodes that do not answer.
+func (n *Node) discoverLeaderAfter(ctx context.Context, after uint64) (leaderInfo, error) {
 	cands := n.leaderCandidates()
 	if len(cands) == 0 {
 		return leaderInfo{}, fmt.Errorf("%w: no JobManager node known", ErrStaleLeader)
@@ -430,7 +440,7 @@ func (n *Node) discoverLeader(ctx context.Context) (leaderInfo, error) {
 	errs := make(chan error, len(cands))
 	for _, a := range cands {
 		go func() {
-			if a == n.addr && n.raft != nil {
+			if a == n.addr && n.Raft() != nil {
 				answers <- n.leaderInfo()
 				return
 			}
@@ -453,6 +463,9 @@ func (n *Node) discoverLeader(ctx context.Context) (leaderInfo, error) {
 			if info.Leads && info.Term > best.Term {
 				best = info
 			}
+			if after > 0 && best.Term > after {
+				return best, nil
+			}
 			if info.LeaderID != "" {
 				known = append(known, info.NodeID+" knows "+info.LeaderID)
 			}
@@ -474,6 +487,12 @@ func (n *Node) followLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return n.follow(ctx, info)
+}
+
+// follow makes the TaskManager follow the leader info describes and
+// register with it.
+func (n *Node) follow(ctx context.Context, info leaderInfo) error {
 	tok := rpc.Token{Term: info.Term, Leader: info.NodeID}
 	if cur := n.tm.leaderToken(); tok.Term < cur.Term {
 		return fmt.Errorf("%w: %s leads term %d, but term %d was seen", ErrStaleLeader, info.NodeID, info.Term, cur.Term)
@@ -485,6 +504,37 @@ func (n *Node) followLeader(ctx context.Context) error {
 	}
 	n.log.Info("registered with the leader", "leader", info.NodeID, "term", info.Term)
 	return nil
+}
+
+// watchLeader makes a TaskManager follow a new leader as soon as one
+// leads: every heartbeat interval it asks the JobManager nodes whether
+// one leads a newer term than the leader it follows. A failed heartbeat
+// finds a new leader too, but a leader that is cut off (rather than dead)
+// lets heartbeats hang for the heartbeat timeout.
+func (n *Node) watchLeader() {
+	tick := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cur := n.tm.leaderToken()
+		if cur.Term == 0 {
+			continue // the heartbeats look for the first leader
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatInterval)
+		info, err := n.discoverLeaderAfter(ctx, cur.Term)
+		cancel()
+		if err == nil && info.Term > cur.Term {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTimeout)
+			if err := n.follow(ctx, info); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("following the newer leader failed", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // followLeaderUntil retries followLeader until it succeeds or ctx ends.
@@ -524,8 +574,8 @@ func (n *Node) serveRESTHA(w http.ResponseWriter, r *http.Request) {
 	} else if info.RESTAddr == "" {
 		msg = fmt.Sprintf("the leader %s serves no REST API", info.NodeID)
 	}
-	if n.raft != nil {
-		if herr := n.raft.Health(ctx); herr != nil {
+	if n.Raft() != nil {
+		if herr := n.Raft().Health(ctx); herr != nil {
 			msg += "; " + herr.Error()
 		}
 	}
@@ -533,9 +583,20 @@ func (n *Node) serveRESTHA(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
+// membership returns the node's membership, or nil.
+func (n *Node) membership() *ha.Membership {
+	n.haMu.Lock()
+	defer n.haMu.Unlock()
+	return n.members
+}
+
 // Raft returns the node's Raft member in HA mode (its Status and Health
 // say who leads and whether the group has a quorum), or nil.
-func (n *Node) Raft() *ha.RaftNode { return n.raft }
+func (n *Node) Raft() *ha.RaftNode {
+	n.haMu.Lock()
+	defer n.haMu.Unlock()
+	return n.haMu.raft
+}
 
 // Leads reports whether the node leads its HA cluster and runs the
 // JobManager roles. Without HA it reports whether the node is a

@@ -292,7 +292,7 @@ type Node struct {
 	addr     string // advertised RPC address
 
 	rm         *ResourceManager
-	members    *ha.Membership
+	members    *ha.Membership // written under haMu (read by REST and RPC handlers)
 	rest       *RESTServer
 	restAddr   string
 	dispatcher *Dispatcher
@@ -304,10 +304,10 @@ type Node struct {
 	fingerprint string
 	storage     checkpoint.Storage
 	jmAddrs     []string // the JobManager nodes' RPC addresses, as configured
-	raft        *ha.RaftNode
 	restHTTP    *http.Server
 	haMu        struct {
 		sync.Mutex
+		raft   *ha.RaftNode // set once Raft runs
 		leader *leadership
 	}
 
@@ -488,6 +488,13 @@ func (n *Node) Start(ctx context.Context) error {
 			defer n.wg.Done()
 			n.heartbeats()
 		}()
+		if n.cfg.HA {
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				n.watchLeader()
+			}()
+		}
 	}
 	n.log.Info("node started", "roles", n.cfg.Roles, "rpc", n.addr)
 	return nil
@@ -528,7 +535,9 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 	if err != nil {
 		return fmt.Errorf("flink: node %s: %w", id, err)
 	}
+	n.haMu.Lock()
 	n.members = m
+	n.haMu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -622,10 +631,11 @@ func (n *Node) followLeaderLogged() {
 // GossipAddr returns the node's memberlist address, or "" without
 // membership.
 func (n *Node) GossipAddr() string {
-	if n.members == nil {
+	m := n.membership()
+	if m == nil {
 		return ""
 	}
-	return n.members.LocalAddr().String()
+	return m.LocalAddr().String()
 }
 
 // RESTAddr returns the address the REST API listens on, or "".
@@ -662,10 +672,10 @@ func (n *Node) ResourceManager() *ResourceManager {
 // It is idempotent.
 func (n *Node) Close() error {
 	n.once.Do(func() {
-		if n.raft != nil && n.raft.IsLeader() {
+		if rn := n.Raft(); rn != nil && rn.IsLeader() {
 			// A planned handover takes milliseconds, not an election.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if err := n.raft.TransferLeadership(ctx); err != nil {
+			if err := rn.TransferLeadership(ctx); err != nil {
 				n.log.Warn("handing the leadership over failed", "err", err)
 			}
 			cancel()
@@ -693,8 +703,8 @@ func (n *Node) Close() error {
 			n.server.Close()
 		}
 		n.wg.Wait() // the leadership loop deposes the roles it ran
-		if n.raft != nil {
-			if err := n.raft.Shutdown(); err != nil {
+		if rn := n.Raft(); rn != nil {
+			if err := rn.Shutdown(); err != nil {
 				n.log.Warn("raft shutdown", "err", err)
 			}
 		}
