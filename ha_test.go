@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
 )
 
@@ -421,6 +423,16 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
 	require.Equal(t, JobFinished, final.State)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
+
+	// The next leader still knows the job ended, though it did not run it.
+	lines := len(readCommitted(t, out))
+	require.NoError(t, c.proc(next).Process.Kill())
+	third := c.leader(next)
+	require.Eventually(t, func() bool {
+		jd, ok := c.restJob(third, id)
+		return ok && jd.State == JobFinished
+	}, 30*time.Second, 20*time.Millisecond, "%s reports the job FINISHED", c.ids[third])
+	require.Len(t, readCommitted(t, out), lines, "a finished job is not run again")
 }
 
 // TestHABootstrapFromMembership starts three JobManager nodes in one
@@ -491,4 +503,48 @@ func TestHABootstrapFromMembership(t *testing.T) {
 		peers, err := leader().Raft().Peers()
 		return err == nil && len(peers) == 3
 	}, 30*time.Second, 10*time.Millisecond, "the leader removes the node that left")
+}
+
+// TestHANodeCorruptRaftLog: a JobManager node whose Raft log was damaged
+// does not start, and says which file is damaged.
+func TestHANodeCorruptRaftLog(t *testing.T) {
+	dir := t.TempDir()
+	raftDir := filepath.Join(dir, "raft")
+	cfg := DefaultNodeConfig(RoleJobManager)
+	cfg.ID, cfg.BindAddr, cfg.Registry = "jm-0", "127.0.0.1:0", testRegistry()
+	cfg.HA, cfg.RaftDir, cfg.CheckpointDir = true, raftDir, filepath.Join(dir, "checkpoints")
+	cfg.RaftAddr = freeAddrs(t, 1)[0]
+	cfg.RaftPeers = []string{"jm-0=" + cfg.RaftAddr}
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, n.Start(ctx))
+	require.Eventually(t, n.Leads, 30*time.Second, 5*time.Millisecond, "a group of one elects itself")
+	id, err := n.Dispatcher().SubmitJob(ctx, JobSubmission{Name: "keyed-totals", Args: []string{"10", dir}, Parallelism: 1})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		r, err := n.Raft().Job(string(id))
+		return err == nil && r.Status == string(JobRunning)
+	}, 10*time.Second, 5*time.Millisecond, "the job is in the job store")
+	require.NoError(t, n.Close())
+
+	segs, err := filepath.Glob(filepath.Join(raftDir, "wal", "*.wal"))
+	require.NoError(t, err)
+	require.Len(t, segs, 1)
+	b, err := os.ReadFile(segs[0])
+	require.NoError(t, err)
+	end := len(bytes.TrimRight(b, "\x00"))
+	for i := 32; i < end; i++ { // every frame after the segment header
+		b[i] ^= 0xff
+	}
+	require.NoError(t, os.WriteFile(segs[0], b, 0o600))
+
+	n, err = NewNode(cfg)
+	require.NoError(t, err)
+	err = n.Start(ctx)
+	require.ErrorIs(t, err, ha.ErrCorruptLog)
+	require.ErrorContains(t, err, "jm-0")
+	t.Logf("start refused: %v", err)
+	n.Close()
 }

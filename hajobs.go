@@ -172,3 +172,39 @@ func (d *Dispatcher) recordEnd(id JobID, st JobStatus) {
 		d.log.Warn("recording the job's end in the job store failed", "job", id, "status", st, "err", err)
 	}
 }
+
+// archiveJobs lists the jobs of the store that ended before this leader
+// took over, so that the REST API and JobResult still answer for them.
+// Only their name, arguments and status are replicated: their times are
+// the takeover's and their record counts are unknown.
+func (d *Dispatcher) archiveJobs(recs []ha.JobRecord) {
+	now := d.cfg.now()
+	for _, rec := range recs {
+		st := JobStatus(rec.Status)
+		if !st.IsTerminal() {
+			continue
+		}
+		sub, err := submissionOf(rec)
+		if err != nil {
+			continue
+		}
+		g, err := d.buildSubmission(sub)
+		if err != nil {
+			continue
+		}
+		id := JobID(rec.ID)
+		jm := newJobManager(id, "", g, d.rmAddr, d.rpc, d.cfg, d.base)
+		jm.mu.status = st
+		res := &JobResult{ID: id, Name: g.Name, Status: st}
+		if st != JobFinished {
+			res.Err = fmt.Errorf("flink: job %q ended %s under an earlier leader", g.Name, st)
+		}
+		done := make(chan struct{})
+		close(done)
+		d.mu.Lock()
+		if _, ok := d.mu.jobs[id]; !ok && !d.mu.closed {
+			d.mu.jobs[id] = &dispatchedJob{jm: jm, start: now, end: now, done: done, result: res}
+		}
+		d.mu.Unlock()
+	}
+}

@@ -316,7 +316,9 @@ func (n *Node) lead(tok ha.FencingToken) {
 	n.haMu.leader = l
 	n.haMu.Unlock()
 	n.log.Info("leading: JobManager roles started", "term", tok.Term)
-	d.recoverJobs(l.ctx, n.Raft().Jobs())
+	recs := n.Raft().Jobs()
+	d.archiveJobs(recs)
+	d.recoverJobs(l.ctx, recs)
 	n.log.Info("leading: jobs recovered", "term", tok.Term, "took", time.Since(start))
 	l.wg.Add(1)
 	go func() {

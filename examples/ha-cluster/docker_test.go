@@ -41,6 +41,7 @@ type dockerCluster struct {
 
 	mu        sync.Mutex
 	completed map[string][]string // checkpoint id -> JobManagers that completed it
+	logs      map[string][]string // container -> its log lines, shown if the test fails
 }
 
 // ip returns a container's address on the cluster's network; false when
@@ -110,18 +111,27 @@ func allRunning(jd flink.RESTJobDetails) bool {
 
 var completedRE = regexp.MustCompile(`msg="checkpoint completed".* checkpoint=(\d+) savepoint=false`)
 
-// follow records the checkpoints a JobManager container reports completed.
+// follow keeps a container's log and records the checkpoints it reports
+// completed.
 func (c *dockerCluster) follow(name string) {
 	lines := c.run.Lines(name)
 	go func() {
 		for l := range lines {
+			c.mu.Lock()
+			c.logs[name] = append(c.logs[name], l)
 			if m := completedRE.FindStringSubmatch(l); m != nil {
-				c.mu.Lock()
 				c.completed[m[1]] = append(c.completed[m[1]], name)
-				c.mu.Unlock()
 			}
+			c.mu.Unlock()
 		}
 	}()
+	c.t.Cleanup(func() {
+		if c.t.Failed() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.t.Logf("log of %s:\n%s", name, strings.Join(c.logs[name], "\n"))
+		}
+	})
 }
 
 // readLines reads the committed output lines in dir.
@@ -161,7 +171,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	image := run.BuildImage(ctx, ".", "ha-cluster", "Dockerfile")
-	c := &dockerCluster{t: t, run: run, network: run.Network(ctx, "ha"), completed: map[string][]string{}}
+	c := &dockerCluster{t: t, run: run, network: run.Network(ctx, "ha"), completed: map[string][]string{}, logs: map[string][]string{}}
 	shared := t.TempDir()
 
 	var peers, rpcs []string
@@ -183,11 +193,12 @@ func TestDockerLeaderPartition(t *testing.T) {
 	}
 	for i := range 2 {
 		id := fmt.Sprintf("tm-%d", i)
-		run.Start(ctx, dockertest.Container{Name: id, Image: image, Network: c.network, Binds: []string{shared + ":/shared"}, Env: []string{
+		name := run.Start(ctx, dockertest.Container{Name: id, Image: image, Network: c.network, Binds: []string{shared + ":/shared"}, Env: []string{
 			"FLINK_ROLES=taskmanager", "FLINK_HA=true", "FLINK_NODE_ID=" + id, "FLINK_SLOTS=1",
 			"FLINK_BIND_ADDR=0.0.0.0:6122", "FLINK_ADVERTISE_ADDR=" + id + ":6122",
 			"FLINK_CHECKPOINT_DIR=/shared/checkpoints", "FLINK_JOBMANAGER_ADDR=" + strings.Join(rpcs, ","),
 		}})
+		c.follow(name)
 	}
 
 	var leader int
@@ -259,7 +270,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 		jd, ok := c.job(ctx, id, 0, 1, 2)
 		final = jd
 		return ok && jd.State.IsTerminal()
-	}, 4*time.Minute, 100*time.Millisecond, "the job ends")
+	}, 2*time.Minute, 100*time.Millisecond, "the job ends")
 	require.Equal(t, flink.JobFinished, final.State)
 
 	c.mu.Lock()
