@@ -56,6 +56,8 @@ func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint
 	if r := jm.initialRestore; r != nil {
 		cfg.FirstCheckpointID = r.CheckpointID + 1
 	}
+	cfg.FirstCheckpointID = max(cfg.FirstCheckpointID, jm.firstCheckpointID)
+	cfg.BeforeCommit = jm.commit
 	coord, err := checkpoint.NewCoordinator(ctx, cfg, jobInfo(jm.id, jm.graph), storage, jm.cfg.now())
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
@@ -301,7 +303,9 @@ func (d *checkpointDriver) handleAbortsLocked(aborts []checkpoint.Abort) {
 
 // discard deletes abandoned checkpoint data in the background.
 func (d *checkpointDriver) discard(locs []checkpoint.Location) {
-	if len(locs) == 0 {
+	if len(locs) == 0 || d.jm.deposed.Load() {
+		// A deposed leader deletes nothing: its successor may already
+		// use the same checkpoint ids.
 		return
 	}
 	coord := d.mu.coord

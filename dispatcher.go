@@ -70,6 +70,15 @@ type Dispatcher struct {
 	cfg        jobManagerConfig
 	log        *slog.Logger
 	base       *slog.Logger // without the dispatcher's attributes, for JobManagers
+	// store replicates the registered jobs and their checkpoint pointers
+	// in HA mode (the Raft job store, with this leader's token); nil
+	// without HA.
+	store jobStore
+	// attemptBase is the first attempt number of the jobs this dispatcher
+	// starts: in HA mode it grows with the leader's term, so that attempts
+	// of a new leader never collide with those of a deposed one that are
+	// still winding down on TaskManagers.
+	attemptBase int
 
 	wg sync.WaitGroup
 	mu struct {
@@ -103,7 +112,19 @@ func (d *Dispatcher) SubmitJob(ctx context.Context, s JobSubmission) (JobID, err
 	if err != nil {
 		return "", err
 	}
-	return d.start(ctx, g, false)
+	return d.start(ctx, g, startOptions{sub: &s})
+}
+
+// startOptions says how a job starts.
+type startOptions struct {
+	// sub is the registered submission the graph was built from; nil for
+	// a graph described on an Env.
+	sub *JobSubmission
+	// local: only TaskManagers of this process can run the job.
+	local bool
+	// recovered is set for a job a new leader takes over from the job
+	// store: it keeps its id and restores from its latest checkpoint.
+	recovered *recoveredJob
 }
 
 // buildSubmission builds the JobGraph of a registered job as submitted.
@@ -131,20 +152,40 @@ func (d *Dispatcher) buildSubmission(s JobSubmission) (*JobGraph, error) {
 // submitGraph starts a job described directly on an Env; only TaskManagers
 // of this process can run it.
 func (d *Dispatcher) submitGraph(ctx context.Context, g *JobGraph) (JobID, error) {
-	return d.start(ctx, g, true)
+	return d.start(ctx, g, startOptions{local: true})
 }
 
-func (d *Dispatcher) start(ctx context.Context, g *JobGraph, local bool) (JobID, error) {
-	restore, err := d.savepointRestore(ctx, g)
+func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) (JobID, error) {
+	id := NewJobID()
+	var restore *TaskRestore
+	var err error
+	var firstCheckpoint int64
+	if rec := opts.recovered; rec != nil {
+		id = rec.id
+		restore, firstCheckpoint, err = d.recoveredRestore(ctx, g, rec)
+	} else {
+		restore, err = d.savepointRestore(ctx, g)
+	}
 	if err != nil {
 		return "", err
 	}
-	id := NewJobID()
 	addr := d.addrPrefix + "jobmanager/" + string(id)
 	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.base)
-	jm.initialRestore = restore
+	jm.initialRestore, jm.firstCheckpointID = restore, firstCheckpoint
+	jm.setAttemptBase(d.attemptBase)
+	replicated := d.store != nil && opts.sub != nil
+	if replicated {
+		jm.commit = commitFence(d.store, id)
+	}
 	if err := jm.initCheckpoints(ctx); err != nil {
 		return "", err
+	}
+	if replicated && opts.recovered == nil {
+		// The job exists once the group has it: a leader that fails from
+		// here on leaves it to the next one.
+		if err := d.store.submit(ctx, id, *opts.sub); err != nil {
+			return "", fmt.Errorf("flink: submitting job %q: %w", g.Name, err)
+		}
 	}
 	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
 	d.mu.Lock()
@@ -153,7 +194,7 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, local bool) (JobID,
 		return "", ErrClosed
 	}
 	d.mu.jobs[id] = j
-	if local {
+	if opts.local {
 		d.graphs.put(id, g)
 	}
 	d.bind.bind(addr, jm)
@@ -161,6 +202,9 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, local bool) (JobID,
 	go func() {
 		defer d.wg.Done()
 		r := jm.run(context.Background())
+		if replicated && !jm.deposed.Load() {
+			d.recordEnd(id, r.Status)
+		}
 		d.bind.unbind(addr)
 		d.graphs.remove(id)
 		d.mu.Lock()
@@ -286,6 +330,20 @@ func (d *Dispatcher) ListJobs(ctx context.Context) ([]JobDetails, error) {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Start.Before(out[b].Start) })
 	return out, nil
+}
+
+// depose stops every JobManager at once, as a leader that lost its
+// leadership must: the jobs are not cancelled (the job store keeps them
+// running for the next leader), their tasks are told to stop on a best
+// effort basis, and nothing is recorded. It waits for the JobManagers.
+func (d *Dispatcher) depose() {
+	d.mu.Lock()
+	d.mu.closed = true
+	for _, j := range d.mu.jobs {
+		j.jm.depose()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
 }
 
 // close cancels every job and waits for their JobManagers.

@@ -34,6 +34,11 @@ var (
 	// ErrNoCheckpointStorage: checkpoints or savepoints were asked for on a
 	// cluster without checkpoint storage.
 	ErrNoCheckpointStorage = errors.New("flink: no checkpoint storage configured")
+	// ErrStaleLeader: a call was made on behalf of a JobManager leader
+	// that has been superseded (its fencing token is older than the
+	// newest the receiver has seen), or reached a node that does not
+	// lead.
+	ErrStaleLeader = errors.New("flink: stale or no leader")
 )
 
 // errTaskStopping is returned to user code that emits while its task is

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
@@ -25,9 +26,13 @@ const (
 	JobCanceled   JobStatus = "CANCELED"
 	JobFinished   JobStatus = "FINISHED"
 	JobRestarting JobStatus = "RESTARTING"
+	// JobSuspended: the JobManager stopped because its node lost the
+	// leadership (HA mode); the job goes on under the next leader.
+	JobSuspended JobStatus = "SUSPENDED"
 )
 
-// IsTerminal reports whether the job can no longer change status.
+// IsTerminal reports whether the job can no longer change status, in the
+// cluster (a SUSPENDED job goes on elsewhere).
 func (s JobStatus) IsTerminal() bool { return s == JobFailed || s == JobCanceled || s == JobFinished }
 
 // JobResult is what a finished, failed or cancelled job leaves behind.
@@ -118,6 +123,18 @@ type JobManager struct {
 	ckpt *checkpointDriver
 	// initialRestore is the savepoint the job starts from, if any.
 	initialRestore *TaskRestore
+	// firstCheckpointID is the least id of the job's next checkpoint; 0
+	// lets the checkpoint store decide.
+	firstCheckpointID int64
+	// commit, if set, commits a completed checkpoint's pointer to the job
+	// store before the checkpoint is announced (HA mode).
+	commit func(ctx context.Context, m *checkpoint.Metadata) error
+	// deposed is set (and deposedCh closed) when the leader that runs the
+	// JobManager lost its leadership: the JobManager stops at once and
+	// records nothing.
+	deposed     atomic.Bool
+	deposedCh   chan struct{}
+	deposedOnce sync.Once
 
 	mu struct {
 		sync.Mutex
@@ -144,7 +161,7 @@ type JobManager struct {
 func newJobManager(id JobID, addr string, g *JobGraph, rmAddr string, rpc resolver, cfg jobManagerConfig, log *slog.Logger) *JobManager {
 	jm := &JobManager{id: id, addr: addr, graph: g, rmAddr: rmAddr, rpc: rpc, cfg: cfg,
 		log:     log.With("role", "jobmanager", "job", id, "name", g.Name),
-		changed: make(chan struct{}, 1), cancelCh: make(chan struct{})}
+		changed: make(chan struct{}, 1), cancelCh: make(chan struct{}), deposedCh: make(chan struct{})}
 	jm.mu.eg = NewExecutionGraph(id, g)
 	jm.mu.pool = NewSlotPool()
 	jm.mu.tms = make(map[ResourceID]TaskManagerLocation)
@@ -162,6 +179,30 @@ func (jm *JobManager) signal() {
 
 // cancel asks the job to stop; run then returns ErrJobCanceled.
 func (jm *JobManager) cancel() { jm.cancelMu.Do(func() { close(jm.cancelCh) }) }
+
+// depose stops the JobManager of a leader that lost its leadership: it
+// deploys and completes nothing more, tells its tasks to stop without
+// waiting for them, and frees nothing (the TaskManagers free the slots of
+// superseded leaders themselves).
+func (jm *JobManager) depose() {
+	jm.deposed.Store(true)
+	jm.deposedOnce.Do(func() { close(jm.deposedCh) })
+	jm.cancel()
+}
+
+// setAttemptBase numbers the job's first attempt base (see
+// Dispatcher.attemptBase). Called before run.
+func (jm *JobManager) setAttemptBase(base int) {
+	if base == 0 {
+		return
+	}
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	jm.mu.eg.Attempt = base
+	for _, ev := range jm.mu.eg.All() {
+		ev.ID.Attempt = base
+	}
+}
 
 // Status returns the job's current status.
 func (jm *JobManager) Status() JobStatus {
@@ -394,11 +435,17 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 		go jm.ckpt.run()
 	}
 	status, err := jm.execute(ctx)
+	if jm.deposed.Load() && status != JobFinished {
+		status = JobSuspended
+		err = fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)
+	}
 	if jm.ckpt != nil {
 		jm.ckpt.close()
 	}
 	jm.calls.Wait()
-	jm.release()
+	if !jm.deposed.Load() {
+		jm.release()
+	}
 	jm.setStatus(status)
 	return jm.result(status, err)
 }
@@ -436,6 +483,10 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		case Finished:
 			return JobFinished, nil
 		case Canceled:
+			if jm.deposed.Load() {
+				jm.cancelAll(ctx) // best effort: TaskManagers stop them anyway once they follow the new leader
+				return JobSuspended, fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)
+			}
 			jm.setStatus(JobCancelling)
 			jm.cancelAll(ctx)
 			jm.awaitTerminal()
@@ -565,6 +616,9 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 
 // deploy schedules every subtask of the current attempt into its slot.
 func (jm *JobManager) deploy(ctx context.Context) {
+	if jm.deposed.Load() {
+		return
+	}
 	type deployment struct {
 		ev   *ExecutionVertex
 		addr string
@@ -691,7 +745,9 @@ func (jm *JobManager) cancelAll(ctx context.Context) {
 }
 
 // awaitTerminal waits until every subtask of the current attempt ended.
-// Task managers always report a cancelled task's end.
+// Task managers always report a cancelled task's end. A deposed
+// JobManager waits no longer: the lost TaskManagers it may be waiting for
+// are declared lost by nobody now.
 func (jm *JobManager) awaitTerminal() {
 	for {
 		jm.mu.Lock()
@@ -700,7 +756,11 @@ func (jm *JobManager) awaitTerminal() {
 		if done {
 			return
 		}
-		<-jm.changed
+		select {
+		case <-jm.changed:
+		case <-jm.deposedCh:
+			return
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -77,7 +78,9 @@ type NodeConfig struct {
 	// JobManagerAddr is the RPC address (host:port) of the JobManager node
 	// that TaskManagers register with. A node with both roles uses itself;
 	// with GossipAddr set and this empty, a TaskManager finds the
-	// JobManager in the membership.
+	// JobManager in the membership. With HA it may list every JobManager
+	// node, comma separated: TaskManagers follow whichever leads, and
+	// followers redirect REST calls to it.
 	JobManagerAddr string
 	// GossipAddr is the memberlist address (host:port) the node gossips on;
 	// empty runs without membership. Peers are gossip addresses to join.
@@ -122,6 +125,36 @@ type NodeConfig struct {
 	Codecs *network.Codecs
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
+
+	// HA turns on high availability (see hanode.go): the JobManager nodes
+	// form a Raft group, whose leader runs the Dispatcher, the
+	// ResourceManager and the JobManagers; the others stand by and take
+	// over the jobs, from their latest completed checkpoints, when it
+	// fails. TaskManagers follow whichever node leads. Every node of the
+	// cluster sets it. Without HA no Raft runs.
+	HA bool
+	// RaftAddr is the address (host:port, dialable by the other
+	// JobManager nodes) of the node's Raft transport; required for a
+	// JobManager node with HA.
+	RaftAddr string
+	// RaftDir holds the node's Raft log and snapshots; it must survive
+	// restarts of the node. Default: DataDir/raft, or a directory named
+	// after the node id in os.TempDir.
+	RaftDir string
+	// RaftPeers bootstraps a new Raft group: every JobManager node as
+	// "id=host:port" (its ID and RaftAddr), this node included, the same
+	// list on every node. Empty with RaftBootstrapExpect set bootstraps
+	// from the membership instead; empty without it joins a running group
+	// (its leader adds the nodes it sees in the membership as voters).
+	RaftPeers []string
+	// RaftBootstrapExpect bootstraps a new group from the membership once
+	// this many JobManager nodes (this one included) gossip their Raft
+	// addresses. Needs GossipAddr.
+	RaftBootstrapExpect int
+	// Raft tunes the Raft group's timeouts; nil uses ha.DefaultRaftConfig
+	// (ha.LocalRaftConfig on loopback). Its NodeID, DataDir, addresses,
+	// bootstrap list, fingerprint and logger are set by the node.
+	Raft *ha.RaftConfig
 }
 
 // DefaultNodeConfig returns a configuration for the given roles.
@@ -165,6 +198,9 @@ func (c NodeConfig) Validate() error {
 	case c.Registry == nil:
 		return bad("no job registry")
 	}
+	if err := c.validateHA(); err != nil {
+		return bad("%v", err)
+	}
 	if c.Roles&RoleTaskManager != 0 {
 		if err := c.Network.Validate(); err != nil {
 			return bad("%v", err)
@@ -185,6 +221,14 @@ func (c NodeConfig) Validate() error {
 //	FLINK_SLOTS / -slots                 task slots
 //	FLINK_DATA_DIR / -dir                data directory
 //	FLINK_CHECKPOINT_DIR / -checkpoints  checkpoint and savepoint directory
+//	FLINK_GOSSIP_ADDR / -gossip          memberlist address
+//	FLINK_PEERS / -peers                 gossip addresses to join
+//	FLINK_REST_ADDR / -rest              REST API listen address
+//	FLINK_HA / -ha                       true: high availability
+//	FLINK_RAFT_ADDR / -raft              Raft transport address
+//	FLINK_RAFT_DIR / -raft-dir           Raft log and snapshot directory
+//	FLINK_RAFT_PEERS / -raft-peers       id=host:port,... bootstrap list
+//	FLINK_RAFT_BOOTSTRAP_EXPECT / -raft-expect  bootstrap from gossip
 //
 // It returns the arguments left after the flags.
 func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, error) {
@@ -207,6 +251,19 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	fs.StringVar(&cfg.GossipAddr, "gossip", env("FLINK_GOSSIP_ADDR", cfg.GossipAddr), "memberlist address")
 	fs.StringVar(&cfg.RESTAddr, "rest", env("FLINK_REST_ADDR", cfg.RESTAddr), "REST API listen address")
 	peers := fs.String("peers", env("FLINK_PEERS", strings.Join(cfg.Peers, ",")), "gossip addresses to join, comma separated")
+	haOn, err := strconv.ParseBool(env("FLINK_HA", strconv.FormatBool(cfg.HA)))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: FLINK_HA: %v", ErrInvalidConfig, err)
+	}
+	fs.BoolVar(&cfg.HA, "ha", haOn, "high availability: JobManager nodes form a Raft group")
+	fs.StringVar(&cfg.RaftAddr, "raft", env("FLINK_RAFT_ADDR", cfg.RaftAddr), "Raft transport address (HA)")
+	fs.StringVar(&cfg.RaftDir, "raft-dir", env("FLINK_RAFT_DIR", cfg.RaftDir), "Raft log and snapshot directory (HA)")
+	raftPeers := fs.String("raft-peers", env("FLINK_RAFT_PEERS", strings.Join(cfg.RaftPeers, ",")), "Raft bootstrap peers id=host:port, comma separated (HA)")
+	expect, err := strconv.Atoi(env("FLINK_RAFT_BOOTSTRAP_EXPECT", strconv.Itoa(cfg.RaftBootstrapExpect)))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: FLINK_RAFT_BOOTSTRAP_EXPECT: %v", ErrInvalidConfig, err)
+	}
+	fs.IntVar(&cfg.RaftBootstrapExpect, "raft-expect", expect, "bootstrap the Raft group from the membership once this many JobManager nodes gossip (HA)")
 	slots, err := strconv.Atoi(env("FLINK_SLOTS", strconv.Itoa(cfg.Slots)))
 	if err != nil {
 		return cfg, nil, fmt.Errorf("%w: FLINK_SLOTS: %v", ErrInvalidConfig, err)
@@ -218,12 +275,7 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	if cfg.Roles, err = ParseRoles(*roles); err != nil {
 		return cfg, nil, err
 	}
-	cfg.Peers = nil
-	for _, p := range strings.Split(*peers, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.Peers = append(cfg.Peers, p)
-		}
-	}
+	cfg.Peers, cfg.RaftPeers = splitList(*peers), splitList(*raftPeers)
 	return cfg, fs.Args(), nil
 }
 
@@ -240,12 +292,24 @@ type Node struct {
 	addr     string // advertised RPC address
 
 	rm         *ResourceManager
-	members    *ha.Membership
+	members    *ha.Membership // written under haMu (read by REST and RPC handlers)
 	rest       *RESTServer
 	restAddr   string
 	dispatcher *Dispatcher
 	tm         *TaskManager
 	netEnv     *network.Environment
+
+	// HA mode (hanode.go).
+	id          string
+	fingerprint string
+	storage     checkpoint.Storage
+	jmAddrs     []string // the JobManager nodes' RPC addresses, as configured
+	restHTTP    *http.Server
+	haMu        struct {
+		sync.Mutex
+		raft   *ha.RaftNode // set once Raft runs
+		leader *leadership
+	}
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -286,6 +350,7 @@ func (n *Node) Start(ctx context.Context) error {
 		id = fmt.Sprintf("%s-%d", host, l.Addr().(*net.TCPAddr).AddrPort().Port())
 	}
 	n.log = n.log.With("node", id)
+	n.id = id
 	n.local = newLocalResolver()
 	n.resolver = newRemoteResolver(n.local)
 	n.server = rpc.NewServer(rpcCodes, n.log)
@@ -300,8 +365,15 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		storage = fs
 	}
-	jmAddr := n.cfg.JobManagerAddr
-	if n.cfg.Roles&RoleJobManager != 0 {
+	n.fingerprint, n.storage = fingerprint, storage
+	n.jmAddrs = splitList(n.cfg.JobManagerAddr)
+	jmAddr := ""
+	if len(n.jmAddrs) > 0 && !n.cfg.HA {
+		jmAddr = n.jmAddrs[0]
+	}
+	if n.cfg.Roles&RoleJobManager != 0 && n.cfg.HA {
+		n.serveHA()
+	} else if n.cfg.Roles&RoleJobManager != 0 {
 		jmAddr = n.addr
 		rmAddr := n.addr + "/resourcemanager"
 		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
@@ -310,8 +382,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: storage, now: time.Now,
 		}, n.log)
-		serveResourceManager(n.server, n.rm)
-		serveJobManagers(n.server, n.dispatcher)
+		rm, d := n.rm, n.dispatcher
+		serveResourceManager(n.server, func() (*ResourceManager, error) { return rm, nil })
+		serveJobManagers(n.server, func() (*Dispatcher, error) { return d, nil })
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -341,6 +414,22 @@ func (n *Node) Start(ctx context.Context) error {
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
 	}
+	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 && n.cfg.RESTAddr != "" {
+		rl, err := net.Listen("tcp", n.cfg.RESTAddr)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
+		}
+		n.restAddr = rl.Addr().String()
+		n.restHTTP = &http.Server{Handler: http.HandlerFunc(n.serveRESTHA), ReadHeaderTimeout: 10 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.restHTTP.Serve(rl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("REST server stopped", "err", err)
+			}
+		}()
+	}
 	if n.dispatcher != nil && n.cfg.RESTAddr != "" {
 		rl, err := net.Listen("tcp", n.cfg.RESTAddr)
 		if err != nil {
@@ -361,12 +450,12 @@ func (n *Node) Start(ctx context.Context) error {
 			n.Close()
 			return err
 		}
-		if n.tm != nil && jmAddr == "" {
+		if n.tm != nil && jmAddr == "" && !n.cfg.HA {
 			if jmAddr, err = n.findJobManager(ctx); err != nil {
 				n.Close()
 				return err
 			}
-			n.tm.rmAddr = jmAddr + "/resourcemanager"
+			n.tm.setResourceManagerAddr(jmAddr + "/resourcemanager")
 		}
 	}
 	n.wg.Add(1)
@@ -376,10 +465,33 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("rpc server stopped", "err", err)
 		}
 	}()
-	if n.tm != nil {
+	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 {
+		if err := n.startRaft(ctx, fingerprint); err != nil {
+			n.Close()
+			return err
+		}
+	}
+	if n.tm != nil && n.cfg.HA {
+		if err := n.followLeaderUntil(ctx); err != nil {
+			n.Close()
+			return fmt.Errorf("flink: node %s: registering with the leading job manager: %w", id, err)
+		}
+	} else if n.tm != nil {
 		if err := n.tm.register(ctx); err != nil {
 			n.Close()
 			return fmt.Errorf("flink: node %s: registering with the job manager at %s: %w", id, jmAddr, err)
+		}
+	}
+	if n.tm != nil {
+		if n.cfg.HA {
+			// Heartbeats that find no ResourceManager, or fail, look for the
+			// leader; watchLeader follows a newer one at once.
+			n.tm.onHeartbeatFailure = n.followLeaderLogged
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				n.watchLeader()
+			}()
 		}
 		n.tm.startHeartbeats(n.cfg.HeartbeatInterval, n.cfg.HeartbeatTimeout)
 	}
@@ -404,7 +516,13 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 		return fmt.Errorf("%w: gossip port %q", ErrInvalidConfig, port)
 	}
 	mc.NodeName, mc.Logger, mc.RefuseIncompatible = id, n.log, true
-	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, Fingerprint: fingerprint, Version: "flinkgo"}
+	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.restAddr, Fingerprint: fingerprint, Version: "flinkgo"}
+	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 {
+		mc.Meta.RaftAddr = n.raftConfig(id, fingerprint, nil).AdvertiseAddr
+		if mc.Meta.RaftAddr == "" {
+			mc.Meta.RaftAddr = n.cfg.RaftAddr
+		}
+	}
 	if n.cfg.Roles&RoleJobManager != 0 {
 		mc.Meta.Roles |= ha.RoleJobManager
 	}
@@ -416,11 +534,18 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 	if err != nil {
 		return fmt.Errorf("flink: node %s: %w", id, err)
 	}
+	n.haMu.Lock()
 	n.members = m
+	n.haMu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		for ev := range m.Events() {
+			n.memberChanged(ev)
+			if l, err := n.leading(); err == nil && ev.Member.MetaErr == nil && ev.Member.Meta.Roles.Has(ha.RoleTaskManager) &&
+				(ev.Type == ha.EventFailed || ev.Type == ha.EventLeave) {
+				l.rm.TaskManagerLost(ResourceID(ev.Member.Meta.NodeID), fmt.Errorf("membership: node %s %s", ev.Member.Name, ev.Type))
+			}
 			if n.rm == nil || ev.Member.MetaErr != nil || !ev.Member.Meta.Roles.Has(ha.RoleTaskManager) {
 				continue
 			}
@@ -456,13 +581,23 @@ func (n *Node) findJobManager(ctx context.Context) (string, error) {
 	}
 }
 
+// followLeaderLogged looks for the leader once, after a failed heartbeat.
+func (n *Node) followLeaderLogged() {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTimeout)
+	defer cancel()
+	if err := n.followLeader(ctx); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("looking for the leader failed", "err", err)
+	}
+}
+
 // GossipAddr returns the node's memberlist address, or "" without
 // membership.
 func (n *Node) GossipAddr() string {
-	if n.members == nil {
+	m := n.membership()
+	if m == nil {
 		return ""
 	}
-	return n.members.LocalAddr().String()
+	return m.LocalAddr().String()
 }
 
 // RESTAddr returns the address the REST API listens on, or "".
@@ -471,17 +606,42 @@ func (n *Node) RESTAddr() string { return n.restAddr }
 // Addr returns the node's advertised RPC address.
 func (n *Node) Addr() string { return n.addr }
 
-// Dispatcher returns the node's Dispatcher, or nil if it is no JobManager.
-func (n *Node) Dispatcher() *Dispatcher { return n.dispatcher }
+// Dispatcher returns the node's Dispatcher, or nil if it is no JobManager
+// (in HA mode: if it does not lead now).
+func (n *Node) Dispatcher() *Dispatcher {
+	if n.cfg.HA {
+		if l, err := n.leading(); err == nil {
+			return l.d
+		}
+		return nil
+	}
+	return n.dispatcher
+}
 
 // ResourceManager returns the node's ResourceManager, or nil if it is no
-// JobManager.
-func (n *Node) ResourceManager() *ResourceManager { return n.rm }
+// JobManager (in HA mode: if it does not lead now).
+func (n *Node) ResourceManager() *ResourceManager {
+	if n.cfg.HA {
+		if l, err := n.leading(); err == nil {
+			return l.rm
+		}
+		return nil
+	}
+	return n.rm
+}
 
 // Close stops the node's roles, its server and every goroutine it started.
 // It is idempotent.
 func (n *Node) Close() error {
 	n.once.Do(func() {
+		if rn := n.Raft(); rn != nil && rn.IsLeader() {
+			// A planned handover takes milliseconds, not an election.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := rn.TransferLeadership(ctx); err != nil {
+				n.log.Warn("handing the leadership over failed", "err", err)
+			}
+			cancel()
+		}
 		if n.members != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			n.members.Leave(ctx)
@@ -492,6 +652,9 @@ func (n *Node) Close() error {
 		if n.rest != nil {
 			n.rest.Close()
 		}
+		if n.restHTTP != nil {
+			n.restHTTP.Close()
+		}
 		if n.dispatcher != nil {
 			n.dispatcher.close()
 		}
@@ -501,7 +664,12 @@ func (n *Node) Close() error {
 		if n.server != nil {
 			n.server.Close()
 		}
-		n.wg.Wait()
+		n.wg.Wait() // the leadership loop deposes the roles it ran
+		if rn := n.Raft(); rn != nil {
+			if err := rn.Shutdown(); err != nil {
+				n.log.Warn("raft shutdown", "err", err)
+			}
+		}
 		if n.rm != nil {
 			n.rm.close()
 		}

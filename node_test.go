@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +34,14 @@ type childConfig struct {
 	JobManagerAddr string
 	Slots          int
 	CheckpointDir  string
+	// Roles defaults to taskmanager. The rest configure HA nodes.
+	Roles     string
+	HA        bool
+	BindAddr  string
+	RESTAddr  string
+	RaftAddr  string
+	RaftDir   string
+	RaftPeers []string
 }
 
 // testRegistry holds the jobs the multi-process tests run; every process
@@ -158,9 +167,28 @@ func runChildNode() int {
 		fmt.Fprintln(os.Stderr, "child node:", err)
 		return 2
 	}
-	cfg := DefaultNodeConfig(RoleTaskManager)
+	roles := RoleTaskManager
+	if cc.Roles != "" {
+		r, err := ParseRoles(cc.Roles)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child node:", err)
+			return 2
+		}
+		roles = r
+	}
+	cfg := DefaultNodeConfig(roles)
 	cfg.ID, cfg.JobManagerAddr, cfg.Slots, cfg.Registry = cc.ID, cc.JobManagerAddr, cc.Slots, testRegistry()
 	cfg.CheckpointDir = cc.CheckpointDir
+	cfg.HA, cfg.RESTAddr, cfg.RaftAddr, cfg.RaftDir, cfg.RaftPeers = cc.HA, cc.RESTAddr, cc.RaftAddr, cc.RaftDir, cc.RaftPeers
+	if cc.BindAddr != "" {
+		cfg.BindAddr = cc.BindAddr
+	}
+	if roles&RoleJobManager != 0 {
+		cfg.SlotRequestTimeout = time.Minute
+	}
+	if os.Getenv("FLINKGO_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n, err := NewNode(cfg)
@@ -191,6 +219,9 @@ func startChildWith(t testing.TB, cc childConfig) *exec.Cmd {
 	cfg, _ := json.Marshal(cc)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childNodeEnv+"="+string(cfg))
+	if os.Getenv("FLINKGO_TEST_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

@@ -317,7 +317,7 @@ var (
 	descOperatorIn     = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsIn", "Records read by the operator.", operatorLabels, nil)
 	descOperatorOut    = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsOut", "Records written by the operator.", operatorLabels, nil)
 
-	allJobStatuses = []JobStatus{JobCreated, JobRunning, JobFailing, JobFailed, JobCancelling, JobCanceled, JobFinished, JobRestarting}
+	allJobStatuses = []JobStatus{JobCreated, JobRunning, JobFailing, JobFailed, JobCancelling, JobCanceled, JobFinished, JobRestarting, JobSuspended}
 )
 
 // tmDesc describes a TaskManager figure named as Flink's

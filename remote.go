@@ -29,6 +29,7 @@ var rpcCodes = rpc.Codes{
 	"flink.fingerprint_mismatch": ErrFingerprintMismatch,
 	"flink.closed":               ErrClosed,
 	"flink.illegal_transition":   ErrIllegalTransition,
+	"flink.stale_leader":         ErrStaleLeader,
 }
 
 // splitAddr splits "host:port/path" into the endpoint and the path.
@@ -341,25 +342,50 @@ func declineKind(reason error) string {
 	return ""
 }
 
-// serveResourceManager exposes rm on s.
-func serveResourceManager(s *rpc.Server, rm *ResourceManager) {
+// serveResourceManager exposes the ResourceManager get returns on s; in
+// HA mode that is the current leader's, and get fails on a follower.
+func serveResourceManager(s *rpc.Server, get func() (*ResourceManager, error)) {
 	rpc.Handle(s, "rm.RegisterTaskManager", func(ctx context.Context, r TaskManagerRegistration) (empty, error) {
+		rm, err := get()
+		if err != nil {
+			return empty{}, err
+		}
 		return empty{}, rm.RegisterTaskManager(ctx, r)
 	})
 	rpc.Handle(s, "rm.RequestSlots", func(ctx context.Context, r SlotRequest) (empty, error) {
+		rm, err := get()
+		if err != nil {
+			return empty{}, err
+		}
 		return empty{}, rm.RequestSlots(ctx, r)
 	})
 	rpc.Handle(s, "rm.CancelSlotRequests", func(ctx context.Context, job JobID) (empty, error) {
+		rm, err := get()
+		if err != nil {
+			return empty{}, err
+		}
 		return empty{}, rm.CancelSlotRequests(ctx, job)
 	})
 	rpc.Handle(s, "rm.NotifySlotFree", func(ctx context.Context, r notifySlotReq) (empty, error) {
+		rm, err := get()
+		if err != nil {
+			return empty{}, err
+		}
 		return empty{}, rm.NotifySlotFree(ctx, r.TM, r.Alloc)
 	})
 	rpc.Handle(s, "rm.SlotCounts", func(ctx context.Context, _ empty) (slotCountsResp, error) {
+		rm, err := get()
+		if err != nil {
+			return slotCountsResp{}, err
+		}
 		t, f, err := rm.SlotCounts(ctx)
 		return slotCountsResp{t, f}, err
 	})
 	rpc.Handle(s, "rm.Heartbeat", func(ctx context.Context, hb TaskManagerHeartbeat) (empty, error) {
+		rm, err := get()
+		if err != nil {
+			return empty{}, err
+		}
 		return empty{}, rm.Heartbeat(ctx, hb)
 	})
 }
@@ -422,9 +448,14 @@ func serveTaskManager(s *rpc.Server, tm *TaskManager) {
 	})
 }
 
-// serveJobManagers exposes the dispatcher's JobManagers on s, found by job.
-func serveJobManagers(s *rpc.Server, d *Dispatcher) {
+// serveJobManagers exposes the JobManagers of the dispatcher get returns
+// on s, found by job; in HA mode that is the current leader's.
+func serveJobManagers(s *rpc.Server, get func() (*Dispatcher, error)) {
 	jm := func(id JobID) (*JobManager, error) {
+		d, err := get()
+		if err != nil {
+			return nil, err
+		}
 		j, err := d.job(id)
 		if err != nil {
 			return nil, err

@@ -509,8 +509,9 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Build the graph first, to refuse bad arguments and jobs that can never
 	// get their slots before anything starts.
-	g, err := s.d.buildSubmission(JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism,
-		SavepointPath: req.SavepointPath, AllowNonRestoredState: req.AllowNonRestoredState})
+	sub := JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism,
+		SavepointPath: req.SavepointPath, AllowNonRestoredState: req.AllowNonRestoredState}
+	g, err := s.d.buildSubmission(sub)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -528,10 +529,13 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 			req.Name, need, total, free))
 		return
 	}
-	id, err := s.d.start(r.Context(), g, false)
+	id, err := s.d.start(r.Context(), g, startOptions{sub: &sub})
 	switch {
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the cluster is shutting down")
+		return
+	case errors.Is(err, ErrStaleLeader):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrRestoreMismatch),
 		errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, ErrNoCheckpointStorage):

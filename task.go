@@ -101,6 +101,7 @@ type task struct {
 	shuffle *localShuffle
 	log     *slog.Logger
 	alloc   AllocationID      // the slot the task runs in
+	term    uint64            // the fencing term it was deployed in; 0 without HA
 	jm      JobManagerGateway // where the task reports
 	// net is the TaskManager's data plane, used when exchange.Network.
 	net      *netContext

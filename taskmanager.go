@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/internal/rpc"
 	"github.com/flinkgo/flink/network"
 )
 
@@ -19,7 +20,6 @@ import (
 type TaskManager struct {
 	id       ResourceID
 	addr     string
-	rmAddr   string
 	rpc      resolver
 	registry *Registry
 	graphs   *graphStore
@@ -30,6 +30,10 @@ type TaskManager struct {
 	fingerprint string
 	// storage is where tasks write checkpoints; nil without checkpoints.
 	storage checkpoint.Storage
+	// onHeartbeatFailure, set by an HA Node before heartbeats start, looks
+	// for the leading ResourceManager when none is known or a heartbeat
+	// failed.
+	onHeartbeatFailure func()
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -42,6 +46,12 @@ type TaskManager struct {
 		tasks  map[ExecutionAttemptID]*task
 		graphs map[string]*JobGraph // rebuilt graphs by fingerprint
 		closed bool
+		// leader is the newest leader's fencing token seen (HA mode; see
+		// fencing.go), allocTerms the term each allocation was made in.
+		leader     rpc.Token
+		allocTerms map[AllocationID]uint64
+		// rmAddr is the ResourceManager's address.
+		rmAddr string
 	}
 }
 
@@ -49,7 +59,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	if codecs == nil {
 		codecs = network.NewCodecs()
 	}
-	tm := &TaskManager{id: id, addr: addr, rmAddr: rmAddr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
+	tm := &TaskManager{id: id, addr: addr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
 		net: &netContext{tm: id, env: env, codecs: codecs},
 		log: log.With("role", "taskmanager", "tm", id)}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
@@ -57,12 +67,30 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	tm.mu.jms = make(map[AllocationID]string)
 	tm.mu.tasks = make(map[ExecutionAttemptID]*task)
 	tm.mu.graphs = make(map[string]*JobGraph)
+	tm.mu.allocTerms = make(map[AllocationID]uint64)
+	tm.mu.rmAddr = rmAddr
 	return tm
+}
+
+// resourceManagerAddr returns the address of the ResourceManager the
+// TaskManager registers with.
+func (tm *TaskManager) resourceManagerAddr() string {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.mu.rmAddr
+}
+
+// setResourceManagerAddr changes the ResourceManager the TaskManager
+// registers with: another JobManager node, or a new leader.
+func (tm *TaskManager) setResourceManagerAddr(addr string) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	tm.mu.rmAddr = addr
 }
 
 // register announces the TaskManager's slots to the ResourceManager.
 func (tm *TaskManager) register(ctx context.Context) error {
-	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	rm, err := tm.rpc.resourceManager(tm.resourceManagerAddr())
 	if err != nil {
 		return err
 	}
@@ -74,10 +102,16 @@ func (tm *TaskManager) register(ctx context.Context) error {
 
 // RequestSlot implements TaskManagerGateway.
 func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, alloc AllocationID, jobManager string) error {
+	tok := rpc.TokenFrom(ctx)
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if tm.mu.closed {
 		return ErrClosed
+	}
+	if !tok.IsZero() {
+		if err := tm.fenceLocked(tok, "a slot request"); err != nil {
+			return err
+		}
 	}
 	if slot.TaskManager != tm.id {
 		return fmt.Errorf("flink: slot %s requested from task manager %s", slot, tm.id)
@@ -86,6 +120,7 @@ func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, 
 		return err
 	}
 	tm.mu.jms[alloc] = jobManager
+	tm.mu.allocTerms[alloc] = tok.Term
 	s, _ := tm.mu.slots.Lookup(alloc)
 	offer := SlotOffer{Allocation: alloc, Slot: s.ID, Profile: s.Profile}
 	tm.wg.Add(1)
@@ -117,6 +152,7 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	tm.mu.Lock()
 	_, ok := tm.mu.slots.Free(alloc)
 	delete(tm.mu.jms, alloc)
+	delete(tm.mu.allocTerms, alloc)
 	for _, t := range tm.mu.tasks {
 		if t.alloc == alloc {
 			t.stop()
@@ -126,7 +162,7 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	if !ok {
 		return nil
 	}
-	rm, err := tm.rpc.resourceManager(tm.rmAddr)
+	rm, err := tm.rpc.resourceManager(tm.resourceManagerAddr())
 	if err != nil {
 		return err
 	}
@@ -152,10 +188,16 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	if err != nil {
 		return err
 	}
+	tok := rpc.TokenFrom(ctx)
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if tm.mu.closed {
 		return ErrClosed
+	}
+	if !tok.IsZero() {
+		if err := tm.fenceLocked(tok, "a deployment"); err != nil {
+			return err
+		}
 	}
 	if s, ok := tm.mu.slots.Lookup(tdd.AllocationID); !ok || s.Job != tdd.ID.Job {
 		return fmt.Errorf("flink: task manager %s holds no slot of job %s under allocation %s", tm.id, tdd.ID.Job, tdd.AllocationID)
@@ -169,6 +211,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
 	t.alloc, t.net, t.exchange, t.jm = tdd.AllocationID, tm.net, tdd.Exchange, jm
 	t.checkpointing, t.restore, t.storage = tdd.Checkpointing, tdd.Restore, tm.storage
+	t.term = tok.Term
 	tm.mu.tasks[tdd.ID] = t
 	tm.wg.Add(1)
 	go tm.runTask(t, jm)
@@ -200,7 +243,9 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 		final.Err = newTaskError(t.graph.Vertices[t.id.Vertex].Name, t.id.Subtask, t.id.Attempt, err)
 	}
 	tm.mu.Lock()
-	delete(tm.mu.tasks, t.id)
+	if tm.mu.tasks[t.id] == t {
+		delete(tm.mu.tasks, t.id)
+	}
 	tm.mu.Unlock()
 	t.cancel()
 	report(final)
@@ -257,7 +302,10 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if rm, err := tm.rpc.resourceManager(tm.rmAddr); err == nil {
+		addr := tm.resourceManagerAddr()
+		if addr == "" && tm.onHeartbeatFailure != nil {
+			tm.onHeartbeatFailure() // no leader known yet
+		} else if rm, err := tm.rpc.resourceManager(addr); err == nil {
 			ctx, cancel := context.WithTimeout(tm.ctx, timeout)
 			tm.mu.Lock()
 			hb := TaskManagerHeartbeat{ID: tm.id, Slots: tm.mu.slots.Report()}
@@ -270,6 +318,9 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 			cancel()
 			if err != nil && tm.ctx.Err() == nil {
 				tm.log.Debug("heartbeat failed", "err", err)
+				if tm.onHeartbeatFailure != nil {
+					tm.onHeartbeatFailure()
+				}
 			}
 		}
 		select {
@@ -316,6 +367,9 @@ func (tm *TaskManager) runningTask(id ExecutionAttemptID) (*task, error) {
 
 // TriggerCheckpoint implements TaskManagerGateway.
 func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemptID, b CheckpointBarrier) error {
+	if err := tm.fence(ctx, "a checkpoint trigger"); err != nil {
+		return err
+	}
 	t, err := tm.runningTask(id)
 	if err != nil {
 		return err
@@ -325,6 +379,10 @@ func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, id ExecutionAttemp
 
 // NotifyCheckpointComplete implements TaskManagerGateway.
 func (tm *TaskManager) NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
+	// A deposed leader must not make sinks commit.
+	if err := tm.fence(ctx, "a checkpoint commit notification"); err != nil {
+		return err
+	}
 	t, err := tm.runningTask(id)
 	if err != nil {
 		return nil // finished or cancelled: nothing left to commit

@@ -41,6 +41,12 @@ var (
 	// ErrRestore: the latest completed checkpoint cannot be handed out for
 	// a restore.
 	ErrRestore = errors.New("checkpoint: cannot restore latest checkpoint")
+	// ErrCommitOutcomeUnknown is wrapped by a BeforeCommit error when the
+	// commit may still take effect (in HA mode: the pointer reached the
+	// Raft log, but leadership was lost before it committed). The
+	// checkpoint is aborted for this coordinator, but its metadata and
+	// state stay in storage, since a later leader may restore from it.
+	ErrCommitOutcomeUnknown = errors.New("checkpoint: commit outcome unknown")
 )
 
 // Reasons of aborted checkpoints, wrapped by Abort.Reason.
@@ -125,8 +131,9 @@ type CoordinatorConfig struct {
 	// BeforeCommit, if set, is called when a checkpoint's metadata has been
 	// written and before it is added to the store and announced: in HA mode
 	// it commits the pointer to Raft. If it fails the checkpoint fails and
-	// its metadata is deleted, so that a deposed leader completes nothing.
-	// It is not called for savepoints. It may block, bounded by the context
+	// its metadata is deleted, so that a deposed leader completes nothing;
+	// unless the error wraps ErrCommitOutcomeUnknown, in which case the
+	// checkpoint is aborted but its data kept. It is not called for savepoints. It may block, bounded by the context
 	// passed to Complete; it must not keep m.
 	BeforeCommit func(ctx context.Context, m *Metadata) error
 	// Logger receives failures of best-effort deletions. Default: discard.
@@ -625,7 +632,7 @@ func (c *Coordinator) Complete(ctx context.Context, now time.Time, id int64) (Co
 	}
 	m := p.metadata(&c.job)
 	if err := c.finalize(ctx, p, m); err != nil {
-		discard := !errors.Is(err, ErrExists)
+		discard := !errors.Is(err, ErrExists) && !errors.Is(err, ErrCommitOutcomeUnknown)
 		a := c.abort(now, p, fmt.Errorf("%w: checkpoint %d: %w", ErrFinalize, id, err), discard)
 		return CompleteResult{Failed: &a}, c.countFailure(p)
 	}
@@ -669,7 +676,7 @@ func (c *Coordinator) finalize(ctx context.Context, p *pendingCheckpoint, m *Met
 			err = fmt.Errorf("add to store: %w", err)
 		}
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCommitOutcomeUnknown) {
 		if derr := c.storage.Delete(ctx, p.loc); derr != nil {
 			c.cfg.Logger.Warn("checkpoint: could not delete uncommitted checkpoint", "job", c.job.ID,
 				"checkpoint", p.id, "error", derr)

@@ -677,3 +677,25 @@ func TestCoordinatorShutdown(t *testing.T) {
 	_, ok := c.NextDeadline(at(time.Hour))
 	require.False(t, ok)
 }
+
+func TestCoordinatorBeforeCommitOutcomeUnknown(t *testing.T) {
+	ctx := testCtx(t)
+	s := NewMemStorage()
+	var commitErr error
+	cfg := CoordinatorConfig{TolerableFailures: 5, BeforeCommit: func(ctx context.Context, m *Metadata) error { return commitErr }}
+	c := newTestCoordinator(t, cfg, s)
+	runCheckpoint(t, c, s, t0)
+
+	commitErr = fmt.Errorf("%w: leadership lost", ErrCommitOutcomeUnknown)
+	tr, err := c.Trigger(at(time.Second), false, "")
+	require.NoError(t, err)
+	ackAll(t, c, s, at(time.Second), tr)
+	res, err := c.Complete(ctx, at(2*time.Second), tr.ID)
+	require.NoError(t, err)
+	require.Nil(t, res.Completed, "not announced: the commit may not have happened")
+	require.ErrorIs(t, res.Failed.Reason, ErrCommitOutcomeUnknown)
+	require.Empty(t, res.Failed.Discard, "a later leader may restore from it: nothing is discarded")
+	ids, err := s.ListCheckpoints(ctx, coordJob)
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 2}, ids, "the metadata stays")
+}

@@ -1,8 +1,8 @@
 // Package ha holds the cluster machinery of library-style and session
 // deployments: membership by gossip (hashicorp/memberlist), and a Raft
 // group (hashicorp/raft, raft-wal log) for JobManager leader election and
-// the replicated job store. The root package does not use the Raft part
-// yet.
+// the replicated job store. The root package's Node uses both in HA mode
+// (flink.NodeConfig.HA).
 //
 // # Raft
 //
@@ -19,8 +19,8 @@
 // # Membership
 //
 // Every process of a cluster runs the same binary and joins one memberlist
-// pool, publishing a NodeMeta: its id, roles, RPC, data-plane and REST
-// addresses, slot count and the fingerprint of its job registry.
+// pool, publishing a NodeMeta: its id, roles, RPC, data-plane, REST and
+// Raft addresses, slot count and the fingerprint of its job registry.
 //
 //	cfg := ha.DefaultMembershipConfig()
 //	cfg.Meta = ha.NodeMeta{

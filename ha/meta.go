@@ -103,6 +103,9 @@ type NodeMeta struct {
 	DataAddr string `msgpack:"data,omitempty"`
 	// RESTAddr is the host:port of the node's REST API, if it serves one.
 	RESTAddr string `msgpack:"rest,omitempty"`
+	// RaftAddr is the host:port of the node's Raft transport, for a
+	// JobManager node in HA mode: the leader adds it to the group.
+	RaftAddr string `msgpack:"raft,omitempty"`
 	// Slots is the number of task slots the node offers; zero for a node
 	// without the TaskManager role.
 	Slots int `msgpack:"s,omitempty"`

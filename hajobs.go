@@ -1,0 +1,210 @@
+package flink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/ha"
+)
+
+// The Dispatcher's side of HA: registered jobs are replicated in the Raft
+// job store before they start, their end is recorded there, completed
+// checkpoints commit their pointer there before they are announced, and a
+// new leader restarts every job the store holds as running from the
+// checkpoint its pointer names.
+
+// jobStore is where a leader's Dispatcher records its jobs. Every method
+// may block until ctx ends and is safe for concurrent use.
+type jobStore interface {
+	// submit adds a job before it starts.
+	submit(ctx context.Context, id JobID, s JobSubmission) error
+	// setStatus records a job's status (its end).
+	setStatus(ctx context.Context, id JobID, st JobStatus) error
+	// commitCheckpoint makes checkpoint checkpointID at location the
+	// job's latest completed checkpoint.
+	commitCheckpoint(ctx context.Context, id JobID, checkpointID int64, location string) error
+	// outcomeUnknown reports whether err, returned by a method above,
+	// leaves open whether the change took effect.
+	outcomeUnknown(err error) bool
+}
+
+// raftJobStore is the jobStore of a Raft leader, whose commands carry the
+// token of its leadership: once it is deposed they are all refused.
+type raftJobStore struct {
+	node *ha.RaftNode
+	tok  ha.FencingToken
+}
+
+// jobConfig is what a replicated job record keeps of a submission besides
+// its name and arguments.
+type jobConfig struct {
+	Parallelism           int    `msgpack:"p,omitempty"`
+	SavepointPath         string `msgpack:"sp,omitempty"`
+	AllowNonRestoredState bool   `msgpack:"anr,omitempty"`
+}
+
+func (s raftJobStore) submit(ctx context.Context, id JobID, sub JobSubmission) error {
+	cfg, err := msgpack.Marshal(jobConfig{Parallelism: sub.Parallelism, SavepointPath: sub.SavepointPath, AllowNonRestoredState: sub.AllowNonRestoredState})
+	if err != nil {
+		return err
+	}
+	spec := ha.JobSpec{ID: string(id), Name: sub.Name, Args: sub.Args, Config: cfg, Status: string(JobRunning)}
+	return fenceErr(s.node.SubmitJob(ctx, s.tok, spec))
+}
+
+func (s raftJobStore) setStatus(ctx context.Context, id JobID, st JobStatus) error {
+	return fenceErr(s.node.UpdateJobStatus(ctx, s.tok, string(id), string(st)))
+}
+
+func (s raftJobStore) commitCheckpoint(ctx context.Context, id JobID, checkpointID int64, location string) error {
+	return fenceErr(s.node.CommitCheckpoint(ctx, s.tok, string(id), ha.CheckpointPointer{ID: checkpointID, Location: location}))
+}
+
+func (raftJobStore) outcomeUnknown(err error) bool { return errors.Is(err, ha.ErrOutcomeUnknown) }
+
+// fenceErr marks the job store's refusals of a deposed leader with
+// ErrStaleLeader.
+func fenceErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, e := range []error{ha.ErrNotLeader, ha.ErrStaleToken, ha.ErrRaftClosed} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrStaleLeader, err)
+		}
+	}
+	return err
+}
+
+// submissionOf decodes the submission a job record was made from.
+func submissionOf(rec ha.JobRecord) (JobSubmission, error) {
+	var cfg jobConfig
+	if len(rec.Config) > 0 {
+		if err := msgpack.Unmarshal(rec.Config, &cfg); err != nil {
+			return JobSubmission{}, fmt.Errorf("flink: job %s in the job store: config: %w", rec.ID, err)
+		}
+	}
+	return JobSubmission{Name: rec.Name, Args: rec.Args, Parallelism: cfg.Parallelism,
+		SavepointPath: cfg.SavepointPath, AllowNonRestoredState: cfg.AllowNonRestoredState}, nil
+}
+
+// recoveredJob is a job a new leader takes over.
+type recoveredJob struct {
+	id JobID
+	// latest points to its latest completed checkpoint; zero for none.
+	latest ha.CheckpointPointer
+	// counter is the highest checkpoint id used for it so far.
+	counter int64
+}
+
+// recoveredRestore returns the state a recovered job resumes from and the
+// least id of its next checkpoint. The job store's pointer decides: a
+// pointer whose checkpoint cannot be read is an error, never an empty
+// start; without a pointer the job starts as submitted (from its
+// savepoint, if any).
+func (d *Dispatcher) recoveredRestore(ctx context.Context, g *JobGraph, rec *recoveredJob) (*TaskRestore, int64, error) {
+	first := max(rec.counter, rec.latest.ID) + 1
+	if rec.latest.IsZero() {
+		r, err := d.savepointRestore(ctx, g)
+		return r, first, err
+	}
+	if d.cfg.storage == nil {
+		return nil, 0, fmt.Errorf("%w: job %q resumes from checkpoint %d (%s)", ErrNoCheckpointStorage, g.Name, rec.latest.ID, rec.latest.Location)
+	}
+	m, err := d.cfg.storage.ReadMetadata(ctx, checkpoint.CheckpointLocation(string(rec.id), rec.latest.ID))
+	if err != nil {
+		return nil, 0, fmt.Errorf("flink: job %q (%s): reading its latest completed checkpoint %d (%s) named by the job store: %w",
+			g.Name, rec.id, rec.latest.ID, rec.latest.Location, err)
+	}
+	r, err := restoreFromMetadata(g, m, false)
+	return r, first, err
+}
+
+// recoverJobs restarts every job of the store that has not ended, each
+// from its latest completed checkpoint. A job that cannot be restarted is
+// recorded as FAILED; the others go on.
+func (d *Dispatcher) recoverJobs(ctx context.Context, recs []ha.JobRecord) {
+	for _, rec := range recs {
+		if JobStatus(rec.Status).IsTerminal() {
+			continue
+		}
+		id := JobID(rec.ID)
+		err := d.recoverJob(ctx, rec)
+		if err == nil {
+			d.log.Info("job recovered", "job", id, "name", rec.Name, "checkpoint", rec.Latest.ID)
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrStaleLeader) {
+			return // deposed meanwhile: the next leader recovers them
+		}
+		d.log.Error("job cannot be recovered", "job", id, "name", rec.Name, "err", err)
+		d.recordEnd(id, JobFailed)
+	}
+}
+
+func (d *Dispatcher) recoverJob(ctx context.Context, rec ha.JobRecord) error {
+	sub, err := submissionOf(rec)
+	if err != nil {
+		return err
+	}
+	g, err := d.buildSubmission(sub)
+	if err != nil {
+		return err
+	}
+	_, err = d.start(ctx, g, startOptions{sub: &sub, recovered: &recoveredJob{id: JobID(rec.ID), latest: rec.Latest, counter: rec.CheckpointCounter}})
+	return err
+}
+
+// recordEndTimeout bounds recording a job's end in the job store.
+const recordEndTimeout = 10 * time.Second
+
+// recordEnd records a job's final status in the job store; a deposed
+// leader's record is refused, which is right: the job goes on elsewhere.
+func (d *Dispatcher) recordEnd(id JobID, st JobStatus) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordEndTimeout)
+	defer cancel()
+	if err := d.store.setStatus(ctx, id, st); err != nil {
+		d.log.Warn("recording the job's end in the job store failed", "job", id, "status", st, "err", err)
+	}
+}
+
+// archiveJobs lists the jobs of the store that ended before this leader
+// took over, so that the REST API and JobResult still answer for them.
+// Only their name, arguments and status are replicated: their times are
+// the takeover's and their record counts are unknown.
+func (d *Dispatcher) archiveJobs(recs []ha.JobRecord) {
+	now := d.cfg.now()
+	for _, rec := range recs {
+		st := JobStatus(rec.Status)
+		if !st.IsTerminal() {
+			continue
+		}
+		sub, err := submissionOf(rec)
+		if err != nil {
+			continue
+		}
+		g, err := d.buildSubmission(sub)
+		if err != nil {
+			continue
+		}
+		id := JobID(rec.ID)
+		jm := newJobManager(id, "", g, d.rmAddr, d.rpc, d.cfg, d.base)
+		jm.mu.status = st
+		res := &JobResult{ID: id, Name: g.Name, Status: st}
+		if st != JobFinished {
+			res.Err = fmt.Errorf("flink: job %q ended %s under an earlier leader", g.Name, st)
+		}
+		done := make(chan struct{})
+		close(done)
+		d.mu.Lock()
+		if _, ok := d.mu.jobs[id]; !ok && !d.mu.closed {
+			d.mu.jobs[id] = &dispatchedJob{jm: jm, start: now, end: now, done: done, result: res}
+		}
+		d.mu.Unlock()
+	}
+}
