@@ -90,7 +90,9 @@ type NodeConfig struct {
 	GossipAddr string
 	Peers      []string
 	// RESTAddr is where a JobManager node serves the REST API (the flink
-	// CLI's endpoint); empty serves none. Flink's port is 8081.
+	// CLI's endpoint); empty serves none. Flink's port is 8081. With HA,
+	// followers redirect to the leader's (its host taken from the RPC
+	// address when it listens on every interface).
 	RESTAddr string
 	// Slots is the TaskManager's number of slots. Default: the number of
 	// CPUs.
@@ -298,6 +300,13 @@ type Node struct {
 	dispatcher *Dispatcher
 	tm         *TaskManager
 	netEnv     *network.Environment
+
+	// hbMu guards the cancellation of the heartbeat in flight, which a
+	// TaskManager that follows a new leader calls.
+	hbMu struct {
+		sync.Mutex
+		cancel context.CancelFunc
+	}
 
 	// HA mode (hanode.go).
 	id          string
@@ -517,7 +526,7 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 		return fmt.Errorf("%w: gossip port %q", ErrInvalidConfig, port)
 	}
 	mc.NodeName, mc.Logger, mc.RefuseIncompatible = id, n.log, true
-	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.restAddr, Fingerprint: fingerprint, Version: "flinkgo"}
+	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.advertisedREST(), Fingerprint: fingerprint, Version: "flinkgo"}
 	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 {
 		mc.Meta.RaftAddr = n.raftConfig(id, fingerprint, nil).AdvertiseAddr
 		if mc.Meta.RaftAddr == "" {
@@ -597,11 +606,15 @@ func (n *Node) heartbeats() {
 			n.followLeaderLogged()
 			continue
 		}
-		rm, err := n.resolver.resourceManager(n.tm.resourceManagerAddr())
+		rmAddr := n.tm.resourceManagerAddr()
+		rm, err := n.resolver.resourceManager(rmAddr)
 		if err != nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatTimeout)
+		n.hbMu.Lock()
+		n.hbMu.cancel = cancel
+		n.hbMu.Unlock()
 		n.tm.mu.Lock()
 		slots := n.tm.mu.slots.Report()
 		n.tm.mu.Unlock()
@@ -610,11 +623,17 @@ func (n *Node) heartbeats() {
 			err = n.tm.register(ctx)
 		}
 		cancel()
-		if err != nil && n.ctx.Err() == nil {
+		switch {
+		case err == nil || n.ctx.Err() != nil:
+		case n.cfg.HA && n.tm.resourceManagerAddr() != rmAddr:
+			// The TaskManager follows a new leader meanwhile: beat there
+			// at once, before its ResourceManager misses us.
+			n.log.Debug("heartbeat to the previous leader failed", "err", err)
+		case n.cfg.HA:
 			n.log.Debug("heartbeat failed", "err", err)
-			if n.cfg.HA {
-				n.followLeaderLogged()
-			}
+			n.followLeaderLogged()
+		default:
+			n.log.Debug("heartbeat failed", "err", err)
 		}
 	}
 }
