@@ -162,11 +162,8 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	var firstCheckpoint int64
 	if rec := opts.recovered; rec != nil {
 		id = rec.id
-		restore, firstCheckpoint, err = d.recoveredRestore(ctx, g, rec)
-	} else {
-		restore, err = d.savepointRestore(ctx, g)
-	}
-	if err != nil {
+		firstCheckpoint = max(rec.counter, rec.latest.ID) + 1
+	} else if restore, err = d.savepointRestore(ctx, g); err != nil {
 		return "", err
 	}
 	addr := d.addrPrefix + "jobmanager/" + string(id)
@@ -179,6 +176,12 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	}
 	if err := jm.initCheckpoints(ctx); err != nil {
 		return "", err
+	}
+	if rec := opts.recovered; rec != nil {
+		// The checkpoint store is open: it tells what storage holds.
+		if jm.initialRestore, err = d.recoveredRestore(ctx, g, rec, jm); err != nil {
+			return "", err
+		}
 	}
 	if replicated && opts.recovered == nil {
 		// The job exists once the group has it: a leader that fails from

@@ -102,27 +102,42 @@ type recoveredJob struct {
 	counter int64
 }
 
-// recoveredRestore returns the state a recovered job resumes from and the
-// least id of its next checkpoint. The job store's pointer decides: a
-// pointer whose checkpoint cannot be read is an error, never an empty
-// start; without a pointer the job starts as submitted (from its
+// recoveredRestore returns the state a recovered job resumes from: its
+// latest completed checkpoint, which is the one the job store's pointer
+// names, or a newer one whose commit's outcome was unknown to the leader
+// that took it (its metadata is complete in checkpoint storage, and no
+// sink committed anything after it, since sinks commit only once the
+// pointer is committed, so resuming from it is exact too; the checkpoint
+// store, just opened, keeps only the newest). Checkpoint storage that
+// holds nothing as new as the pointer is an error, never an empty start.
+// Without a pointer or checkpoint the job starts as submitted (from its
 // savepoint, if any).
-func (d *Dispatcher) recoveredRestore(ctx context.Context, g *JobGraph, rec *recoveredJob) (*TaskRestore, int64, error) {
-	first := max(rec.counter, rec.latest.ID) + 1
-	if rec.latest.IsZero() {
-		r, err := d.savepointRestore(ctx, g)
-		return r, first, err
+func (d *Dispatcher) recoveredRestore(ctx context.Context, g *JobGraph, rec *recoveredJob, jm *JobManager) (*TaskRestore, error) {
+	var latest checkpoint.CompletedCheckpoint
+	var ok bool
+	if jm.ckpt != nil {
+		jm.ckpt.mu.Lock()
+		latest, ok = jm.ckpt.mu.coord.Store().Latest()
+		jm.ckpt.mu.Unlock()
 	}
-	if d.cfg.storage == nil {
-		return nil, 0, fmt.Errorf("%w: job %q resumes from checkpoint %d (%s)", ErrNoCheckpointStorage, g.Name, rec.latest.ID, rec.latest.Location)
+	switch {
+	case ok && latest.ID >= rec.latest.ID:
+		if latest.ID > rec.latest.ID {
+			d.log.Info("resuming from a checkpoint newer than the job store's pointer: its commit's outcome was unknown",
+				"job", rec.id, "checkpoint", latest.ID, "pointer", rec.latest.ID)
+		}
+		return restoreFromMetadata(g, latest.Metadata, false)
+	case rec.latest.IsZero():
+		return d.savepointRestore(ctx, g)
+	case jm.ckpt == nil:
+		return nil, fmt.Errorf("%w: job %q resumes from checkpoint %d (%s)", ErrNoCheckpointStorage, g.Name, rec.latest.ID, rec.latest.Location)
 	}
-	m, err := d.cfg.storage.ReadMetadata(ctx, checkpoint.CheckpointLocation(string(rec.id), rec.latest.ID))
-	if err != nil {
-		return nil, 0, fmt.Errorf("flink: job %q (%s): reading its latest completed checkpoint %d (%s) named by the job store: %w",
-			g.Name, rec.id, rec.latest.ID, rec.latest.Location, err)
+	found := "none"
+	if ok {
+		found = fmt.Sprintf("checkpoint %d", latest.ID)
 	}
-	r, err := restoreFromMetadata(g, m, false)
-	return r, first, err
+	return nil, fmt.Errorf("%w: job %q (%s): the job store names checkpoint %d (%s) as its latest completed one, but checkpoint storage holds %s as its latest",
+		checkpoint.ErrRestore, g.Name, rec.id, rec.latest.ID, rec.latest.Location, found)
 }
 
 // recoverJobs restarts every job of the store that has not ended, each

@@ -179,7 +179,7 @@ type leaderInfo struct {
 }
 
 func (n *Node) leaderInfo() leaderInfo {
-	info := leaderInfo{NodeID: n.id, RPCAddr: n.addr, RESTAddr: n.restAddr}
+	info := leaderInfo{NodeID: n.id, RPCAddr: n.addr, RESTAddr: n.advertisedREST()}
 	if n.Raft() == nil {
 		return info
 	}
@@ -188,6 +188,20 @@ func (n *Node) leaderInfo() leaderInfo {
 		info.Leads, info.Term = true, l.tok.Term
 	}
 	return info
+}
+
+// advertisedREST returns the REST address other hosts reach: the bound one,
+// with the RPC address's host when bound to every interface.
+func (n *Node) advertisedREST() string {
+	host, port, err := net.SplitHostPort(n.restAddr)
+	if err != nil {
+		return n.restAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		rpcHost, _, _ := net.SplitHostPort(n.addr)
+		return net.JoinHostPort(rpcHost, port)
+	}
+	return n.restAddr
 }
 
 // leading returns the node's current leadership, or an error wrapping

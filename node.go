@@ -90,7 +90,9 @@ type NodeConfig struct {
 	GossipAddr string
 	Peers      []string
 	// RESTAddr is where a JobManager node serves the REST API (the flink
-	// CLI's endpoint); empty serves none. Flink's port is 8081.
+	// CLI's endpoint); empty serves none. Flink's port is 8081. With HA,
+	// followers redirect to the leader's (its host taken from the RPC
+	// address when it listens on every interface).
 	RESTAddr string
 	// Slots is the TaskManager's number of slots. Default: the number of
 	// CPUs.
@@ -516,7 +518,7 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 		return fmt.Errorf("%w: gossip port %q", ErrInvalidConfig, port)
 	}
 	mc.NodeName, mc.Logger, mc.RefuseIncompatible = id, n.log, true
-	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.restAddr, Fingerprint: fingerprint, Version: "flinkgo"}
+	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.advertisedREST(), Fingerprint: fingerprint, Version: "flinkgo"}
 	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 {
 		mc.Meta.RaftAddr = n.raftConfig(id, fingerprint, nil).AdvertiseAddr
 		if mc.Meta.RaftAddr == "" {

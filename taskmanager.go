@@ -34,6 +34,12 @@ type TaskManager struct {
 	// for the leading ResourceManager when none is known or a heartbeat
 	// failed.
 	onHeartbeatFailure func()
+	// hbMu guards the cancellation of the heartbeat in flight, which
+	// following a new ResourceManager calls.
+	hbMu struct {
+		sync.Mutex
+		cancel context.CancelFunc
+	}
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -84,8 +90,18 @@ func (tm *TaskManager) resourceManagerAddr() string {
 // registers with: another JobManager node, or a new leader.
 func (tm *TaskManager) setResourceManagerAddr(addr string) {
 	tm.mu.Lock()
-	defer tm.mu.Unlock()
+	changed := tm.mu.rmAddr != addr
 	tm.mu.rmAddr = addr
+	tm.mu.Unlock()
+	if changed {
+		// A heartbeat hanging on the previous leader must not delay the
+		// next one to this leader beyond its heartbeat timeout.
+		tm.hbMu.Lock()
+		if tm.hbMu.cancel != nil {
+			tm.hbMu.cancel()
+		}
+		tm.hbMu.Unlock()
+	}
 }
 
 // register announces the TaskManager's slots to the ResourceManager.
@@ -307,6 +323,9 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 			tm.onHeartbeatFailure() // no leader known yet
 		} else if rm, err := tm.rpc.resourceManager(addr); err == nil {
 			ctx, cancel := context.WithTimeout(tm.ctx, timeout)
+			tm.hbMu.Lock()
+			tm.hbMu.cancel = cancel
+			tm.hbMu.Unlock()
 			tm.mu.Lock()
 			hb := TaskManagerHeartbeat{ID: tm.id, Slots: tm.mu.slots.Report()}
 			tm.mu.Unlock()
@@ -316,7 +335,12 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 				err = tm.register(ctx)
 			}
 			cancel()
-			if err != nil && tm.ctx.Err() == nil {
+			switch {
+			case err == nil || tm.ctx.Err() != nil:
+			case tm.resourceManagerAddr() != addr:
+				// It follows a new leader meanwhile: beat there next.
+				tm.log.Debug("heartbeat to the previous ResourceManager failed", "err", err)
+			default:
 				tm.log.Debug("heartbeat failed", "err", err)
 				if tm.onHeartbeatFailure != nil {
 					tm.onHeartbeatFailure()
