@@ -334,14 +334,7 @@ func (s *waitingSource) Run(ctx *SourceContext[tev]) error {
 			return err
 		}
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return errors.New("timed out waiting for the timers")
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
-	}
+	return awaitDone(ctx, s.done, "timed out waiting for the timers")
 }
 
 func (s *waitingSource) Cancel() {}
@@ -384,14 +377,7 @@ func (s *idleSource) Run(ctx *SourceContext[tev]) error {
 			return err
 		}
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return errors.New("timed out: the window did not fire while a source subtask was idle")
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
-	}
+	return awaitDone(ctx, s.done, "timed out: the window did not fire while a source subtask was idle")
 }
 
 func (s *idleSource) Cancel() {}
@@ -691,14 +677,7 @@ func (s *stallingSource) Run(ctx *SourceContext[tev]) error {
 			}
 		}
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return errors.New("timed out: the idle timeout did not release the watermark")
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
-	}
+	return awaitDone(ctx, s.done, "timed out: the idle timeout did not release the watermark")
 }
 
 func (s *stallingSource) Cancel() {}
@@ -728,4 +707,17 @@ func TestIdleTimeout(t *testing.T) {
 	execute(t, env)
 	require.NotEmpty(t, got)
 	assert.Equal(t, winResult{Key: 1, Start: 0, End: 1000, N: 3, Sum: 102}, got[0])
+}
+
+// awaitDone waits until done is closed, the source is cancelled, or 30 s
+// passed (an error saying what did not happen).
+func awaitDone[T any](ctx *SourceContext[T], done <-chan struct{}, what string) error {
+	select {
+	case <-done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New(what)
+	case <-ctx.Context().Done():
+		return ctx.Context().Err()
+	}
 }
