@@ -82,14 +82,7 @@ func TestKeyedCoProcessSharesState(t *testing.T) {
 				}
 				return nil
 			})).SetParallelism(1)
-			if network {
-				c := isolatedCluster(t, 2, 2, nil)
-				res, err := runOn(t, c, env)
-				require.NoError(t, err)
-				require.Equal(t, JobFinished, res.Status, "%v", res.Err)
-			} else {
-				execute(t, env)
-			}
+			runLocalOrNetwork(t, env, network)
 			assert.ElementsMatch(t, []string{"apple:20", "pear:60", "apple:10"}, got.Values())
 		})
 	}
@@ -182,4 +175,19 @@ func TestWindowAndIntervalJoin(t *testing.T) {
 
 func stateValue2[T any](ctx *KeyedContext[string], name string) (state.ValueState[T], error) {
 	return state.GetValueState(ctx.State(), state.ValueStateDescriptor[T]{Name: name})
+}
+
+// runLocalOrNetwork runs env's job to a successful end: on the embedded
+// cluster (in-process exchange) or, with network, on two TaskManagers that
+// exchange records over loopback TCP.
+func runLocalOrNetwork(t *testing.T, env *Env, network bool) {
+	t.Helper()
+	if !network {
+		execute(t, env)
+		return
+	}
+	c := isolatedCluster(t, 2, 2, nil)
+	res, err := runOn(t, c, env)
+	require.NoError(t, err)
+	require.Equal(t, JobFinished, res.Status, "%v", res.Err)
 }

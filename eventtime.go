@@ -53,9 +53,7 @@ func (p *outputProgress) advance(wm int64) bool {
 		return false
 	}
 	p.wm, p.started = wm, true
-	if p.idle {
-		p.idle = false // a watermark marks the channel active at the receiver
-	}
+	p.idle = false // a watermark marks the channel active at the receiver
 	return true
 }
 

@@ -175,14 +175,7 @@ func TestEventTimeWindows(t *testing.T) {
 					results = WindowAggregateWith(Window(keyed, tc.a), countAgg{}, withWindow)
 				}
 				got := Collect(results)
-				if network {
-					c := isolatedCluster(t, 2, 2, nil)
-					res, err := runOn(t, c, env)
-					require.NoError(t, err)
-					require.Equal(t, JobFinished, res.Status, "%v", res.Err)
-				} else {
-					execute(t, env)
-				}
+				runLocalOrNetwork(t, env, network)
 				want := referenceWindows(t, tc.events, tc.a)
 				assert.Equal(t, sorted(want, cmpWin), sorted(got.Values(), cmpWin))
 			})
@@ -401,14 +394,7 @@ func TestIdleSourceDoesNotHoldBackWatermarks(t *testing.T) {
 				once.Do(func() { close(done) })
 				return nil
 			}))
-			if network {
-				c := isolatedCluster(t, 2, 2, nil)
-				res, err := runOn(t, c, env)
-				require.NoError(t, err)
-				require.Equal(t, JobFinished, res.Status, "%v", res.Err)
-			} else {
-				execute(t, env)
-			}
+			runLocalOrNetwork(t, env, network)
 			assert.Equal(t, []winResult{{Key: 1, Start: 0, End: 1000, N: 3, Sum: 3}}, got)
 		})
 	}

@@ -168,6 +168,20 @@ func containsInt(xs []int, x int) bool {
 
 // restJob gets the job's details through JobManager node i's REST API,
 // following a redirect to the leader; false if no leader answered.
+// awaitExactEnd waits until node i reports job id FINISHED and checks that
+// the committed output in out holds every running count exactly once.
+func (c *haCluster) awaitExactEnd(t *testing.T, i int, id JobID, out string, records, keys int64) {
+	t.Helper()
+	var final RESTJobDetails
+	require.Eventually(t, func() bool {
+		jd, ok := c.restJob(i, id)
+		final = jd
+		return ok && jd.State.IsTerminal()
+	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
+	require.Equal(t, JobFinished, final.State)
+	checkRunningCounts(t, readCommitted(t, out), records, keys)
+}
+
 func (c *haCluster) restJob(i int, id JobID) (RESTJobDetails, bool) {
 	cl := http.Client{Timeout: 2 * time.Second}
 	resp, err := cl.Get("http://" + c.rest[i] + "/jobs/" + string(id))
@@ -268,14 +282,7 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 	}, 2*time.Minute, 5*time.Millisecond, "the new leader runs the job")
 	t.Logf("%s leads %v after the kill; the job runs again after %v", c.ids[next], elected, running)
 
-	var final RESTJobDetails
-	require.Eventually(t, func() bool {
-		jd, ok := c.restJob(next, id)
-		final = jd
-		return ok && jd.State.IsTerminal()
-	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
-	require.Equal(t, JobFinished, final.State)
-	checkRunningCounts(t, readCommitted(t, out), records, keys)
+	c.awaitExactEnd(t, next, id, out, records, keys)
 
 	// With the second leader gone too, the last node has no quorum: it
 	// leads nothing and says why.
@@ -415,14 +422,7 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 		return err == nil && !info.Leads && info.LeaderID != ""
 	}, time.Minute, 10*time.Millisecond, "the old leader steps down")
 
-	var final RESTJobDetails
-	require.Eventually(t, func() bool {
-		jd, ok := c.restJob(next, id)
-		final = jd
-		return ok && jd.State.IsTerminal()
-	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
-	require.Equal(t, JobFinished, final.State)
-	checkRunningCounts(t, readCommitted(t, out), records, keys)
+	c.awaitExactEnd(t, next, id, out, records, keys)
 
 	// The next leader still knows the job ended, though it did not run it.
 	lines := len(readCommitted(t, out))
