@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,14 @@ type JobSpec struct {
 	Args           []string
 	Parallelism    int
 	MaxParallelism int
+}
+
+// equal reports whether s and o describe the same submission: a graph
+// built for one holds the closures of its arguments and must not serve the
+// other.
+func (s JobSpec) equal(o JobSpec) bool {
+	return s.Name == o.Name && slices.Equal(s.Args, o.Args) &&
+		s.Parallelism == o.Parallelism && s.MaxParallelism == o.MaxParallelism
 }
 
 // JobVertex is one task of the JobGraph: a chain of operators that runs as

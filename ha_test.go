@@ -284,6 +284,13 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 
 	c.awaitExactEnd(t, next, id, out, records, keys)
 
+	// The same job submitted again with other arguments runs with its own:
+	// the TaskManagers ran the first submission, and must not reuse what
+	// they built for it.
+	again, out2 := records/10, filepath.Join(c.dir, "out-again")
+	id2 := c.submit(next, RESTSubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(again), fmt.Sprint(keys), out2}, Parallelism: 2})
+	c.awaitExactEnd(t, next, id2, out2, again, keys)
+
 	// With the second leader gone too, the last node has no quorum: it
 	// leads nothing and says why.
 	require.NoError(t, c.proc(next).Process.Kill())

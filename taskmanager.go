@@ -47,10 +47,12 @@ type TaskManager struct {
 
 	mu struct {
 		sync.Mutex
-		slots  *SlotTable
-		jms    map[AllocationID]string // allocation -> JobManager address
-		tasks  map[ExecutionAttemptID]*task
-		graphs map[string]*JobGraph // rebuilt graphs by fingerprint
+		slots *SlotTable
+		jms   map[AllocationID]string // allocation -> JobManager address
+		tasks map[ExecutionAttemptID]*task
+		// graphs are the graphs this TaskManager rebuilt, one per job it
+		// holds slots of; see jobGraph.
+		graphs map[JobID]*JobGraph
 		closed bool
 		// leader is the newest leader's fencing token seen (HA mode; see
 		// fencing.go), allocTerms the term each allocation was made in.
@@ -72,7 +74,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	tm.mu.slots = NewSlotTable(id, slots, profile)
 	tm.mu.jms = make(map[AllocationID]string)
 	tm.mu.tasks = make(map[ExecutionAttemptID]*task)
-	tm.mu.graphs = make(map[string]*JobGraph)
+	tm.mu.graphs = make(map[JobID]*JobGraph)
 	tm.mu.allocTerms = make(map[AllocationID]uint64)
 	tm.mu.rmAddr = rmAddr
 	return tm
@@ -166,7 +168,11 @@ func (tm *TaskManager) location() TaskManagerLocation {
 // FreeSlot implements TaskManagerGateway.
 func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	tm.mu.Lock()
+	s, held := tm.mu.slots.Lookup(alloc)
 	_, ok := tm.mu.slots.Free(alloc)
+	if held && len(tm.mu.slots.AllocatedTo(s.Job)) == 0 {
+		delete(tm.mu.graphs, s.Job)
+	}
 	delete(tm.mu.jms, alloc)
 	delete(tm.mu.allocTerms, alloc)
 	for _, t := range tm.mu.tasks {
@@ -424,14 +430,21 @@ func (tm *TaskManager) NotifyCheckpointAborted(ctx context.Context, id Execution
 
 // jobGraph finds the graph a deployment refers to: in this process's store,
 // or rebuilt from the registry and checked against the fingerprint.
+//
+// A rebuilt graph holds the closures its job function made from the
+// submission's arguments, so it serves only deployments of the same
+// submission: the same job id, name, arguments and configuration. The
+// fingerprint covers only the graph's shape, which two submissions with
+// different arguments often share. The graph is dropped when the
+// TaskManager frees the job's last slot.
 func (tm *TaskManager) jobGraph(tdd TaskDeploymentDescriptor) (*JobGraph, error) {
 	if g, ok := tm.graphs.get(tdd.ID.Job); ok && g.Fingerprint == tdd.Fingerprint {
 		return g, nil
 	}
 	tm.mu.Lock()
-	g, ok := tm.mu.graphs[tdd.Fingerprint]
+	g, ok := tm.mu.graphs[tdd.ID.Job]
 	tm.mu.Unlock()
-	if ok {
+	if ok && g.Fingerprint == tdd.Fingerprint && g.Spec.equal(tdd.Job) {
 		return g, nil
 	}
 	if tdd.Job.Name == "" {
@@ -448,7 +461,10 @@ func (tm *TaskManager) jobGraph(tdd TaskDeploymentDescriptor) (*JobGraph, error)
 			ErrFingerprintMismatch, tdd.Job.Name, tm.id, g.Fingerprint, tdd.Fingerprint)
 	}
 	tm.mu.Lock()
-	tm.mu.graphs[g.Fingerprint] = g
+	if len(tm.mu.slots.AllocatedTo(tdd.ID.Job)) > 0 {
+		// Kept while the job holds slots here; FreeSlot drops it.
+		tm.mu.graphs[tdd.ID.Job] = g
+	}
 	tm.mu.Unlock()
 	return g, nil
 }

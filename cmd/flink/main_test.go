@@ -186,6 +186,17 @@ func TestRunAttached(t *testing.T) {
 	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+0\s+0\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
 }
 
+// TestRunAgainWithOtherArguments runs one job twice with different
+// arguments: each run counts its own records.
+func TestRunAgainWithOtherArguments(t *testing.T) {
+	_, addr := startCluster(t)
+	for _, n := range []int{1000, 10, 1000} {
+		r := cmd(context.Background(), addr, "run", "count", fmt.Sprint(n), "-p", "2")
+		require.Equal(t, 0, r.code, "%+v", r)
+		assert.Regexp(t, fmt.Sprintf(`\n\s+Generate\s+0\s+%d\n\s+discard\s+%d\s+0\n`, n, n), r.stdout)
+	}
+}
+
 func TestRunAttachedJSON(t *testing.T) {
 	_, addr := startCluster(t)
 	r := cmd(context.Background(), addr, "--output", "json", "run", "-p", "1", "count", "5")

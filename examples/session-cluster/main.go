@@ -173,10 +173,11 @@ type WordCount struct {
 // per word.
 func wordCounts(lines *flink.DataStream[string]) *flink.DataStream[WordCount] {
 	words := flink.FlatMap(lines, func(line string, out flink.Collector[WordCount]) error {
-		for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' }) {
-			if w = strings.Trim(w, "'"); w != "" {
-				out.Collect(WordCount{Word: w, Count: 1})
-			}
+		// Words as Flink's WordCount splits them (\W+), in every script.
+		for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_'
+		}) {
+			out.Collect(WordCount{Word: w, Count: 1})
 		}
 		return nil
 	}).Name("tokenize")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -177,4 +178,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSessionClusterResubmission submits each job again with other
+// arguments through the REST API: every submission runs with its own
+// arguments, not those of an earlier submission of the same job.
+func TestSessionClusterResubmission(t *testing.T) {
+	s := startSession(t, "-taskmanagers", "2", "-slots", "2")
+	for _, n := range []int{1000, 10, 1000} {
+		s.awaitState(t, s.submit(t, fmt.Sprintf(`{"name": "sum", "args": ["%d"], "parallelism": 2}`, n)), flink.JobFinished)
+		assert.Contains(t, s.out.String(), fmt.Sprintf("sum of 0..%d = %d\n", n-1, n*(n-1)/2))
+	}
+	s.awaitState(t, s.submit(t, `{"name": "wordcount", "args": ["hello hello world"], "parallelism": 2}`), flink.JobFinished)
+	s.awaitState(t, s.submit(t, `{"name": "wordcount", "args": ["foo bar w0 w1"], "parallelism": 2}`), flink.JobFinished)
+	for _, w := range []string{"{hello 2}", "{world 1}", "{foo 1}", "{bar 1}", "{w0 1}", "{w1 1}"} {
+		assert.Contains(t, s.out.String(), w+"\n")
+	}
 }

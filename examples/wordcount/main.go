@@ -101,15 +101,13 @@ func Counts(lines *flink.DataStream[string]) *flink.DataStream[WordCount] {
 	}).Name("count")
 }
 
-// tokenize splits a line into lower-case words.
+// tokenize splits a line into lower-case words as Flink's WordCount does
+// (line.toLowerCase().split("\\W+")): a word is a run of letters, digits
+// and underscores, so "w0 w1" holds the words "w0" and "w1", and "wish'd"
+// the words "wish" and "d". Unlike Java's \W, the letters and digits of
+// every script count, not only ASCII's.
 func tokenize(line string) []string {
-	var words []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
-		return !unicode.IsLetter(r) && r != '\''
-	}) {
-		if w = strings.Trim(w, "'"); w != "" {
-			words = append(words, w)
-		}
-	}
-	return words
+	return strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_'
+	})
 }

@@ -50,3 +50,18 @@ func TestMissingFile(t *testing.T) {
 	err := run(context.Background(), &bytes.Buffer{}, []string{filepath.Join(t.TempDir(), "nope")})
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestTokenizeLikeFlink(t *testing.T) {
+	for line, want := range map[string][]string{
+		"w0 w1":                    {"w0", "w1"},
+		"To be, or not to be":      {"to", "be", "or", "not", "to", "be"},
+		"Devoutly to be wish'd.":   {"devoutly", "to", "be", "wish", "d"},
+		"die—to sleep;":            {"die", "to", "sleep"},
+		"snake_case 42 x-1":        {"snake_case", "42", "x", "1"},
+		"Café naïve":               {"café", "naïve"},
+		"  ,;  ":                   {},
+		"ERROR 2026-12-05 disk-17": {"error", "2026", "12", "05", "disk", "17"},
+	} {
+		assert.Equal(t, want, tokenize(line), "%q", line)
+	}
+}
