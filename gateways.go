@@ -52,6 +52,10 @@ type TaskManagerRegistration struct {
 	// Fingerprint is the TaskManager's Registry.Fingerprint; a
 	// ResourceManager with a different one refuses it.
 	Fingerprint string
+	// Instance is random per TaskManager process (per TaskManager value):
+	// a registration under a known ID with another instance is a restarted
+	// TaskManager, and what the previous one ran is lost.
+	Instance string
 }
 
 // SlotRequest asks the ResourceManager for slots.

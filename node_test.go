@@ -104,10 +104,18 @@ func testRegistry() *Registry {
 		runningCountJob(env, n, keys, args[2], nil, 10*time.Millisecond)
 		return nil
 	})
-	// endless: an unbounded keyed job that restarts at once on failure,
-	// for failover measurements.
-	reg.MustRegister("endless", func(env *Env, _ []string) error {
+	// endless [INTERVAL]: an unbounded keyed job that restarts at once on
+	// failure, for failover measurements; checkpointed every INTERVAL when
+	// given.
+	reg.MustRegister("endless", func(env *Env, args []string) error {
 		env.Configure(WithRestartStrategy(FixedDelayRestart(1000, 0)))
+		if len(args) > 0 {
+			d, err := time.ParseDuration(args[0])
+			if err != nil {
+				return err
+			}
+			env.Configure(WithCheckpointing(d))
+		}
 		src := Generate(env, -1, func(i int64) (int64, error) {
 			if i%10_000 == 0 {
 				time.Sleep(time.Millisecond)

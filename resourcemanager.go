@@ -34,6 +34,8 @@ type ResourceManager struct {
 		starting  map[ResourceID]bool
 		started   map[ResourceID]bool
 		stopping  map[ResourceID]bool // being stopped: may not register again
+		// instances are the registered TaskManagers' instances.
+		instances map[ResourceID]string
 		idleSince map[ResourceID]time.Time
 	}
 	provider    ResourceProvider
@@ -55,6 +57,7 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 	rm.mu.starting = make(map[ResourceID]bool)
 	rm.mu.started = make(map[ResourceID]bool)
 	rm.mu.stopping = make(map[ResourceID]bool)
+	rm.mu.instances = make(map[ResourceID]string)
 	rm.mu.idleSince = make(map[ResourceID]time.Time)
 	return rm
 }
@@ -67,10 +70,18 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 			ErrFingerprintMismatch, reg.ID, reg.Fingerprint, rm.fingerprint)
 	}
 	rm.mu.Lock()
+	if prev, ok := rm.mu.instances[reg.ID]; ok && prev != reg.Instance {
+		// The process behind this ID was replaced before it missed its
+		// heartbeats: what the previous one ran is lost, now.
+		rm.mu.Unlock()
+		rm.TaskManagerLost(reg.ID, fmt.Errorf("flink: task manager %s was restarted", reg.ID))
+		rm.mu.Lock()
+	}
 	if rm.mu.stopping[reg.ID] {
 		rm.mu.Unlock()
 		return fmt.Errorf("flink: task manager %s is being stopped as idle", reg.ID)
 	}
+	rm.mu.instances[reg.ID] = reg.Instance
 	rm.mu.slots.register(reg.ID, reg.Slots)
 	rm.mu.addrs[reg.ID] = reg.Address
 	rm.mu.seen[reg.ID] = time.Now()
@@ -230,6 +241,7 @@ func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
 	delete(rm.mu.addrs, id)
 	delete(rm.mu.seen, id)
 	delete(rm.mu.stats, id)
+	delete(rm.mu.instances, id)
 	rm.mu.Unlock()
 	rm.log.Warn("task manager lost", "tm", id, "cause", cause)
 	for job, addr := range jobs {

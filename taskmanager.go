@@ -28,6 +28,8 @@ type TaskManager struct {
 	log      *slog.Logger
 	// fingerprint is sent at registration; set by Node.
 	fingerprint string
+	// instance tells this TaskManager from an earlier one with its ID.
+	instance string
 	// storage is where tasks write checkpoints; nil without checkpoints.
 	storage checkpoint.Storage
 	// onHeartbeatFailure, set by an HA Node before heartbeats start, looks
@@ -69,7 +71,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	}
 	tm := &TaskManager{id: id, addr: addr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
 		net: &netContext{tm: id, env: env, codecs: codecs},
-		log: log.With("role", "taskmanager", "tm", id)}
+		log: log.With("role", "taskmanager", "tm", id), instance: randomHex(8)}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
 	tm.mu.slots = NewSlotTable(id, slots, profile)
 	tm.mu.jms = make(map[AllocationID]string)
@@ -115,7 +117,7 @@ func (tm *TaskManager) register(ctx context.Context) error {
 	tm.mu.Lock()
 	slots := tm.mu.slots.Report()
 	tm.mu.Unlock()
-	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots, Fingerprint: tm.fingerprint})
+	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots, Fingerprint: tm.fingerprint, Instance: tm.instance})
 }
 
 // RequestSlot implements TaskManagerGateway.
