@@ -79,3 +79,54 @@ func TestTaskManagerWithoutHAInHACluster(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 }
+
+// TestHALeaderChangeKeepsJobTimesAndRestarts kills the leading JobManager
+// process of an HA cluster with a finished and a running job: the new
+// leader reports both jobs' original start times, the finished job's end
+// time and duration, and counts the takeover, which restarted the running
+// job, as a restart.
+func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := startHACluster(t, 3, 2)
+	leader := c.leader()
+	done := c.submit(leader, RESTSubmitRequest{Name: "keyed-totals", Args: []string{"1000", t.TempDir()}, Parallelism: 1})
+	var finished RESTJobDetails
+	require.Eventually(t, func() bool {
+		jd, ok := c.restJob(leader, done)
+		finished = jd
+		return ok && jd.State.IsTerminal()
+	}, time.Minute, 10*time.Millisecond, "the bounded job ends")
+	require.Equal(t, JobFinished, finished.State)
+
+	running := c.submit(leader, RESTSubmitRequest{Name: "endless", Parallelism: 1})
+	var before RESTJobDetails
+	require.Eventually(t, func() bool {
+		jd, ok := c.restJob(leader, running)
+		before = jd
+		return ok && restAllRunning(jd)
+	}, time.Minute, 10*time.Millisecond, "the endless job runs")
+	require.Zero(t, before.Restarts)
+
+	require.NoError(t, c.proc(leader).Process.Kill())
+	killed := time.Now()
+	next := c.leader(leader)
+	var after RESTJobDetails
+	require.Eventually(t, func() bool {
+		jd, ok := c.restJob(next, running)
+		after = jd
+		return ok && restAllRunning(jd)
+	}, time.Minute, 10*time.Millisecond, "the new leader runs the endless job")
+	require.Equal(t, before.StartTime, after.StartTime, "the running job keeps its start time")
+	require.GreaterOrEqual(t, after.Restarts, 1, "the takeover restarted the running job")
+	require.GreaterOrEqual(t, after.Duration, killed.UnixMilli()-before.StartTime, "the duration counts from the original start")
+
+	archived, ok := c.restJob(next, done)
+	require.True(t, ok)
+	require.Equal(t, JobFinished, archived.State)
+	require.Equal(t, finished.StartTime, archived.StartTime, "the finished job keeps its start time")
+	require.Equal(t, finished.EndTime, archived.EndTime, "the finished job keeps its end time")
+	require.Equal(t, finished.Duration, archived.Duration)
+	require.Zero(t, archived.Restarts, "the finished job was not restarted")
+}

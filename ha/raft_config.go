@@ -122,18 +122,18 @@ type RaftConfig struct {
 // AdvertiseAddr must still be set.
 func DefaultRaftConfig() RaftConfig {
 	return RaftConfig{
-		BindAddr:           "0.0.0.0:7947",         // every interface, next to memberlist's 7946
+		BindAddr:           "0.0.0.0:7947",          // every interface, next to memberlist's 7946
 		HeartbeatTimeout:   1500 * time.Millisecond, // a dead leader is noticed in 1.5-3 s; a 1.5 s stall is survived
 		ElectionTimeout:    1500 * time.Millisecond, // a split vote is retried in 1.5-3 s
 		LeaderLeaseTimeout: 1500 * time.Millisecond, // check-quorum: as tolerant of a stall as the followers
-		CommitTimeout:      50 * time.Millisecond,  // raft's default; followers learn commits within 50 ms
-		SnapshotInterval:   30 * time.Second,       // the job store is small: checking is cheap
-		SnapshotThreshold:  1024,                   // entries are ~100 bytes: snapshots stay tiny
-		TrailingLogs:       1024,                   // a follower down for minutes catches up from the log
-		SnapshotRetain:     2,                      // one to fall back on if the newest is damaged
-		LogSegmentSize:     8 << 20,                // tens of thousands of entries per segment file
-		MaxPool:            3,                      // raft's suggestion; traffic is light
-		TCPTimeout:         2 * time.Second,        // a LAN peer that needs longer is as good as down
+		CommitTimeout:      50 * time.Millisecond,   // raft's default; followers learn commits within 50 ms
+		SnapshotInterval:   30 * time.Second,        // the job store is small: checking is cheap
+		SnapshotThreshold:  1024,                    // entries are ~100 bytes: snapshots stay tiny
+		TrailingLogs:       1024,                    // a follower down for minutes catches up from the log
+		SnapshotRetain:     2,                       // one to fall back on if the newest is damaged
+		LogSegmentSize:     8 << 20,                 // tens of thousands of entries per segment file
+		MaxPool:            3,                       // raft's suggestion; traffic is light
+		TCPTimeout:         2 * time.Second,         // a LAN peer that needs longer is as good as down
 	}
 }
 
