@@ -160,9 +160,13 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	var restore *TaskRestore
 	var err error
 	var firstCheckpoint int64
+	start := d.cfg.now()
 	if rec := opts.recovered; rec != nil {
 		id = rec.id
 		firstCheckpoint = max(rec.counter, rec.latest.ID) + 1
+		if !rec.start.IsZero() {
+			start = rec.start
+		}
 	} else if restore, err = d.savepointRestore(ctx, g); err != nil {
 		return "", err
 	}
@@ -170,9 +174,14 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	jm := newJobManager(id, addr, g, d.rmAddr, d.rpc, d.cfg, d.base)
 	jm.initialRestore, jm.firstCheckpointID = restore, firstCheckpoint
 	jm.setAttemptBase(d.attemptBase)
+	jm.startTime = start
+	if rec := opts.recovered; rec != nil {
+		jm.restartBase = rec.restarts
+	}
 	replicated := d.store != nil && opts.sub != nil
 	if replicated {
 		jm.commit = commitFence(d.store, id)
+		jm.onRestart = d.recordRestarts(id)
 	}
 	if err := jm.initCheckpoints(ctx); err != nil {
 		return "", err
@@ -186,11 +195,11 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	if replicated && opts.recovered == nil {
 		// The job exists once the group has it: a leader that fails from
 		// here on leaves it to the next one.
-		if err := d.store.submit(ctx, id, *opts.sub); err != nil {
+		if err := d.store.submit(ctx, id, *opts.sub, start); err != nil {
 			return "", fmt.Errorf("flink: submitting job %q: %w", g.Name, err)
 		}
 	}
-	j := &dispatchedJob{jm: jm, start: d.cfg.now(), done: make(chan struct{})}
+	j := &dispatchedJob{jm: jm, start: start, done: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.mu.closed {
@@ -205,13 +214,14 @@ func (d *Dispatcher) start(ctx context.Context, g *JobGraph, opts startOptions) 
 	go func() {
 		defer d.wg.Done()
 		r := jm.run(context.Background())
+		end := d.cfg.now()
 		if replicated && !jm.deposed.Load() {
-			d.recordEnd(id, r.Status)
+			d.recordEnd(id, r.Status, end, r.Restarts)
 		}
 		d.bind.unbind(addr)
 		d.graphs.remove(id)
 		d.mu.Lock()
-		j.result, j.end = r, d.cfg.now()
+		j.result, j.end = r, end
 		d.mu.Unlock()
 		close(j.done)
 	}()

@@ -1,6 +1,9 @@
 package flink
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
@@ -88,4 +91,105 @@ func BenchmarkHALeaderPartition(b *testing.B) {
 		})
 	b.ReportMetric(medianMillis(toLeader), "cut-to-leader-ms")
 	b.ReportMetric(medianMillis(toRunning), "cut-to-running-ms")
+}
+
+// BenchmarkHAElectionsUnderLoad counts Raft elections on an HA cluster of
+// processes (3 JobManager nodes, 2 TaskManager nodes, the unbounded job at
+// parallelism 2 running) while stress-ng saturates the CPU, with no node
+// disrupted: every election is a spurious one that restarts the job. It
+// runs for FLINKGO_HA_LOAD_DURATION (default 10m) and reports, per 10
+// minutes, the Raft terms the group went through (every election bumps the
+// term; with pre-vote an election no quorum would grant does not) and the
+// leader changes it saw (a node leading a newer term). It installs
+// stress-ng with apt-get if it is missing, and skips if it cannot.
+//
+//	go test -run '^$' -bench HAElectionsUnderLoad -benchtime 1x -timeout 30m .
+func BenchmarkHAElectionsUnderLoad(b *testing.B) {
+	dur := 10 * time.Minute
+	if s := os.Getenv("FLINKGO_HA_LOAD_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("FLINKGO_HA_LOAD_DURATION=%q: expected a positive duration such as 10m", s)
+		}
+		dur = d
+	}
+	stressPath := ensureStressNG(b)
+	for range b.N {
+		c := startHACluster(b, 3, 2)
+		id := c.submit(c.leader(), RESTSubmitRequest{Name: "endless", Parallelism: 2})
+		waitUntil(b, "the job runs", func() bool {
+			jd, ok := c.restJob(c.leader(), id)
+			return ok && restAllRunning(jd)
+		})
+		firstTerm, _ := c.maxTerm()
+
+		stress := exec.Command(stressPath, "--cpu", "4", "--timeout", fmt.Sprint(int((dur+time.Minute)/time.Second)), "--quiet")
+		stress.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := stress.Start(); err != nil {
+			b.Fatalf("starting stress-ng: %v", err)
+		}
+		stopStress := func() {
+			_ = syscall.Kill(-stress.Process.Pid, syscall.SIGKILL) // the workers too
+			_ = stress.Wait()
+		}
+		b.Cleanup(stopStress)
+
+		start := time.Now()
+		leaderTerms := map[uint64]string{}
+		lastTerm := firstTerm
+		for time.Since(start) < dur {
+			for i := range c.ids {
+				info, err := c.ask(i)
+				if err != nil {
+					continue
+				}
+				lastTerm = max(lastTerm, info.RaftTerm)
+				if info.Leads && info.Term > firstTerm && leaderTerms[info.Term] == "" {
+					leaderTerms[info.Term] = info.NodeID
+					b.Logf("%v: %s leads term %d", time.Since(start).Round(time.Second), info.NodeID, info.Term)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		stopStress()
+		if t, ok := c.maxTerm(); ok {
+			lastTerm = max(lastTerm, t)
+		}
+		per10 := float64(10*time.Minute) / float64(time.Since(start))
+		b.Logf("%v under stress-ng --cpu 4: terms %d -> %d, %d leader changes", time.Since(start).Round(time.Second), firstTerm, lastTerm, len(leaderTerms))
+		b.ReportMetric(float64(lastTerm-firstTerm)*per10, "elections/10min")
+		b.ReportMetric(float64(len(leaderTerms))*per10, "leader-changes/10min")
+	}
+}
+
+// maxTerm returns the highest Raft term the JobManager nodes that answer
+// report; false if none answers.
+func (c *haCluster) maxTerm() (uint64, bool) {
+	var term uint64
+	ok := false
+	for i := range c.ids {
+		if info, err := c.ask(i); err == nil {
+			term, ok = max(term, info.RaftTerm), true
+		}
+	}
+	return term, ok
+}
+
+// ensureStressNG returns the path of stress-ng, installing Debian's package
+// with apt-get if it is missing; it skips b if it cannot.
+func ensureStressNG(b *testing.B) string {
+	b.Helper()
+	if p, err := exec.LookPath("stress-ng"); err == nil {
+		return p
+	}
+	b.Log("stress-ng is missing: apt-get install -y stress-ng")
+	out, err := exec.Command("apt-get", "install", "-y", "stress-ng").CombinedOutput()
+	if err != nil {
+		b.Skipf("stress-ng is missing and apt-get install -y stress-ng failed: %v\n%s", err, out)
+	}
+	p, err := exec.LookPath("stress-ng")
+	if err != nil {
+		b.Skipf("apt-get installed stress-ng, but it is not on PATH: %v", err)
+	}
+	return p
 }

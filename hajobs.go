@@ -21,10 +21,13 @@ import (
 // jobStore is where a leader's Dispatcher records its jobs. Every method
 // may block until ctx ends and is safe for concurrent use.
 type jobStore interface {
-	// submit adds a job before it starts.
-	submit(ctx context.Context, id JobID, s JobSubmission) error
-	// setStatus records a job's status (its end).
-	setStatus(ctx context.Context, id JobID, st JobStatus) error
+	// submit adds a job, submitted at start, before it starts.
+	submit(ctx context.Context, id JobID, s JobSubmission, start time.Time) error
+	// end records a job's final status, when it ended and its restarts
+	// in all.
+	end(ctx context.Context, id JobID, st JobStatus, at time.Time, restarts int) error
+	// restarted records that a job has restarted restarts times in all.
+	restarted(ctx context.Context, id JobID, restarts int) error
 	// commitCheckpoint makes checkpoint checkpointID at location the
 	// job's latest completed checkpoint.
 	commitCheckpoint(ctx context.Context, id JobID, checkpointID int64, location string) error
@@ -48,17 +51,21 @@ type jobConfig struct {
 	AllowNonRestoredState bool   `msgpack:"anr,omitempty"`
 }
 
-func (s raftJobStore) submit(ctx context.Context, id JobID, sub JobSubmission) error {
+func (s raftJobStore) submit(ctx context.Context, id JobID, sub JobSubmission, start time.Time) error {
 	cfg, err := msgpack.Marshal(jobConfig{Parallelism: sub.Parallelism, SavepointPath: sub.SavepointPath, AllowNonRestoredState: sub.AllowNonRestoredState})
 	if err != nil {
 		return err
 	}
-	spec := ha.JobSpec{ID: string(id), Name: sub.Name, Args: sub.Args, Config: cfg, Status: string(JobRunning)}
+	spec := ha.JobSpec{ID: string(id), Name: sub.Name, Args: sub.Args, Config: cfg, Status: string(JobRunning), StartTime: max(start.UnixMilli(), 0)}
 	return fenceErr(s.node.SubmitJob(ctx, s.tok, spec))
 }
 
-func (s raftJobStore) setStatus(ctx context.Context, id JobID, st JobStatus) error {
-	return fenceErr(s.node.UpdateJobStatus(ctx, s.tok, string(id), string(st)))
+func (s raftJobStore) end(ctx context.Context, id JobID, st JobStatus, at time.Time, restarts int) error {
+	return fenceErr(s.node.EndJob(ctx, s.tok, string(id), string(st), at, int64(restarts)))
+}
+
+func (s raftJobStore) restarted(ctx context.Context, id JobID, restarts int) error {
+	return fenceErr(s.node.RecordRestarts(ctx, s.tok, string(id), int64(restarts)))
 }
 
 func (s raftJobStore) commitCheckpoint(ctx context.Context, id JobID, checkpointID int64, location string) error {
@@ -96,6 +103,12 @@ func submissionOf(rec ha.JobRecord) (JobSubmission, error) {
 // recoveredJob is a job a new leader takes over.
 type recoveredJob struct {
 	id JobID
+	// start is when the job was submitted; zero if the store did not
+	// keep it.
+	start time.Time
+	// restarts counts its restarts under earlier leaders and this
+	// takeover.
+	restarts int
 	// latest points to its latest completed checkpoint; zero for none.
 	latest ha.CheckpointPointer
 	// counter is the highest checkpoint id used for it so far.
@@ -158,10 +171,13 @@ func (d *Dispatcher) recoverJobs(ctx context.Context, recs []ha.JobRecord) {
 			return // deposed meanwhile: the next leader recovers them
 		}
 		d.log.Error("job cannot be recovered", "job", id, "name", rec.Name, "err", err)
-		d.recordEnd(id, JobFailed)
+		d.recordEnd(id, JobFailed, d.cfg.now(), int(rec.Restarts))
 	}
 }
 
+// recoverJob restarts a job of the store under this leader. The takeover
+// restarts the job, so it counts as a restart, as in Flink; the count is
+// in the store before the job runs again.
 func (d *Dispatcher) recoverJob(ctx context.Context, rec ha.JobRecord) error {
 	sub, err := submissionOf(rec)
 	if err != nil {
@@ -171,29 +187,66 @@ func (d *Dispatcher) recoverJob(ctx context.Context, rec ha.JobRecord) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.start(ctx, g, startOptions{sub: &sub, recovered: &recoveredJob{id: JobID(rec.ID), latest: rec.Latest, counter: rec.CheckpointCounter}})
+	restarts := int(rec.Restarts) + 1
+	if err := d.store.restarted(ctx, JobID(rec.ID), restarts); err != nil {
+		return fmt.Errorf("flink: job %q (%s): recording the takeover's restart: %w", rec.Name, rec.ID, err)
+	}
+	_, err = d.start(ctx, g, startOptions{sub: &sub, recovered: &recoveredJob{id: JobID(rec.ID), start: unixMillis(rec.StartTime),
+		restarts: restarts, latest: rec.Latest, counter: rec.CheckpointCounter}})
 	return err
 }
 
-// recordEndTimeout bounds recording a job's end in the job store.
+// unixMillis returns the time of ms Unix milliseconds; zero for 0.
+func unixMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// recordEndTimeout bounds recording a job's end or restarts in the job
+// store.
 const recordEndTimeout = 10 * time.Second
 
-// recordEnd records a job's final status in the job store; a deposed
-// leader's record is refused, which is right: the job goes on elsewhere.
-func (d *Dispatcher) recordEnd(id JobID, st JobStatus) {
+// recordEnd records a job's final status, end time and restarts in the job
+// store; a deposed leader's record is refused, which is right: the job
+// goes on elsewhere.
+func (d *Dispatcher) recordEnd(id JobID, st JobStatus, at time.Time, restarts int) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordEndTimeout)
 	defer cancel()
-	if err := d.store.setStatus(ctx, id, st); err != nil {
+	if err := d.store.end(ctx, id, st, at, restarts); err != nil {
 		d.log.Warn("recording the job's end in the job store failed", "job", id, "status", st, "err", err)
+	}
+}
+
+// recordRestarts returns the function a replicated job's JobManager calls
+// when the job restarts, which records its restarts in all in the job
+// store, so that a later leader reports them. A failure is logged: a
+// deposed leader's record is refused, and the next leader counts its
+// takeover anyway.
+func (d *Dispatcher) recordRestarts(id JobID) func(restarts int) {
+	return func(restarts int) {
+		ctx, cancel := context.WithTimeout(context.Background(), recordEndTimeout)
+		defer cancel()
+		if err := d.store.restarted(ctx, id, restarts); err != nil {
+			d.log.Warn("recording the job's restart in the job store failed", "job", id, "restarts", restarts, "err", err)
+		}
 	}
 }
 
 // archiveJobs lists the jobs of the store that ended before this leader
 // took over, so that the REST API and JobResult still answer for them.
-// Only their name, arguments and status are replicated: their times are
-// the takeover's and their record counts are unknown.
+// Their name, arguments, status, start and end times and restarts are
+// replicated; their record counts are unknown. The times of a record
+// written by a binary that did not keep them are the takeover's.
 func (d *Dispatcher) archiveJobs(recs []ha.JobRecord) {
 	now := d.cfg.now()
+	orNow := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return now
+		}
+		return t
+	}
 	for _, rec := range recs {
 		st := JobStatus(rec.Status)
 		if !st.IsTerminal() {
@@ -210,7 +263,8 @@ func (d *Dispatcher) archiveJobs(recs []ha.JobRecord) {
 		id := JobID(rec.ID)
 		jm := newJobManager(id, "", g, d.rmAddr, d.rpc, d.cfg, d.base)
 		jm.mu.status = st
-		res := &JobResult{ID: id, Name: g.Name, Status: st}
+		start, end := orNow(unixMillis(rec.StartTime)), orNow(unixMillis(rec.EndTime))
+		res := &JobResult{ID: id, Name: g.Name, Status: st, Restarts: int(rec.Restarts), Duration: end.Sub(start)}
 		if st != JobFinished {
 			res.Err = fmt.Errorf("flink: job %q ended %s under an earlier leader", g.Name, st)
 		}
@@ -218,7 +272,7 @@ func (d *Dispatcher) archiveJobs(recs []ha.JobRecord) {
 		close(done)
 		d.mu.Lock()
 		if _, ok := d.mu.jobs[id]; !ok && !d.mu.closed {
-			d.mu.jobs[id] = &dispatchedJob{jm: jm, start: now, end: now, done: done, result: res}
+			d.mu.jobs[id] = &dispatchedJob{jm: jm, start: start, end: end, done: done, result: res}
 		}
 		d.mu.Unlock()
 	}

@@ -176,6 +176,9 @@ type leaderInfo struct {
 	RESTAddr string
 	// LeaderID is the leader the answering node knows of.
 	LeaderID string
+	// RaftTerm is the answering node's current Raft term, led or not: it
+	// grows by one with every election the node takes part in.
+	RaftTerm uint64
 }
 
 func (n *Node) leaderInfo() leaderInfo {
@@ -184,6 +187,7 @@ func (n *Node) leaderInfo() leaderInfo {
 		return info
 	}
 	info.LeaderID, _ = n.Raft().Leader()
+	info.RaftTerm = n.Raft().Status().Term
 	if l, err := n.leading(); err == nil && n.Raft().Token() == l.tok {
 		info.Leads, info.Term = true, l.tok.Term
 	}
@@ -435,6 +439,33 @@ func (n *Node) leaderCandidates() []string {
 	return out
 }
 
+// haTaskManagerHint says how to start a TaskManager of an HA cluster.
+const haTaskManagerHint = "a TaskManager of an HA cluster needs FLINK_HA=true (NodeConfig.HA = true) " +
+	"and every JobManager node's RPC address in FLINK_JOBMANAGER_ADDR (NodeConfig.JobManagerAddr), so that it follows the leader"
+
+// refuseHAJobManager returns an error wrapping ErrInvalidConfig if the job
+// manager at addr is a node of an HA cluster: a TaskManager started without
+// HA would register with it if it leads and never follow the next leader,
+// or be refused with ErrStaleLeader if it does not. A job manager that
+// does not answer is not refused here: registering reports that.
+func (n *Node) refuseHAJobManager(ctx context.Context, addr string) error {
+	cctx, cancel := context.WithTimeout(ctx, leaderLookupTimeout)
+	defer cancel()
+	info, err := call[empty, leaderInfo](cctx, n.resolver.client(addr), "ha.Leader", empty{}, rpc.Idempotent())
+	if err != nil {
+		return nil // rpc.ErrUnknownMethod: not an HA node; other errors: registering says
+	}
+	leads := "no leader is known"
+	switch {
+	case info.Leads:
+		leads = fmt.Sprintf("it leads term %d", info.Term)
+	case info.LeaderID != "":
+		leads = info.LeaderID + " leads"
+	}
+	return fmt.Errorf("%w: node %s runs without HA, but the job manager at %s is node %s of an HA cluster (%s): %s",
+		ErrInvalidConfig, n.id, addr, info.NodeID, leads, haTaskManagerHint)
+}
+
 // leaderLookupTimeout bounds asking one JobManager node who leads.
 const leaderLookupTimeout = time.Second
 
@@ -471,7 +502,7 @@ func (n *Node) discoverLeaderAfter(ctx context.Context, after uint64) (leaderInf
 		}()
 	}
 	var best leaderInfo
-	var known []string
+	var got []leaderInfo
 	var failed []error
 	for range cands {
 		select {
@@ -482,9 +513,7 @@ func (n *Node) discoverLeaderAfter(ctx context.Context, after uint64) (leaderInf
 			if after > 0 && best.Term > after {
 				return best, nil
 			}
-			if info.LeaderID != "" {
-				known = append(known, info.NodeID+" knows "+info.LeaderID)
-			}
+			got = append(got, info)
 		case err := <-errs:
 			failed = append(failed, err)
 		}
@@ -492,8 +521,34 @@ func (n *Node) discoverLeaderAfter(ctx context.Context, after uint64) (leaderInf
 	if best.Leads {
 		return best, nil
 	}
-	return leaderInfo{}, fmt.Errorf("%w: none of the JobManager nodes %v leads (%s; unreachable: %v)",
-		ErrStaleLeader, cands, strings.Join(known, ", "), errors.Join(failed...))
+	return leaderInfo{}, noLeaderError(cands, got, failed)
+}
+
+// noLeaderError says why none of the JobManager nodes at cands leads:
+// what each node that answered knows of the leader, and why the others
+// did not answer.
+func noLeaderError(cands []string, answers []leaderInfo, failed []error) error {
+	answered := make(map[string]bool, len(answers))
+	for _, a := range answers {
+		answered[a.NodeID] = true
+	}
+	var why []string
+	for _, a := range answers {
+		switch {
+		case a.LeaderID == "":
+			why = append(why, fmt.Sprintf("%s knows no leader (an election is under way, or too few JobManager nodes are up for a Raft quorum)", a.NodeID))
+		case a.LeaderID == a.NodeID:
+			why = append(why, fmt.Sprintf("%s was elected but has not started its JobManager roles yet", a.NodeID))
+		case answered[a.LeaderID]:
+			why = append(why, fmt.Sprintf("%s follows %s", a.NodeID, a.LeaderID))
+		default:
+			why = append(why, fmt.Sprintf("%s follows %s, which is not among the JobManager nodes that answered", a.NodeID, a.LeaderID))
+		}
+	}
+	for _, err := range failed {
+		why = append(why, fmt.Sprintf("%v (no answer)", err))
+	}
+	return fmt.Errorf("%w: none of the JobManager nodes %v leads: %s", ErrStaleLeader, cands, strings.Join(why, "; "))
 }
 
 // followLeader makes the TaskManager register with the current leader,

@@ -136,6 +136,17 @@ type JobManager struct {
 	deposedCh   chan struct{}
 	deposedOnce sync.Once
 
+	// startTime, if set, is when the job was submitted; a job a new leader
+	// took over keeps its first start. Zero means when run starts.
+	startTime time.Time
+	// restartBase counts the job's restarts before this JobManager: under
+	// earlier leaders, and the takeover that started it.
+	restartBase int
+	// onRestart, if set, is called with the job's restarts in all
+	// (restartBase included) each time the job restarts, before it is
+	// deployed again; in HA mode it records them in the job store.
+	onRestart func(restarts int)
+
 	mu struct {
 		sync.Mutex
 		eg       *ExecutionGraph
@@ -427,7 +438,10 @@ func (jm *JobManager) CheckpointStats() (checkpoint.Stats, bool) {
 // job's failure (or ErrJobCanceled), also in the result.
 func (jm *JobManager) run(ctx context.Context) *JobResult {
 	jm.mu.Lock()
-	jm.mu.started = jm.cfg.now()
+	jm.mu.started = jm.startTime
+	if jm.mu.started.IsZero() {
+		jm.mu.started = jm.cfg.now()
+	}
 	jm.mu.restore = jm.initialRestore
 	jm.mu.Unlock()
 	jm.setStatus(JobRunning)
@@ -518,7 +532,11 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		}
 		jm.mu.failure = nil
 		jm.mu.restarts++
+		restarts := jm.restartBase + jm.mu.restarts
 		jm.mu.Unlock()
+		if jm.onRestart != nil {
+			jm.onRestart(restarts)
+		}
 		jm.releasePartitions(prev)
 		if jm.ckpt != nil {
 			jm.ckpt.onRestart(err)
@@ -803,7 +821,7 @@ func (jm *JobManager) result(status JobStatus, err error) *JobResult {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	r := &JobResult{ID: jm.id, Name: jm.graph.Name, Status: status, Err: err,
-		Restarts: jm.mu.restarts, Duration: jm.cfg.now().Sub(jm.mu.started)}
+		Restarts: jm.restartBase + jm.mu.restarts, Duration: jm.cfg.now().Sub(jm.mu.started)}
 	for _, v := range jm.graph.Vertices {
 		ops := make([]OperatorResult, len(v.Operators))
 		for i, o := range v.Operators {

@@ -479,8 +479,18 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("flink: node %s: registering with the leading job manager: %w", id, err)
 		}
 	} else if n.tm != nil {
+		if jmAddr != n.addr {
+			if err := n.refuseHAJobManager(ctx, jmAddr); err != nil {
+				n.Close()
+				return err
+			}
+		}
 		if err := n.tm.register(ctx); err != nil {
 			n.Close()
+			if errors.Is(err, ErrStaleLeader) {
+				return fmt.Errorf("%w: node %s: registering with the job manager at %s: %w; %s",
+					ErrInvalidConfig, id, jmAddr, err, haTaskManagerHint)
+			}
 			return fmt.Errorf("flink: node %s: registering with the job manager at %s: %w", id, jmAddr, err)
 		}
 	}

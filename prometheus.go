@@ -186,7 +186,7 @@ func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
 		}
 		vs = append(vs, vm)
 	}
-	return vs, jm.mu.restarts
+	return vs, jm.restartBase + jm.mu.restarts
 }
 
 // usage is used/size, 0 for an empty pool.

@@ -394,8 +394,8 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 	d := RESTJobDetails{JID: j.id, Name: j.name, State: j.status, StartTime: millis(j.start),
 		EndTime: endMillis(j.end), Duration: j.duration(now), Now: millis(now),
 		MaxParallelism: j.graph.Config.MaxParallelism, StatusCounts: zeroStateCounts(), Vertices: []RESTVertex{}}
-	if j.result != nil {
-		d.Restarts = j.result.Restarts
+	if res := cmp.Or(j.result, j.live); res != nil {
+		d.Restarts = res.Restarts
 	}
 	for _, v := range j.graph.Vertices {
 		rv := RESTVertex{ID: strconv.Itoa(v.ID), Name: v.Name, Parallelism: v.Parallelism,

@@ -9,8 +9,8 @@ import (
 )
 
 // jobStoreFSM is the job store's replicated state machine: the jobs, and
-// per job the pointer to its latest completed checkpoint and its checkpoint
-// id counter.
+// per job the pointer to its latest completed checkpoint, its checkpoint
+// id counter, its restart count and its start and end times.
 //
 // Apply, Snapshot and Restore are called by raft from its FSM goroutine,
 // one at a time, and are deterministic: the same log gives the same state
@@ -77,6 +77,12 @@ func (f *jobStoreFSM) applyLocked(index, term uint64, c *command) applyResult {
 	switch c.Type {
 	case cmdUpdateJobStatus:
 		rec.Status = c.Status
+		rec.Restarts = max(rec.Restarts, c.Restarts)
+		if c.EndTime != 0 {
+			rec.EndTime = c.EndTime
+		}
+	case cmdRecordRestarts:
+		rec.Restarts = max(rec.Restarts, c.Restarts)
 	case cmdRemoveJob:
 		delete(f.mu.jobs, c.Job)
 		return applyResult{}

@@ -26,6 +26,7 @@ const (
 	cmdRemoveJob        commandType = 3
 	cmdCommitCheckpoint commandType = 4
 	cmdNextCheckpointID commandType = 5
+	cmdRecordRestarts   commandType = 6
 )
 
 // String returns the command's name, as in error messages.
@@ -41,6 +42,8 @@ func (t commandType) String() string {
 		return "commit checkpoint"
 	case cmdNextCheckpointID:
 		return "next checkpoint id"
+	case cmdRecordRestarts:
+		return "record restarts"
 	}
 	return fmt.Sprintf("command type %#x", byte(t))
 }
@@ -51,7 +54,9 @@ const maxCommandSize = 1 << 20
 
 // command is one change to the job store, as replicated through Raft. Its
 // wire form is the type byte, a msgpack map of the fields that type uses,
-// and the CRC-32C (big endian) of both.
+// and the CRC-32C (big endian) of both. Fields added later are omitted
+// when empty, so that a binary that predates them reads the command as
+// before (msgpack skips keys it does not know).
 type command struct {
 	Type       commandType       `msgpack:"-"`
 	Token      FencingToken      `msgpack:"tok"`
@@ -59,6 +64,12 @@ type command struct {
 	Spec       *JobSpec          `msgpack:"spec,omitempty"`
 	Status     string            `msgpack:"st,omitempty"`
 	Checkpoint CheckpointPointer `msgpack:"chk,omitempty"`
+	// Restarts is the job's restart count (update job status, record
+	// restarts); the record keeps the highest it was given.
+	Restarts int64 `msgpack:"rst,omitempty"`
+	// EndTime is when the job ended, in Unix milliseconds (update job
+	// status); zero leaves the record's end time as it is.
+	EndTime int64 `msgpack:"end,omitempty"`
 }
 
 // validate reports whether c has the fields its type needs. It does not
@@ -69,6 +80,12 @@ func (c *command) validate() error {
 	}
 	if c.Job == "" {
 		return fmt.Errorf("%w: %v: empty job id", ErrInvalidJob, c.Type)
+	}
+	if c.Restarts < 0 {
+		return fmt.Errorf("%w: %v for job %q: %d restarts, expected >= 0", ErrInvalidJob, c.Type, c.Job, c.Restarts)
+	}
+	if c.EndTime < 0 {
+		return fmt.Errorf("%w: %v for job %q: end time %d, expected Unix milliseconds >= 0", ErrInvalidJob, c.Type, c.Job, c.EndTime)
 	}
 	switch c.Type {
 	case cmdSubmitJob:
@@ -85,6 +102,10 @@ func (c *command) validate() error {
 		}
 	case cmdCommitCheckpoint:
 		return c.Checkpoint.validate(c.Job)
+	case cmdRecordRestarts:
+		if c.Restarts < 1 {
+			return fmt.Errorf("%w: record restarts for job %q: %d restarts, expected >= 1", ErrInvalidJob, c.Job, c.Restarts)
+		}
 	case cmdRemoveJob, cmdNextCheckpointID:
 	default:
 		return fmt.Errorf("%w: unknown %v", ErrMalformedCommand, c.Type)

@@ -20,6 +20,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		{Type: cmdRemoveJob, Token: fsmTok(3), Job: "job-1"},
 		fsmCommit("job-1", 4, 17),
 		{Type: cmdNextCheckpointID, Token: fsmTok(5), Job: "job-1"},
+		{Type: cmdUpdateJobStatus, Token: fsmTok(6), Job: "job-1", Status: "FINISHED", EndTime: 1796461771663, Restarts: 3},
+		{Type: cmdRecordRestarts, Token: fsmTok(7), Job: "job-1", Restarts: 2},
 	} {
 		b, err := encodeCommand(&c)
 		if err != nil {
@@ -61,7 +63,8 @@ func FuzzDecodeCommand(f *testing.F) {
 // encode back to the same records.
 func FuzzDecodeSnapshot(f *testing.F) {
 	var empty, one, two bytes.Buffer
-	a := JobRecord{JobSpec: testJobSpec("a"), Latest: CheckpointPointer{ID: 3, Location: "s3://bucket/a/chk-3"}, CheckpointCounter: 4, Revision: 9}
+	a := JobRecord{JobSpec: testJobSpec("a"), Latest: CheckpointPointer{ID: 3, Location: "s3://bucket/a/chk-3"}, CheckpointCounter: 4, Restarts: 2, EndTime: 1796461779999, Revision: 9}
+	a.StartTime = 1796461771663
 	b := JobRecord{JobSpec: JobSpec{ID: "b", Name: "sessions", Status: "RUNNING"}, Revision: 10}
 	for _, s := range []struct {
 		buf  *bytes.Buffer
@@ -100,7 +103,8 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			}
 			for i := range jobs {
 				if jobs[i].ID != jobs2[i].ID || jobs[i].Latest != jobs2[i].Latest ||
-					jobs[i].CheckpointCounter != jobs2[i].CheckpointCounter || jobs[i].Status != jobs2[i].Status {
+					jobs[i].CheckpointCounter != jobs2[i].CheckpointCounter || jobs[i].Status != jobs2[i].Status ||
+					jobs[i].StartTime != jobs2[i].StartTime || jobs[i].EndTime != jobs2[i].EndTime || jobs[i].Restarts != jobs2[i].Restarts {
 					t.Fatalf("round trip changed %+v to %+v", jobs[i], jobs2[i])
 				}
 			}

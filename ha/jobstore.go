@@ -84,6 +84,10 @@ type JobSpec struct {
 	// Status is the job's initial status (for example "CREATED"). Required;
 	// the runtime owns the set of statuses.
 	Status string `msgpack:"st"`
+	// StartTime is when the job was submitted, in Unix milliseconds, so
+	// that every later leader reports the same start; zero when unknown
+	// (records written by binaries that did not keep it).
+	StartTime int64 `msgpack:"t0,omitempty"`
 }
 
 // Validate reports whether s can be submitted: ID, Name and Status set.
@@ -95,6 +99,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("%w: job %q: empty registered name", ErrInvalidJob, s.ID)
 	case s.Status == "":
 		return fmt.Errorf("%w: job %q: empty status", ErrInvalidJob, s.ID)
+	case s.StartTime < 0:
+		return fmt.Errorf("%w: job %q: start time %d, expected Unix milliseconds >= 0", ErrInvalidJob, s.ID, s.StartTime)
 	}
 	return nil
 }
@@ -135,6 +141,13 @@ type JobRecord struct {
 	// NextCheckpointID or committed; the next id is one more. It is never
 	// below Latest.ID.
 	CheckpointCounter int64 `msgpack:"ctr,omitempty"`
+	// Restarts counts the job's restarts so far, on every leader: its
+	// restart strategy's and each takeover by a new leader that restarted
+	// it. It never decreases.
+	Restarts int64 `msgpack:"rst,omitempty"`
+	// EndTime is when the job ended, in Unix milliseconds, as recorded
+	// with its final status; zero while it runs or when unknown.
+	EndTime int64 `msgpack:"end,omitempty"`
 	// Revision is the index of the Raft log entry that last changed the
 	// record.
 	Revision uint64 `msgpack:"rev"`
@@ -156,6 +169,12 @@ func (r *JobRecord) validate() error {
 		if err := r.Latest.validate(r.ID); err != nil {
 			return err
 		}
+	}
+	if r.Restarts < 0 {
+		return fmt.Errorf("%w: job %q: %d restarts, expected >= 0", ErrInvalidJob, r.ID, r.Restarts)
+	}
+	if r.EndTime < 0 {
+		return fmt.Errorf("%w: job %q: end time %d, expected Unix milliseconds >= 0", ErrInvalidJob, r.ID, r.EndTime)
 	}
 	if r.CheckpointCounter < r.Latest.ID {
 		return fmt.Errorf("%w: job %q: checkpoint counter %d below latest checkpoint %d",

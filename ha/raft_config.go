@@ -24,16 +24,29 @@ type RaftPeer struct {
 // LocalRaftConfig, set NodeID, DataDir and the addresses, then pass it to
 // NewRaftNode, which validates it. The zero value is not valid.
 //
-// The timeouts decide how fast a lost leader is replaced. A follower that
-// hears nothing from the leader for a random time between
-// HeartbeatTimeout and twice that starts an election; the election takes
-// a round trip or two. A leader that loses contact with a quorum steps
-// down after LeaderLeaseTimeout to twice that. With the defaults a killed
-// leader is replaced in about 0.6-1.2 s on a LAN
-// (BenchmarkRaftLeaderFailover measures it), and a partitioned leader
-// steps down (after 250-500 ms) before the majority can elect another (at
-// least 500 ms), so two nodes rarely believe they lead at once; fencing
-// tokens make the overlap harmless anyway.
+// The timeouts decide how fast a lost leader is replaced, and how long a
+// process may be starved of CPU before the group holds an election it did
+// not need (each one restarts every job from its latest checkpoint). A
+// follower that hears nothing from the leader for HeartbeatTimeout (checked
+// at random intervals between HeartbeatTimeout and twice that) starts an
+// election; the election takes a round trip or two. A leader that has not
+// heard from a quorum for LeaderLeaseTimeout steps down (check-quorum).
+// Elections start with a pre-vote round (hashicorp/raft's pre-vote, on
+// unless disabled): a node bumps its term only if a quorum would vote for
+// it, and a follower that still hears from a leader grants no vote, so a
+// node that was starved or cut off cannot depose a healthy leader when it
+// comes back.
+//
+// With the defaults a killed leader is replaced in about 1.5-3 s
+// (BenchmarkHALeaderKill measures it), and a leader or follower survives a
+// stall of up to 1.5 s, which a loaded 2-core machine produces; at the
+// lease and heartbeat timeouts of 250 and 500 ms the group held 3-34
+// needless elections per 10 minutes with the CPU saturated
+// (BenchmarkHAElectionsUnderLoad; see BENCHMARKS.md). The lease equals the
+// heartbeat timeout: a shorter lease makes a stalled leader step down
+// while its followers still follow it, which forces an election all the
+// same. A cut-off leader and the new one may therefore both believe they
+// lead for a moment; fencing tokens make the overlap harmless.
 type RaftConfig struct {
 	// NodeID is the node's id in the Raft group; it must not change across
 	// restarts of the node. Required.
@@ -104,22 +117,23 @@ type RaftConfig struct {
 }
 
 // DefaultRaftConfig returns a configuration for a LAN, tuned to replace a
-// lost leader in about a second (see RaftConfig). NodeID, DataDir and
+// lost leader within about 3 s and to ride out CPU stalls of up to 1.5 s
+// without an election (see RaftConfig). NodeID, DataDir and
 // AdvertiseAddr must still be set.
 func DefaultRaftConfig() RaftConfig {
 	return RaftConfig{
-		BindAddr:           "0.0.0.0:7947",         // every interface, next to memberlist's 7946
-		HeartbeatTimeout:   500 * time.Millisecond, // a dead leader is noticed in 0.5-1 s (raft's default: 1 s)
-		ElectionTimeout:    500 * time.Millisecond, // a split vote is retried in 0.5-1 s
-		LeaderLeaseTimeout: 250 * time.Millisecond, // a cut-off leader steps down before a new one can win
-		CommitTimeout:      50 * time.Millisecond,  // raft's default; followers learn commits within 50 ms
-		SnapshotInterval:   30 * time.Second,       // the job store is small: checking is cheap
-		SnapshotThreshold:  1024,                   // entries are ~100 bytes: snapshots stay tiny
-		TrailingLogs:       1024,                   // a follower down for minutes catches up from the log
-		SnapshotRetain:     2,                      // one to fall back on if the newest is damaged
-		LogSegmentSize:     8 << 20,                // tens of thousands of entries per segment file
-		MaxPool:            3,                      // raft's suggestion; traffic is light
-		TCPTimeout:         2 * time.Second,        // a LAN peer that needs longer is as good as down
+		BindAddr:           "0.0.0.0:7947",          // every interface, next to memberlist's 7946
+		HeartbeatTimeout:   1500 * time.Millisecond, // a dead leader is noticed in 1.5-3 s; a 1.5 s stall is survived
+		ElectionTimeout:    1500 * time.Millisecond, // a split vote is retried in 1.5-3 s
+		LeaderLeaseTimeout: 1500 * time.Millisecond, // check-quorum: as tolerant of a stall as the followers
+		CommitTimeout:      50 * time.Millisecond,   // raft's default; followers learn commits within 50 ms
+		SnapshotInterval:   30 * time.Second,        // the job store is small: checking is cheap
+		SnapshotThreshold:  1024,                    // entries are ~100 bytes: snapshots stay tiny
+		TrailingLogs:       1024,                    // a follower down for minutes catches up from the log
+		SnapshotRetain:     2,                       // one to fall back on if the newest is damaged
+		LogSegmentSize:     8 << 20,                 // tens of thousands of entries per segment file
+		MaxPool:            3,                       // raft's suggestion; traffic is light
+		TCPTimeout:         2 * time.Second,         // a LAN peer that needs longer is as good as down
 	}
 }
 
@@ -263,6 +277,7 @@ func (c *RaftConfig) raftConfig() *raft.Config {
 	rc.HeartbeatTimeout = c.HeartbeatTimeout
 	rc.ElectionTimeout = c.ElectionTimeout
 	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.PreVoteDisabled = false // raft's default, stated: pre-vote keeps a returning node from deposing a healthy leader
 	rc.CommitTimeout = c.CommitTimeout
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.SnapshotThreshold = c.SnapshotThreshold

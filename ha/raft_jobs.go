@@ -27,6 +27,26 @@ func (n *RaftNode) UpdateJobStatus(ctx context.Context, token FencingToken, jobI
 	return err
 }
 
+// EndJob records a job's final status, when it ended and how often it
+// restarted in all (the record keeps the highest count it was given). It
+// fails with ErrUnknownJob for a job the store does not hold; see
+// SubmitJob for the other errors.
+func (n *RaftNode) EndJob(ctx context.Context, token FencingToken, jobID, status string, end time.Time, restarts int64) error {
+	_, err := n.propose(ctx, &command{Type: cmdUpdateJobStatus, Token: token, Job: jobID, Status: status,
+		EndTime: max(end.UnixMilli(), 0), Restarts: restarts})
+	return err
+}
+
+// RecordRestarts records that a job has restarted restarts times in all,
+// on every leader so far; the record keeps the highest count it was
+// given, so a late or repeated command never lowers it. restarts must be
+// >= 1. It fails with ErrUnknownJob for a job the store does not hold; see
+// SubmitJob for the other errors.
+func (n *RaftNode) RecordRestarts(ctx context.Context, token FencingToken, jobID string, restarts int64) error {
+	_, err := n.propose(ctx, &command{Type: cmdRecordRestarts, Token: token, Job: jobID, Restarts: restarts})
+	return err
+}
+
 // RemoveJob removes a job, its checkpoint pointer and its checkpoint id
 // counter from the store. It fails with ErrUnknownJob for a job the store
 // does not hold; see SubmitJob for the other errors.

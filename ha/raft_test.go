@@ -529,7 +529,7 @@ func TestRaftConfigValidate(t *testing.T) {
 		{"bootstrap peer without addr", func(c *RaftConfig) { c.Bootstrap = []RaftPeer{{"jm-0", ""}, {"jm-1", ""}} }, "empty Addr"},
 		{"heartbeat too low", func(c *RaftConfig) { c.HeartbeatTimeout = time.Millisecond }, "HeartbeatTimeout"},
 		{"election below heartbeat", func(c *RaftConfig) { c.ElectionTimeout = 100 * time.Millisecond }, "ElectionTimeout = 100ms"},
-		{"lease above heartbeat", func(c *RaftConfig) { c.LeaderLeaseTimeout = time.Second }, "LeaderLeaseTimeout = 1s"},
+		{"lease above heartbeat", func(c *RaftConfig) { c.LeaderLeaseTimeout = 2 * time.Second }, "LeaderLeaseTimeout = 2s"},
 		{"no retain", func(c *RaftConfig) { c.SnapshotRetain = 0 }, "SnapshotRetain"},
 		{"tiny segments", func(c *RaftConfig) { c.LogSegmentSize = 1024 }, "LogSegmentSize"},
 		{"no pool", func(c *RaftConfig) { c.MaxPool = 0 }, "MaxPool"},
@@ -551,4 +551,23 @@ func TestRaftConfigValidate(t *testing.T) {
 	_, c.Transport = raft.NewInmemTransport("a")
 	c.Bootstrap = []RaftPeer{{"jm-0", "a"}, {"jm-1", "b"}}
 	require.NoError(t, c.Validate())
+}
+
+// TestDefaultRaftTimeoutsTolerateStalls: the default timeouts ride out a
+// CPU stall of a second or more on every node (a leader's lease is as
+// long as its followers' patience, so a stalled leader does not step down
+// while they still follow it), pre-vote is on, and a lost leader is still
+// noticed within 3 s, which leaves the election and the jobs' restart
+// within the 5 s target.
+func TestDefaultRaftTimeoutsTolerateStalls(t *testing.T) {
+	for name, c := range map[string]RaftConfig{"default": DefaultRaftConfig(), "local": LocalRaftConfig()} {
+		require.GreaterOrEqual(t, c.HeartbeatTimeout, time.Second, name)
+		require.Equal(t, c.HeartbeatTimeout, c.LeaderLeaseTimeout, name)
+		require.GreaterOrEqual(t, c.ElectionTimeout, c.HeartbeatTimeout, name)
+		require.LessOrEqual(t, 2*c.HeartbeatTimeout, 3*time.Second, name)
+		c.NodeID = "jm-0"
+		rc := c.raftConfig()
+		require.False(t, rc.PreVoteDisabled, name)
+		require.Equal(t, c.LeaderLeaseTimeout, rc.LeaderLeaseTimeout, name)
+	}
 }
