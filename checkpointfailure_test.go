@@ -1,6 +1,7 @@
 package flink
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -119,4 +120,40 @@ func checkpointDirs(t *testing.T, jobDir string) []string {
 		}
 	}
 	return dirs
+}
+
+// A TaskManager process started without checkpoint storage (no
+// FLINK_CHECKPOINT_DIR) must not be handed the subtasks of a job that takes
+// checkpoints: every checkpoint would be declined and the job would burn
+// through its restart strategy. The job fails at deployment, without a
+// restart, with an error that names the TaskManager and the setting.
+func TestTaskManagerWithoutCheckpointStorageIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	ckpts, out := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "out")
+	cfg := DefaultNodeConfig(RoleJobManager)
+	cfg.BindAddr, cfg.Registry, cfg.SlotRequestTimeout, cfg.CheckpointDir = "127.0.0.1:0", testRegistry(), time.Minute, ckpts
+	jm, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, jm.Start(context.Background()))
+	defer jm.Close()
+	startChildWith(t, childConfig{ID: "tm-with-storage", JobManagerAddr: jm.Addr(), Slots: 1, CheckpointDir: ckpts})
+	startChildWith(t, childConfig{ID: "tm-without-storage", JobManagerAddr: jm.Addr(), Slots: 1})
+	waitForSlots(t, jm.ResourceManager(), 2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := jm.Dispatcher()
+	id, err := d.SubmitJob(ctx, JobSubmission{Name: "exactly-once", Args: []string{"1000000", "10", out}, Parallelism: 2})
+	require.NoError(t, err)
+	res, err := d.JobResult(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, JobFailed, res.Status, "%v", res.Err)
+	assert.Zero(t, res.Restarts, "a missing setting is not worth a restart")
+	require.ErrorIs(t, res.Err, ErrNoCheckpointStorage)
+	assert.Contains(t, res.Err.Error(), `task manager "tm-without-storage"`)
+	assert.Contains(t, res.Err.Error(), "FLINK_CHECKPOINT_DIR")
+	assert.NotContains(t, res.Err.Error(), "tm-with-storage")
 }
