@@ -187,6 +187,22 @@ func testExactlyOnce(t *testing.T, network bool) {
 	t.Logf("checkpoints: %+v", stats.Counts)
 	assert.NotZero(t, stats.Counts.Completed)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
+	assert.Empty(t, inProgressFiles(t, out), "transactions of failed attempts left in the output")
+}
+
+// inProgressFiles lists the hidden in-progress files of the exactly-once
+// file sink in dir: transactions neither committed nor aborted.
+func inProgressFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".inprogress") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 // savepointWhenRunning takes a savepoint of job id once all its subtasks

@@ -120,6 +120,11 @@ type TaskManagerLocation struct {
 	// TaskManagers of its process: subtasks on TaskManagers with the same
 	// ShuffleID hand records over as Go values, others over the network.
 	ShuffleID string
+	// CheckpointStorage says whether it has checkpoint storage, where its
+	// subtasks write their state (NodeConfig.CheckpointDir,
+	// FLINK_CHECKPOINT_DIR). A JobManager does not deploy a job that takes
+	// checkpoints or restores state to a TaskManager without.
+	CheckpointStorage bool
 }
 
 // resolver finds the gateway at an address.

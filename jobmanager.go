@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -491,6 +494,10 @@ func (jm *JobManager) execute(ctx context.Context) (JobStatus, error) {
 		return JobFailed, err
 	}
 	for {
+		if err := jm.checkStorage(); err != nil {
+			// A setting is missing: restarting would only fail again.
+			return JobFailed, err
+		}
 		jm.deploy(ctx)
 		outcome, err := jm.awaitEnd(ctx)
 		switch outcome {
@@ -673,6 +680,41 @@ func (jm *JobManager) deploy(ctx context.Context) {
 				Err: newTaskError(d.ev.Vertex.Name, d.ev.Subtask, d.tdd.ID.Attempt, fmt.Errorf("deploying to task manager %s: %w", d.ev.Location, err))})
 		}
 	}
+}
+
+// checkStorage refuses to deploy a job that takes checkpoints, or restores
+// state, to TaskManagers without checkpoint storage: every checkpoint would
+// be declined, and the job would fail over until its restart strategy gave
+// up. The error names those TaskManagers and the setting they lack.
+func (jm *JobManager) checkStorage() error {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	var why string
+	switch {
+	case jm.graph.Config.Checkpointing.Enabled():
+		why = fmt.Sprintf("takes checkpoints every %v", jm.graph.Config.Checkpointing.Interval)
+	case jm.mu.restore != nil:
+		why = fmt.Sprintf("restores the state of checkpoint %d", jm.mu.restore.CheckpointID)
+	default:
+		return nil
+	}
+	var without []string
+	for _, s := range jm.mu.pool.Slots() {
+		id := s.Slot.TaskManager
+		if tm, ok := jm.mu.tms[id]; ok && !tm.CheckpointStorage && !slices.Contains(without, strconv.Quote(string(id))) {
+			without = append(without, strconv.Quote(string(id)))
+		}
+	}
+	if len(without) == 0 {
+		return nil
+	}
+	slices.Sort(without)
+	what := "task manager " + without[0] + " has"
+	if len(without) > 1 {
+		what = "task managers " + strings.Join(without, ", ") + " have"
+	}
+	return fmt.Errorf("%w: job %q %s, but %s none: set FLINK_CHECKPOINT_DIR (NodeConfig.CheckpointDir) on every TaskManager to the checkpoint directory the cluster shares",
+		ErrNoCheckpointStorage, jm.graph.Name, why, what)
 }
 
 // exchangeLocked decides how the subtasks placed by assign exchange

@@ -45,6 +45,8 @@ type RuntimeContext struct {
 	subtask     int
 	parallelism int
 	attempt     int
+	jobID       JobID
+	opID        string
 	side        *sideOutputs
 }
 
@@ -68,6 +70,12 @@ func (rc *RuntimeContext) Parallelism() int { return rc.parallelism }
 
 // Attempt returns the attempt number: 0 at first, +1 per restart.
 func (rc *RuntimeContext) Attempt() int { return rc.attempt }
+
+// JobID returns the id of the running job.
+func (rc *RuntimeContext) JobID() JobID { return rc.jobID }
+
+// OperatorID returns the operator's id, stable across restarts of the job.
+func (rc *RuntimeContext) OperatorID() string { return rc.opID }
 
 // opContext is what the runtime gives an operator when it builds it: its
 // runtime context and its record counters.

@@ -283,7 +283,7 @@ func (t *task) build() (any, error) {
 		opID := v.Operators[i].ID
 		oc := &opContext{task: t, metrics: m, opID: opID, restore: t.restoreOf(opID), rc: &RuntimeContext{
 			ctx: t.ctx, jobName: t.graph.Name, taskName: v.Name, opName: op.name,
-			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt,
+			subtask: t.id.Subtask, parallelism: v.Parallelism, attempt: t.id.Attempt, jobID: t.id.Job, opID: opID,
 		}}
 		oc.side = &side
 		oc.rc.side = oc.side

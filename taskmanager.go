@@ -164,7 +164,8 @@ func (tm *TaskManager) offer(jmAddr string, o SlotOffer) {
 
 // location says where the TaskManager is reached.
 func (tm *TaskManager) location() TaskManagerLocation {
-	return TaskManagerLocation{ID: tm.id, Address: tm.addr, DataAddress: tm.net.env.Addr(), ShuffleID: tm.shuffle.id}
+	return TaskManagerLocation{ID: tm.id, Address: tm.addr, DataAddress: tm.net.env.Addr(), ShuffleID: tm.shuffle.id,
+		CheckpointStorage: tm.storage != nil}
 }
 
 // FreeSlot implements TaskManagerGateway.

@@ -2,11 +2,15 @@ package flink
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/flinkgo/flink/state"
 )
@@ -50,6 +54,20 @@ type TwoPhaseCommitSink[T, TXN any] interface {
 	Close() error
 }
 
+// LingeringTransactionAborter is an optional interface of a
+// TwoPhaseCommitSink: it aborts the transactions that earlier attempts of
+// the job left behind and that no restore commits (pre-committed for a
+// checkpoint that never completed, or in progress in a process that died).
+// It is called once per attempt and subtask, after the attempt's first
+// checkpoint completed (without checkpointing: when the input ended): by
+// then every subtask of the attempt has committed what its restore held,
+// and no earlier attempt runs. It must abort only transactions of earlier
+// attempts of the same job and operator, and of subtask indexes i with
+// i % Parallelism() == SubtaskIndex().
+type LingeringTransactionAborter interface {
+	AbortLingering() error
+}
+
 // pendingTxn is a pre-committed transaction waiting for its checkpoint.
 type pendingTxn[TXN any] struct {
 	Checkpoint int64 `msgpack:"c"`
@@ -78,6 +96,7 @@ type twoPhaseOp[T, TXN any] struct {
 	current    TXN
 	hasCurrent bool
 	pending    []pendingTxn[TXN]
+	lingering  bool // AbortLingering ran in this attempt
 
 	pendingState state.ListState[pendingTxn[TXN]]
 	currentState state.ListState[TXN]
@@ -176,7 +195,21 @@ func (o *twoPhaseOp[T, TXN]) notifyCheckpointComplete(id int64) (err error) {
 		n++
 	}
 	o.pending = o.pending[n:]
+	o.abortLingering()
 	return nil
+}
+
+// abortLingering lets the sink abort what earlier attempts left, once.
+func (o *twoPhaseOp[T, TXN]) abortLingering() {
+	a, ok := o.sink.(LingeringTransactionAborter)
+	if o.lingering || !ok {
+		return
+	}
+	o.lingering = true
+	if err := a.AbortLingering(); err != nil {
+		// Left-over transactions are invisible: not worth a failover.
+		o.oc.task.log.Warn("aborting transactions of earlier attempts failed", "operator", o.oc.rc.opName, "err", err)
+	}
 }
 
 // notifyCheckpointAborted keeps the transactions: a later checkpoint
@@ -206,6 +239,7 @@ func (o *twoPhaseOp[T, TXN]) endInput() (err error) {
 		}
 		o.pending = o.pending[1:]
 	}
+	o.abortLingering()
 	return nil
 }
 
@@ -242,6 +276,8 @@ func WriteFilesExactlyOnce[T any](s *DataStream[T], dir string, format func(T) s
 type fileSink[T any] struct {
 	dir    string
 	format func(T) string
+	rc     *RuntimeContext
+	owner  string // the job and operator, hashed: whose in-progress files are whose
 	prefix string
 	n      int
 	f      *os.File
@@ -254,13 +290,45 @@ func (s *fileSink[T]) Open(rc *RuntimeContext) error {
 		return err
 	}
 	s.prefix = fmt.Sprintf("part-%d-%s", rc.SubtaskIndex(), randomHex(6))
+	sum := sha256.Sum256([]byte(string(rc.JobID()) + "/" + rc.OperatorID()))
+	s.rc, s.owner = rc, hex.EncodeToString(sum[:8])
 	return nil
+}
+
+// AbortLingering implements LingeringTransactionAborter: it removes the
+// in-progress files of earlier attempts of this job's sink operator that
+// belong to this subtask. An in-progress file is named
+// ".<final>.<owner>.<attempt>.inprogress"; files of other jobs or sinks
+// sharing the directory, and of this attempt, stay.
+func (s *fileSink[T]) AbortLingering() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		f := strings.Split(e.Name(), ".")
+		if len(f) != 5 || f[0] != "" || f[2] != s.owner || f[4] != "inprogress" {
+			continue
+		}
+		attempt, err1 := strconv.Atoi(f[3])
+		sub, _, _ := strings.Cut(strings.TrimPrefix(f[1], "part-"), "-")
+		subtask, err2 := strconv.Atoi(sub)
+		if err1 != nil || err2 != nil || attempt >= s.rc.Attempt() || subtask%s.rc.Parallelism() != s.rc.SubtaskIndex() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *fileSink[T]) BeginTransaction() (FileTransaction, error) {
 	s.n++
 	name := fmt.Sprintf("%s-%d", s.prefix, s.n)
-	txn := FileTransaction{InProgress: filepath.Join(s.dir, "."+name+".inprogress"), Final: filepath.Join(s.dir, name)}
+	txn := FileTransaction{InProgress: filepath.Join(s.dir, fmt.Sprintf(".%s.%s.%d.inprogress", name, s.owner, s.rc.Attempt())),
+		Final: filepath.Join(s.dir, name)}
 	f, err := os.OpenFile(txn.InProgress, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return txn, err

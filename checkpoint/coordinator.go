@@ -325,6 +325,7 @@ type Coordinator struct {
 	pending        map[int64]*pendingCheckpoint
 	aborted        []abortedCheckpoint // recent, oldest first
 	failures       int                 // consecutive
+	firstFailure   failedCheckpoint    // the first of the consecutive failures
 	lastTrigger    time.Time
 	lastCompletion time.Time // zero if none since start
 	stopped        bool
@@ -530,7 +531,7 @@ func (c *Coordinator) Decline(now time.Time, id int64, task TaskID, reason error
 	if errors.Is(reason, ErrTaskNotReady) || errors.Is(reason, ErrSubsumed) {
 		return &a, nil
 	}
-	return &a, c.countFailure(p)
+	return &a, c.countFailure(p, why)
 }
 
 // CheckTimeouts aborts the pending checkpoints whose Timeout has passed at
@@ -544,9 +545,10 @@ func (c *Coordinator) CheckTimeouts(now time.Time) ([]Abort, error) {
 		if now.Before(p.deadline) {
 			continue
 		}
-		aborts = append(aborts, c.abort(now, p, fmt.Errorf("%w: timeout %v, triggered at %v, %d of %d tasks acknowledged",
-			ErrExpired, c.cfg.Timeout, p.trigger, len(p.acks), len(c.tasks)), true))
-		if err := c.countFailure(p); err != nil {
+		why := fmt.Errorf("%w: timeout %v, triggered at %v, %d of %d tasks acknowledged",
+			ErrExpired, c.cfg.Timeout, p.trigger, len(p.acks), len(c.tasks))
+		aborts = append(aborts, c.abort(now, p, why, true))
+		if err := c.countFailure(p, why); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -590,21 +592,37 @@ func (c *Coordinator) abort(now time.Time, p *pendingCheckpoint, reason error, d
 	return a
 }
 
-// countFailure counts the failure of p (unless it is a savepoint) and
-// returns ErrTooManyFailures when the count exceeds TolerableFailures, then
-// resets the count for the job's next attempt.
-func (c *Coordinator) countFailure(p *pendingCheckpoint) error {
+// countFailure counts the failure of p for reason (unless p is a
+// savepoint) and returns ErrTooManyFailures when the count exceeds
+// TolerableFailures, then resets the count for the job's next attempt. The
+// error wraps the last failure's reason, so that the cause (a full disk,
+// with its path) reaches whoever reports why the job failed over, and
+// names the first failure of the series when it differs.
+func (c *Coordinator) countFailure(p *pendingCheckpoint, reason error) error {
 	if p.savepoint {
 		return nil
 	}
 	c.failures++
+	if c.failures == 1 {
+		c.firstFailure = failedCheckpoint{id: p.id, reason: reason}
+	}
 	if c.failures <= c.cfg.TolerableFailures {
 		return nil
 	}
-	n := c.failures
-	c.failures = 0
-	return fmt.Errorf("%w: %d consecutive failures (checkpoint %d the last), %d tolerated; the job must fail over",
-		ErrTooManyFailures, n, p.id, c.cfg.TolerableFailures)
+	n, first := c.failures, c.firstFailure
+	c.failures, c.firstFailure = 0, failedCheckpoint{}
+	if n > 1 && first.reason != nil && first.reason.Error() != reason.Error() {
+		return fmt.Errorf("%w: %d consecutive failures, %d tolerated; the job must fail over; the first, checkpoint %d: %v; the last, checkpoint %d: %w",
+			ErrTooManyFailures, n, c.cfg.TolerableFailures, first.id, first.reason, p.id, reason)
+	}
+	return fmt.Errorf("%w: %d consecutive failures, %d tolerated; the job must fail over; checkpoint %d: %w",
+		ErrTooManyFailures, n, c.cfg.TolerableFailures, p.id, reason)
+}
+
+// failedCheckpoint is a checkpoint that failed, and why.
+type failedCheckpoint struct {
+	id     int64
+	reason error
 }
 
 // Complete finalizes checkpoint id once every task acknowledged: it writes
@@ -633,11 +651,12 @@ func (c *Coordinator) Complete(ctx context.Context, now time.Time, id int64) (Co
 	m := p.metadata(&c.job)
 	if err := c.finalize(ctx, p, m); err != nil {
 		discard := !errors.Is(err, ErrExists) && !errors.Is(err, ErrCommitOutcomeUnknown)
-		a := c.abort(now, p, fmt.Errorf("%w: checkpoint %d: %w", ErrFinalize, id, err), discard)
-		return CompleteResult{Failed: &a}, c.countFailure(p)
+		why := fmt.Errorf("%w: checkpoint %d: %w", ErrFinalize, id, err)
+		a := c.abort(now, p, why, discard)
+		return CompleteResult{Failed: &a}, c.countFailure(p, why)
 	}
 	delete(c.pending, id)
-	c.failures = 0
+	c.failures, c.firstFailure = 0, failedCheckpoint{}
 	c.lastCompletion = now
 	c.stats.ended(id, now, nil)
 	res := CompleteResult{Completed: &Completion{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -698,4 +699,36 @@ func TestCoordinatorBeforeCommitOutcomeUnknown(t *testing.T) {
 	ids, err := s.ListCheckpoints(ctx, coordJob)
 	require.NoError(t, err)
 	require.Equal(t, []int64{1, 2}, ids, "the metadata stays")
+}
+
+// The error that fails the job over after too many checkpoint failures
+// wraps the last failure's cause, with the task that declined, and names
+// the first when it differs: "exceeded tolerable checkpoint failures"
+// alone does not say that the disk is full.
+func TestCoordinatorTooManyFailuresNamesTheCause(t *testing.T) {
+	c := newTestCoordinator(t, CoordinatorConfig{TolerableFailures: 1}, NewMemStorage())
+	full := fmt.Errorf("write /ckpt/chk-1/x: %w", syscall.ENOSPC)
+	tr, err := c.Trigger(t0, false, "")
+	require.NoError(t, err)
+	_, err = c.Decline(t0, tr.ID, TaskID{0, 1}, full)
+	require.NoError(t, err, "one failure is tolerated")
+	tr, err = c.Trigger(at(time.Minute), false, "")
+	require.NoError(t, err)
+	_, err = c.Decline(at(time.Minute), tr.ID, TaskID{0, 0}, errors.New("permission denied"))
+	require.ErrorIs(t, err, ErrTooManyFailures)
+	require.ErrorIs(t, err, ErrDeclined)
+	require.Contains(t, err.Error(), "checkpoint 2: checkpoint: declined by task v0/s0: permission denied")
+	require.Contains(t, err.Error(), "the first, checkpoint 1: checkpoint: declined by task v0/s1: write /ckpt/chk-1/x: no space left on device")
+
+	// A new series names only its own cause.
+	tr, err = c.Trigger(at(2*time.Minute), false, "")
+	require.NoError(t, err)
+	_, err = c.Decline(at(2*time.Minute), tr.ID, TaskID{0, 1}, full)
+	require.NoError(t, err)
+	tr, err = c.Trigger(at(3*time.Minute), false, "")
+	require.NoError(t, err)
+	_, err = c.Decline(at(3*time.Minute), tr.ID, TaskID{0, 1}, full)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.NotContains(t, err.Error(), "permission denied")
+	require.NotContains(t, err.Error(), "the first")
 }

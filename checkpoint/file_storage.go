@@ -116,14 +116,26 @@ func (s *FileStorage) CreateStream(ctx context.Context, loc Location, name strin
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("checkpoint: create %s: %w", loc, noSpace(err))
+	// A writer of the same checkpoint that failed may remove the directory
+	// between MkdirAll and CreateTemp (see fileWriter.fail): create it
+	// again then.
+	var f *os.File
+	for range 3 {
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("checkpoint: create %s: %w", loc, noSpace(err))
+		}
+		if f, err = os.CreateTemp(dir, tempPattern(name)); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
 	}
-	f, err := os.CreateTemp(dir, tempPattern(name))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: create stream %q in %s: %w", name, loc, noSpace(err))
 	}
-	return &fileWriter{ctx: ctx, f: f, final: filepath.Join(dir, name)}, nil
+	w := &fileWriter{ctx: ctx, f: f, final: filepath.Join(dir, name)}
+	if !loc.IsSavepoint() {
+		w.removeEmpty = dir
+	}
+	return w, nil
 }
 
 // tempPattern is the os.CreateTemp pattern for a temporary file that will
@@ -141,6 +153,10 @@ type fileWriter struct {
 	final string
 	pos   int64
 	err   error // the error that ended the writer, if any
+	// removeEmpty is the checkpoint directory the writer created or shares,
+	// removed when a failed or aborted writer leaves it empty: the
+	// checkpoint fails with it, and its discard may have run already.
+	removeEmpty string
 }
 
 func (w *fileWriter) Write(p []byte) (int, error) {
@@ -178,6 +194,7 @@ func (w *fileWriter) Close() (StreamHandle, error) {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
+		w.removeDirIfEmpty()
 		w.err = fmt.Errorf("checkpoint: close stream %s: %w", w.final, noSpace(err))
 		return StreamHandle{}, w.err
 	}
@@ -193,16 +210,28 @@ func (w *fileWriter) Abort() error {
 	return nil
 }
 
-// fail aborts the writer, removing its temporary file, and returns err.
+// fail aborts the writer, removing its temporary file (and the checkpoint
+// directory if that leaves it empty), and returns err.
 func (w *fileWriter) fail(err error) error {
 	if w.f != nil {
 		tmp := w.f.Name()
 		_ = w.f.Close()
 		_ = os.Remove(tmp)
+		w.removeDirIfEmpty()
 		w.f = nil
 		w.err = err
 	}
 	return err
+}
+
+// removeDirIfEmpty removes the writer's checkpoint directory if it holds
+// nothing: a failed checkpoint leaves no empty chk-<n> directory behind,
+// even when it was discarded before this writer failed (os.Remove fails on
+// a directory that is not empty, which is then left alone).
+func (w *fileWriter) removeDirIfEmpty() {
+	if w.removeEmpty != "" {
+		_ = os.Remove(w.removeEmpty)
+	}
 }
 
 func (w *fileWriter) closedErr() error {

@@ -191,3 +191,47 @@ func TestNoSpaceWrapping(t *testing.T) {
 	require.NoError(t, noSpace(nil))
 	require.Equal(t, 1, strings.Count(noSpace(noSpace(syscall.ENOSPC)).Error(), "no space left on storage"))
 }
+
+// A checkpoint is discarded when one subtask declines it, while another
+// subtask may still be about to write its state there: that late writer
+// creates the chk-<n> directory again, and when it fails or is aborted
+// (its checkpoint is gone, or the disk is full), it must not leave the
+// directory behind empty. A directory that holds something stays, and so
+// does a savepoint's target directory.
+func TestFileStorageFailedWriterLeavesNoEmptyCheckpointDir(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := NewFileStorage(FileStorageConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	loc := CheckpointLocation(job, 7)
+	cdir, err := s.LocationDir(loc)
+	require.NoError(t, err)
+	require.NoError(t, s.Delete(ctx, loc)) // the decline's discard ran first
+
+	late, err := s.CreateStream(ctx, loc, "late")
+	require.NoError(t, err)
+	_, err = late.Write([]byte("state"))
+	require.NoError(t, err)
+	require.NoError(t, late.Abort())
+	_, err = os.Stat(cdir)
+	require.ErrorIs(t, err, fs.ErrNotExist, "an aborted writer left an empty %s", cdir)
+
+	// Another writer's stream keeps the directory.
+	writeStream(t, ctx, s, loc, "kept", pattern(10, 0))
+	w, err := s.CreateStream(ctx, loc, "failed")
+	require.NoError(t, err)
+	require.NoError(t, w.Abort())
+	_, err = os.Stat(filepath.Join(cdir, "kept"))
+	require.NoError(t, err)
+	// A writer created after a failed one removed the directory works.
+	require.NoError(t, s.Delete(ctx, loc))
+	writeStream(t, ctx, s, loc, "again", pattern(10, 0))
+
+	sp := SavepointLocation("sp-1")
+	spDir, err := s.LocationDir(sp)
+	require.NoError(t, err)
+	w, err = s.CreateStream(ctx, sp, "failed")
+	require.NoError(t, err)
+	require.NoError(t, w.Abort())
+	_, err = os.Stat(spDir)
+	require.NoError(t, err, "a savepoint target stays")
+}
