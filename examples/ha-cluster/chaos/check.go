@@ -169,8 +169,25 @@ func elections(c *cluster) ([]election, error) {
 	return out, nil
 }
 
-// logLines returns the WARN and ERROR lines the nodes logged between from
-// and to, at most max, each prefixed with its node.
+// notableMessages are the INFO messages that tell a recovery's steps.
+var notableMessages = []string{`msg="job status"`, `msg="restarting job"`, `msg="task manager registered"`, `msg="leading:`, `msg="raft leadership"`}
+
+// notable reports whether a log line tells of a failure or a recovery
+// step: WARN and ERROR lines and the notable INFO messages.
+func notable(l string) bool {
+	if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+		return true
+	}
+	for _, m := range notableMessages {
+		if strings.Contains(l, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// logLines returns the notable lines the nodes logged between from and
+// to, at most max, each prefixed with its node.
 func logLines(c *cluster, from, to time.Time, max int) []string {
 	var out []string
 	for _, n := range c.nodes {
@@ -182,7 +199,7 @@ func logLines(c *cluster, from, to time.Time, max int) []string {
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			l := sc.Text()
-			if !strings.Contains(l, "level=WARN") && !strings.Contains(l, "level=ERROR") {
+			if !notable(l) {
 				continue
 			}
 			t := timeRE.FindStringSubmatch(l)
@@ -192,6 +209,9 @@ func logLines(c *cluster, from, to time.Time, max int) []string {
 			at, err := time.Parse(time.RFC3339Nano, t[1])
 			if err != nil || at.Before(from) || at.After(to) {
 				continue
+			}
+			if len(l) > 400 {
+				l = l[:400] + "…"
 			}
 			out = append(out, n.name+": "+l)
 		}

@@ -245,7 +245,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 			if d.recovered {
 				to = d.at.Add(d.recovery)
 			}
-			for _, l := range logLines(c, d.at.Add(-time.Second), to, 30) {
+			for _, l := range logLines(c, d.at.Add(-time.Second), to, 60) {
 				logf("      %s", l)
 			}
 		}
