@@ -85,6 +85,7 @@ func main() {
 	flag.DurationVar(&cfg.MaxInterval, "max-interval", cfg.MaxInterval, "longest time between two disruptions")
 	flag.DurationVar(&cfg.MinPause, "min-pause", cfg.MinPause, "shortest SIGSTOP pause")
 	flag.DurationVar(&cfg.MaxPause, "max-pause", cfg.MaxPause, "longest SIGSTOP pause")
+	flag.DurationVar(&cfg.MaxDown, "max-down", cfg.MaxDown, "longest time a killed node stays down before its restart (random from 0)")
 	flag.DurationVar(&cfg.Stall, "stall", cfg.Stall, "stop disrupting when the cluster has not recovered within this")
 	flag.Int64Var(&cfg.Rate, "rate", cfg.Rate, "records per second per source subtask")
 	flag.Int64Var(&cfg.Keys, "keys", cfg.Keys, "number of keys")
@@ -231,10 +232,19 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 			d.disturbed = true
 		}
 		msg := "the job was not disturbed"
-		if d.disturbed && d.recovered {
-			msg = fmt.Sprintf("the job ran again after %.2fs", d.recovery.Seconds())
-		} else if d.disturbed {
+		if d.disturbed {
+			first := 0
+			for i, s := range d.window {
+				if !s.healthy {
+					first = i
+					break
+				}
+			}
 			msg = "the job did not run again"
+			if d.recovered {
+				msg = fmt.Sprintf("the job ran again after %.2fs", d.recovery.Seconds())
+			}
+			msg += fmt.Sprintf(" (first seen not running at +%.2fs)", d.window[first].start.Sub(d.at).Seconds())
 		}
 		logf("%s #%d: %s", since(t), d.n, msg)
 		if !d.recovered || d.recovery > cfg.MaxRecovery {
