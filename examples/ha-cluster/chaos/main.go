@@ -460,7 +460,7 @@ func (r *report) print(w io.Writer) {
 	rs := r.recoveries()
 	fmt.Fprintf(w, "recoveries: %d disruptions stopped the job", len(rs))
 	if len(rs) > 0 {
-		fmt.Fprintf(w, ": median %.2fs, max %.2fs; over %v: %d", rs[len(rs)/2].Seconds(), rs[len(rs)-1].Seconds(), r.cfg.MaxRecovery, countOver(rs, r.cfg.MaxRecovery))
+		fmt.Fprintf(w, ": median %.2fs, max %.2fs; over %v: %d", median(rs).Seconds(), rs[len(rs)-1].Seconds(), r.cfg.MaxRecovery, countOver(rs, r.cfg.MaxRecovery))
 	}
 	fmt.Fprintf(w, "; %d did not disturb it\n", undisturbed)
 	fmt.Fprintf(w, "per disruption:")
@@ -520,6 +520,16 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, " (%s)", r.rootCause)
 	}
 	fmt.Fprintf(w, "\noutput: %s\n", r.exact)
+}
+
+// median returns the median of sorted durations (the mean of the middle
+// two for an even number).
+func median(ds []time.Duration) time.Duration {
+	n := len(ds)
+	if n%2 == 1 {
+		return ds[n/2]
+	}
+	return (ds[n/2-1] + ds[n/2]) / 2
 }
 
 func countOver(ds []time.Duration, max time.Duration) int {
