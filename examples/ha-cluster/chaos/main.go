@@ -244,7 +244,16 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 			if d.recovered {
 				msg = fmt.Sprintf("the job ran again after %.2fs", d.recovery.Seconds())
 			}
-			msg += fmt.Sprintf(" (first seen not running at +%.2fs)", d.window[first].start.Sub(d.at).Seconds())
+			msg += fmt.Sprintf(" (first seen not running at +%.2fs", d.window[first].start.Sub(d.at).Seconds())
+			for i := first + 1; i < len(d.window); i++ {
+				if d.window[i].healthy {
+					if i <= last {
+						msg += fmt.Sprintf(", running again at +%.2fs, then not running again", d.window[i].start.Sub(d.at).Seconds())
+					}
+					break
+				}
+			}
+			msg += ")"
 		}
 		logf("%s #%d: %s", since(t), d.n, msg)
 		if !d.recovered || d.recovery > cfg.MaxRecovery {
