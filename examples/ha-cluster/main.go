@@ -2,12 +2,18 @@
 // the same binary runs every JobManager node (three of them form a Raft
 // group; the leader runs the jobs) and every TaskManager node, configured
 // by the FLINK_* variables of flink.NodeConfigFromEnv, FLINK_HA=true among
-// them. It registers one job, exactly-once, that counts records per key
-// into an exactly-once file sink, so that a failover can be checked to
-// lose and duplicate nothing.
+// them. It registers two jobs that count records per key into an
+// exactly-once file sink, so that a failover can be checked to lose and
+// duplicate nothing:
 //
 //	exactly-once N KEYS DIR   N records keyed i % KEYS; every line of the
 //	                          committed files in DIR is "key,count"
+//	chaos RATE KEYS DIR STOP  the records 0, 1, 2, ... keyed i % KEYS, RATE
+//	                          per second per source subtask, until the file
+//	                          STOP appears holding an end E: then the
+//	                          records below E, and the job finishes; the
+//	                          output is as exactly-once's with N = E (the
+//	                          chaos harness in ./chaos runs it)
 package main
 
 import (
@@ -53,6 +59,29 @@ func registry() *flink.Registry {
 			return i % keys, nil
 		}).UID("source")
 		ones := flink.Map(src, func(k int64) (keyCount, error) { return keyCount{Key: k, Count: 1}, nil }).UID("map")
+		sums := flink.Reduce(flink.KeyBy(ones, func(r keyCount) int64 { return r.Key }), func(a, b keyCount) (keyCount, error) {
+			return keyCount{Key: a.Key, Count: a.Count + b.Count}, nil
+		}).UID("sum")
+		flink.WriteFilesExactlyOnce(sums, args[2], func(r keyCount) string { return fmt.Sprintf("%d,%d", r.Key, r.Count) }).UID("sink")
+		return nil
+	})
+	reg.MustRegister("chaos", func(env *flink.Env, args []string) error {
+		if len(args) != 4 {
+			return fmt.Errorf("usage: chaos RATE KEYS DIR STOPFILE")
+		}
+		rate, err1 := strconv.ParseInt(args[0], 10, 64)
+		keys, err2 := strconv.ParseInt(args[1], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if rate < 1 || keys < 1 {
+			return fmt.Errorf("chaos: RATE = %d and KEYS = %d, want both >= 1", rate, keys)
+		}
+		// Restarts are not limited by number (a chaos run causes many) but
+		// by rate: more than 100 failures in a minute is a restart loop.
+		env.Configure(flink.WithCheckpointing(200*time.Millisecond), flink.WithRestartStrategy(flink.FailureRateRestart(100, time.Minute, 100*time.Millisecond)))
+		src := newPacedSource(env, rate, args[3])
+		ones := flink.Map(src, func(i int64) (keyCount, error) { return keyCount{Key: i % keys, Count: 1}, nil }).UID("map")
 		sums := flink.Reduce(flink.KeyBy(ones, func(r keyCount) int64 { return r.Key }), func(a, b keyCount) (keyCount, error) {
 			return keyCount{Key: a.Key, Count: a.Count + b.Count}, nil
 		}).UID("sum")
