@@ -61,6 +61,12 @@ func runningCountJob(env *Env, records, keys int64, dir string, inject *failureI
 		}
 		return i % keys, nil
 	}).UID("source")
+	runningCounts(src, dir, inject)
+}
+
+// runningCounts counts the keys of src and writes each key's running count
+// exactly once to dir.
+func runningCounts(src *DataStream[int64], dir string, inject *failureInjector) {
 	mapped := Map(src, func(k int64) (keyCount, error) {
 		if inject != nil {
 			if err := inject.check(); err != nil {
@@ -205,12 +211,56 @@ func inProgressFiles(t testing.TB, dir string) []string {
 	return names
 }
 
+// recordGate holds a generator until the test lets records through: the
+// job waits for the test's signal, not for a clock.
+type recordGate struct {
+	mu      sync.Mutex
+	permits int64 // records that may still pass; negative: no limit
+	changed chan struct{}
+}
+
+// newRecordGate returns a gate that lets permits records through.
+func newRecordGate(permits int64) *recordGate {
+	return &recordGate{permits: permits, changed: make(chan struct{})}
+}
+
+// pass blocks while the permits are used up, then takes one.
+func (g *recordGate) pass() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.permits == 0 {
+		ch := g.changed
+		g.mu.Unlock()
+		<-ch
+		g.mu.Lock()
+	}
+	if g.permits > 0 {
+		g.permits--
+	}
+}
+
+// open lets every record through from now on.
+func (g *recordGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.permits != 0 {
+		g.permits = -1
+		return
+	}
+	g.permits = -1
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
 // savepointWhenRunning takes a savepoint of job id once all its subtasks
 // run; the test fails if the job ends first.
 func savepointWhenRunning(t *testing.T, d *Dispatcher, id JobID, target string, stop bool) string {
 	t.Helper()
 	for {
 		path, err := d.TriggerSavepoint(context.Background(), id, target, stop)
+		if errors.Is(err, ErrJobEnding) {
+			t.Fatalf("job %s read all its input before the savepoint: %v", id, err)
+		}
 		if !errors.Is(err, ErrJobNotRunning) {
 			require.NoError(t, err)
 			return path
@@ -251,42 +301,111 @@ func TestRescaleViaSavepoints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// start runs the job at parallelism p from savepoint (if set).
-	start := func(p int, savepoint string) JobID {
+	// start runs the job at parallelism p from savepoint (if set); its
+	// source generates only the records gate (if set) lets through, so
+	// that the job cannot end before the test takes its savepoint.
+	start := func(p int, savepoint string, gate *recordGate) JobID {
 		env := NewEnv(WithParallelism(p), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
-		runningCountJob(env, records, keys, out, nil, 10*time.Millisecond)
+		src := Generate(env, records, func(i int64) (int64, error) {
+			if gate != nil {
+				gate.pass()
+			}
+			return i % keys, nil
+		}).UID("source")
+		runningCounts(src, out, nil)
 		g, err := env.JobGraph()
 		require.NoError(t, err)
 		id, err := c.Dispatcher().submitGraph(ctx, g)
 		require.NoError(t, err)
 		return id
 	}
-	stopWithSavepoint := func(id JobID) string {
+	// stopWithSavepoint stops job id with a savepoint, then opens its gate
+	// so that its sources, held in the generator, see that they stop.
+	stopWithSavepoint := func(id JobID, gate *recordGate) string {
 		path := savepointWhenRunning(t, c.Dispatcher(), id, "", true)
+		gate.open()
 		res, err := c.Dispatcher().JobResult(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, JobFinished, res.Status, "stop-with-savepoint ends the job as FINISHED")
 		return path
 	}
 
-	id := start(2, "")
+	// Each stopped run generates a quarter of the records at most; the
+	// records its subtasks generated into a batch they hold (up to
+	// batchSize each) are not emitted, so a tenth is surely committed.
+	gate1, gate2 := newRecordGate(records/4), newRecordGate(records/4)
+	defer gate1.open() // before c.Close: a held source could not stop
+	defer gate2.open()
+	id := start(2, "", gate1)
 	waitLines(t, out, int(records/10))
-	sp1 := stopWithSavepoint(id)
+	sp1 := stopWithSavepoint(id, gate1)
 	n1 := len(readCommitted(t, out))
 	t.Logf("parallelism 2: %d lines, savepoint %s", n1, sp1)
 
-	id = start(3, sp1)
+	id = start(3, sp1, gate2)
 	waitLines(t, out, n1+int(records/10))
-	sp2 := stopWithSavepoint(id)
+	sp2 := stopWithSavepoint(id, gate2)
 	n2 := len(readCommitted(t, out))
 	t.Logf("parallelism 3: %d lines, savepoint %s", n2, sp2)
 	require.Less(t, n2, int(records), "the job should not have finished before the second savepoint")
 
-	id = start(1, sp2)
+	id = start(1, sp2, nil)
 	res, err := c.Dispatcher().JobResult(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, JobFinished, res.Status)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
+}
+
+// TestSavepointOfEndingJob asks for savepoints of a bounded job whose
+// sources have read all their input while a downstream operator still
+// works: the answer is ErrJobEnding at once (through the Go API and
+// REST), never a savepoint that fails or hangs at random, and the job
+// then finishes.
+func TestSavepointOfEndingJob(t *testing.T) {
+	dir := t.TempDir()
+	storage, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: filepath.Join(dir, "checkpoints")})
+	require.NoError(t, err)
+	cfg := DefaultClusterConfig()
+	cfg.SlotsPerTaskManager, cfg.CheckpointStorage = 4, storage
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // before c.Close: the held operator must return
+
+	env := NewEnv(WithParallelism(2), WithCheckpointing(time.Hour))
+	src := Generate(env, 10, func(i int64) (int64, error) { return i, nil }).UID("source")
+	held := Map(src.Rebalance(), func(i int64) (int64, error) {
+		<-release
+		return i, nil
+	}).UID("held")
+	SinkTo(held, "discard", SinkFunc(func(int64) error { return nil }))
+	g, err := env.JobGraph()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := c.Dispatcher()
+	id, err := d.submitGraph(ctx, g)
+	require.NoError(t, err)
+	j, err := d.job(id)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return j.jm.ckpt.sourcesEndedCount() == 2 }, time.Minute, 5*time.Millisecond,
+		"both source subtasks read all their input")
+
+	for _, stop := range []bool{false, true} {
+		_, err = d.TriggerSavepoint(ctx, id, "", stop)
+		require.ErrorIs(t, err, ErrJobEnding, "stop %v", stop)
+		assert.Contains(t, err.Error(), "read all their input")
+	}
+	_, err = d.StartSavepoint(id, "", false)
+	require.ErrorIs(t, err, ErrJobEnding)
+
+	free()
+	res, err := d.JobResult(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, JobFinished, res.Status)
 }
 
 // savepointFixture runs the running-count job and stops it with a

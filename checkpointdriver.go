@@ -149,7 +149,11 @@ func (d *checkpointDriver) close() {
 	aborts := d.mu.coord.Shutdown(d.jm.cfg.now())
 	d.handleAbortsLocked(aborts)
 	for id, ch := range d.mu.savepoints {
-		ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d: %w", id, ErrJobCanceled)}
+		err := fmt.Errorf("flink: savepoint %d: %w", id, ErrJobCanceled)
+		if ending := d.endingLocked(); ending != nil {
+			err = fmt.Errorf("flink: savepoint %d: %w", id, ending)
+		}
+		ch <- savepointOutcome{err: err}
 		delete(d.mu.savepoints, id)
 	}
 	d.mu.Unlock()
@@ -163,13 +167,54 @@ func (d *checkpointDriver) finalWantedLocked() bool {
 	if d.mu.finalID != 0 || !d.jm.graph.Config.Checkpointing.Enabled() {
 		return false
 	}
+	return len(d.mu.sourcesEnded) == d.sourceSubtasks()
+}
+
+// sourceSubtasks returns how many source subtasks the job has.
+func (d *checkpointDriver) sourceSubtasks() int {
 	n := 0
 	for _, v := range d.jm.graph.Vertices {
 		if v.IsSource() {
 			n += v.Parallelism
 		}
 	}
-	return len(d.mu.sourcesEnded) == n
+	return n
+}
+
+// sourcesEndedCount returns how many source subtasks of the current
+// attempt read all their input.
+func (d *checkpointDriver) sourcesEndedCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.mu.sourcesEnded)
+}
+
+// ending returns an error wrapping ErrJobEnding once every source subtask
+// of the current attempt read all its input, else nil. A source subtask
+// that ended while others read on still takes part in savepoints: it
+// waits for the final checkpoint before it ends its output.
+func (d *checkpointDriver) ending() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.endingLocked()
+}
+
+func (d *checkpointDriver) endingLocked() error {
+	n := d.sourceSubtasks()
+	if len(d.mu.sourcesEnded) == n || d.mu.finalID != 0 {
+		return fmt.Errorf("%w: job %q: its %d source subtasks read all their input; it ends FINISHED without a savepoint", ErrJobEnding, d.jm.graph.Name, n)
+	}
+	return nil
+}
+
+// savepointFailure is the error a savepoint waiter gets for aborted
+// savepoint id: it wraps ErrJobEnding when the job's sources ended
+// meanwhile, whatever subtask declined first.
+func (d *checkpointDriver) savepointFailureLocked(id int64, reason error) error {
+	if ending := d.endingLocked(); ending != nil && !errors.Is(reason, ErrJobEnding) {
+		return fmt.Errorf("flink: savepoint %d failed: %w (%w)", id, ending, reason)
+	}
+	return fmt.Errorf("flink: savepoint %d failed: %w", id, reason)
 }
 
 // sourceEnded records a source subtask that read all its input.
@@ -294,7 +339,7 @@ func (d *checkpointDriver) handleAbortsLocked(aborts []checkpoint.Abort) {
 			})
 		}
 		if ch, ok := d.mu.savepoints[a.ID]; ok {
-			ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d failed: %w", a.ID, a.Reason)}
+			ch <- savepointOutcome{err: d.savepointFailureLocked(a.ID, a.Reason)}
 			delete(d.mu.savepoints, a.ID)
 		}
 		d.discard(a.Discard)
@@ -351,12 +396,20 @@ func (d *checkpointDriver) latest(ctx context.Context) (*TaskRestore, error) {
 
 // triggerSavepoint takes a savepoint at target and waits for it. With
 // stop, sources emit nothing after it.
+//
+// It fails with ErrJobNotRunning while a subtask is not running, and with
+// ErrJobEnding when the job's sources have read all their input, before or
+// while the savepoint is taken: a bounded job then ends by itself.
 func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string, stop bool) (string, error) {
-	if !d.jm.allRunning() {
-		return "", fmt.Errorf("%w: job %q is %s; savepoints need every subtask running", ErrJobNotRunning, d.jm.graph.Name, d.jm.Status())
+	if err := d.jm.savepointBlocker(); err != nil {
+		return "", err
 	}
 	ch := make(chan savepointOutcome, 1)
 	d.mu.Lock()
+	if err := d.endingLocked(); err != nil {
+		d.mu.Unlock()
+		return "", err
+	}
 	id, err := d.triggerLocked(d.jm.cfg.now(), true, target, false, stop)
 	if err == nil {
 		d.mu.savepoints[id] = ch

@@ -129,6 +129,13 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 		t.mu.Unlock()
 		return fmt.Errorf("%w: %w", errTaskStopping, err)
 	}
+	if t.ckpt.inputEnded {
+		// The source emitted the end of its input: a barrier after it
+		// would reach no one, and a savepoint can no longer be taken.
+		t.mu.Unlock()
+		t.decline(b.ID, t.endingError())
+		return nil
+	}
 	snaps := make([]operatorSnapshot, len(t.states))
 	var snapErr error
 	for i, s := range t.states {
@@ -169,7 +176,7 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 	case snapErr != nil:
 		t.decline(b.ID, snapErr)
 	case !write:
-		t.decline(b.ID, fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id))
+		t.decline(b.ID, t.endingError())
 	default:
 		go t.writeSnapshot(b, snaps, alignment)
 	}
@@ -268,6 +275,17 @@ func (t *task) decline(id int64, reason error) {
 	if err := t.jm.DeclineCheckpoint(ctx, t.id, id, reason); err != nil {
 		t.log.Debug("declining checkpoint failed", "checkpoint", id, "err", err)
 	}
+}
+
+// endingError is why a subtask whose run is ending declines a checkpoint:
+// ErrJobEnding when its input ended (the job is finishing), else it is
+// being stopped. Both wrap checkpoint.ErrTaskNotReady, which the
+// coordinator does not count as a checkpoint failure.
+func (t *task) endingError() error {
+	if t.ctx.Err() == nil {
+		return fmt.Errorf("%w: %w: %s has read all its input and is finishing", ErrJobEnding, checkpoint.ErrTaskNotReady, t.id)
+	}
+	return fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id)
 }
 
 // triggerCheckpoint takes a checkpoint at a source subtask, once it was
@@ -392,8 +410,9 @@ func (t *task) awaitFinalCheckpoint() error {
 // lock guards.
 type taskCheckpoints struct {
 	// finalID and closing are guarded by the task's emit lock.
-	finalID int64
-	closing bool // run is ending: no more snapshots are written
+	finalID    int64
+	closing    bool // run is ending: no more snapshots are written
+	inputEnded bool // the source emitted the end of its input
 
 	finalTaken chan struct{} // closed once the final checkpoint was taken
 	finalOnce  sync.Once

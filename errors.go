@@ -26,8 +26,15 @@ var (
 	// ErrFingerprintMismatch: a process built a different JobGraph from the
 	// same job name and arguments: a different binary.
 	ErrFingerprintMismatch = errors.New("flink: job graph fingerprint mismatch")
-	// ErrJobNotRunning: the operation needs a running job.
+	// ErrJobNotRunning: the operation needs a running job. A job that is
+	// still deploying or restarting may be asked again.
 	ErrJobNotRunning = errors.New("flink: job not running")
+	// ErrJobEnding: a savepoint was asked of a bounded job whose sources
+	// have read all their input, or whose subtasks are finishing: the job
+	// ends by itself, FINISHED, and no savepoint can be taken of it any
+	// more. Asking again cannot succeed; wait for the job's result
+	// instead (a stop-with-savepoint is then not needed).
+	ErrJobEnding = errors.New("flink: job is ending: its sources have read all their input")
 	// ErrRestoreMismatch: a checkpoint or savepoint does not fit the job
 	// told to start from it.
 	ErrRestoreMismatch = errors.New("flink: checkpoint does not match the job")

@@ -348,6 +348,45 @@ func (jm *JobManager) allRunning() bool {
 	return jm.mu.status == JobRunning && jm.mu.failure == nil && jm.mu.eg.AllIn(Running)
 }
 
+// savepointBlocker says why no savepoint can be taken of the job now:
+// ErrJobEnding once every source subtask of the running attempt read all
+// its input or a subtask finished (the job ends by itself; asking again
+// cannot succeed), ErrJobNotRunning while the job is not running
+// (deploying or restarting: ask again; or ended). Nil when every subtask
+// runs.
+func (jm *JobManager) savepointBlocker() error {
+	jm.mu.Lock()
+	status, failing, running, finished := jm.mu.status, jm.mu.failure != nil, 0, 0
+	all := jm.mu.eg.All()
+	for _, ev := range all {
+		switch ev.State {
+		case Running:
+			running++
+		case Finished:
+			finished++
+		}
+	}
+	jm.mu.Unlock()
+	var ending error
+	if jm.ckpt != nil {
+		ending = jm.ckpt.ending()
+	}
+	switch {
+	case status == JobRunning && !failing && ending != nil:
+		return ending
+	case status == JobRunning && !failing && finished > 0:
+		return fmt.Errorf("%w: job %q: %d of its %d subtasks finished; a savepoint cannot cover them",
+			ErrJobEnding, jm.graph.Name, finished, len(all))
+	case status != JobRunning || failing || running < len(all):
+		if failing && status == JobRunning {
+			status = JobFailing
+		}
+		return fmt.Errorf("%w: job %q is %s with %d of %d subtasks running; savepoints need every subtask running",
+			ErrJobNotRunning, jm.graph.Name, status, running, len(all))
+	}
+	return nil
+}
+
 // failJob fails the current attempt with err; the job restarts as its
 // strategy allows.
 func (jm *JobManager) failJob(err error) {

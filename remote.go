@@ -334,6 +334,8 @@ func (s jmStub) DeclineCheckpoint(ctx context.Context, id ExecutionAttemptID, ch
 // apart, for the wire.
 func declineKind(reason error) string {
 	switch {
+	case errors.Is(reason, ErrJobEnding):
+		return "ending"
 	case errors.Is(reason, checkpoint.ErrTaskNotReady):
 		return "not-ready"
 	case errors.Is(reason, checkpoint.ErrSubsumed):
@@ -341,6 +343,16 @@ func declineKind(reason error) string {
 	}
 	return ""
 }
+
+// remoteError is an error received over RPC: its text as the sender wrote
+// it, matching with errors.Is the sentinels the sender's error wrapped.
+type remoteError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.kinds }
 
 // serveResourceManager exposes the ResourceManager get returns on s; in
 // HA mode that is the current leader's, and get fails on a follower.
@@ -497,6 +509,8 @@ func serveJobManagers(s *rpc.Server, get func() (*Dispatcher, error)) {
 		}
 		reason := errors.New(r.Reason)
 		switch r.Kind {
+		case "ending":
+			reason = &remoteError{msg: r.Reason, kinds: []error{ErrJobEnding, checkpoint.ErrTaskNotReady}}
 		case "not-ready":
 			reason = fmt.Errorf("%w: %s", checkpoint.ErrTaskNotReady, r.Reason)
 		case "subsumed":

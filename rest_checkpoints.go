@@ -42,8 +42,8 @@ func (d *Dispatcher) StartSavepoint(id JobID, target string, stop bool) (string,
 	if j.jm.ckpt == nil {
 		return "", fmt.Errorf("%w: cannot take a savepoint of job %q", ErrNoCheckpointStorage, j.jm.graph.Name)
 	}
-	if !j.jm.allRunning() {
-		return "", fmt.Errorf("%w: job %q is %s; savepoints need every subtask running", ErrJobNotRunning, j.jm.graph.Name, j.jm.Status())
+	if err := j.jm.savepointBlocker(); err != nil {
+		return "", err
 	}
 	trigger := randomHex(16)
 	d.mu.Lock()
@@ -292,7 +292,7 @@ func (s *RESTServer) postSavepoint(w http.ResponseWriter, r *http.Request, stop 
 	switch {
 	case errors.Is(err, ErrUnknownJob):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
-	case errors.Is(err, ErrJobNotRunning), errors.Is(err, ErrNoCheckpointStorage):
+	case errors.Is(err, ErrJobNotRunning), errors.Is(err, ErrJobEnding), errors.Is(err, ErrNoCheckpointStorage):
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())

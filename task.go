@@ -364,6 +364,7 @@ func (t *task) run() (err error) {
 			if err := t.flushLocked(); err != nil {
 				return err
 			}
+			t.ckpt.inputEnded = true
 			return src.out.endInput()
 		})
 		if err != nil {

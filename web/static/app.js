@@ -323,21 +323,27 @@ function jobPage(main, jid) {
       say(e.message, true);
       return;
     }
+    const ended = TERMINAL.has(job.state);
+    if (!plan) plan = await loadPlan(job);
+    // Fetch the rest after the job (so it is at least as new), then draw
+    // everything at once: the page never shows a state next to the
+    // exceptions or checkpoints of an earlier one.
+    const [pressure, showExceptions, showCheckpoints] = await Promise.all([
+      ended ? new Map() : loadPressure(job.vertices), loadExceptions(), loadCheckpoints()]);
+
     title.textContent = job.name;
     state.textContent = job.state;
     state.className = `state ${job.state}`;
     facts.textContent = [jid, `started ${fmtTime(job['start-time'])}`, `duration ${fmtDuration(job.duration)}`,
       job.restarts ? `${job.restarts} restarts` : null].filter(Boolean).join(' · ');
-    terminal = TERMINAL.has(job.state);
+    terminal = ended;
     savepointBtn.disabled = terminal;
     cancelBtn.disabled = terminal;
     if (terminal) keepJob();
-
-    if (!plan) plan = await loadPlan(job);
-    const pressure = terminal ? new Map() : await loadPressure(job.vertices);
     drawGraph(graph, job.vertices, plan, pressure);
     vertices.replaceChildren(vertexTable(job.vertices, pressure));
-    await Promise.all([loadExceptions(), loadCheckpoints()]);
+    showExceptions();
+    showCheckpoints();
   }
 
   function say(text, isError) {
@@ -375,13 +381,14 @@ function jobPage(main, jid) {
     return out;
   }
 
+  // loadExceptions fetches the job's exceptions and returns a function
+  // that draws them.
   async function loadExceptions() {
     let ex;
     try {
       ex = await get(`jobs/${jid}/exceptions`);
     } catch (e) {
-      exceptions.replaceChildren(empty(`Cannot load the exceptions: ${e.message}`));
-      return;
+      return () => exceptions.replaceChildren(empty(`Cannot load the exceptions: ${e.message}`));
     }
     const entries = [];
     if (ex.exceptionHistory && Array.isArray(ex.exceptionHistory.entries)) {
@@ -395,31 +402,26 @@ function jobPage(main, jid) {
         if (text && text !== ex['root-exception']) entries.push({ time: e.timestamp, text, where: e.task });
       }
     }
-    if (!entries.length) {
-      exceptions.replaceChildren(empty('No exceptions.'));
-      return;
-    }
-    exceptions.replaceChildren(...entries.map((e) => h('div', {},
+    if (!entries.length) return () => exceptions.replaceChildren(empty('No exceptions.'));
+    return () => exceptions.replaceChildren(...entries.map((e) => h('div', {},
       h('div', { class: 'muted' }, [fmtTime(e.time), e.where].filter(Boolean).join(' · ')),
       h('pre', { class: 'exception' }, e.text))));
   }
 
+  // loadCheckpoints fetches the job's checkpoint statistics and returns a
+  // function that draws them.
   async function loadCheckpoints() {
     let cp;
     try {
       cp = await get(`jobs/${jid}/checkpoints`);
     } catch (e) {
-      checkpoints.replaceChildren(empty(e.status === 404 ? 'No checkpoints.' : `Cannot load the checkpoints: ${e.message}`));
-      return;
+      return () => checkpoints.replaceChildren(empty(e.status === 404 ? 'No checkpoints.' : `Cannot load the checkpoints: ${e.message}`));
     }
     const counts = (cp && cp.counts) || {};
     const history = (cp && cp.history) || [];
-    if (!history.length && !counts.total) {
-      checkpoints.replaceChildren(empty('No checkpoints.'));
-      return;
-    }
+    if (!history.length && !counts.total) return () => checkpoints.replaceChildren(empty('No checkpoints.'));
     const latest = (cp.latest && cp.latest.completed) || null;
-    checkpoints.replaceChildren(
+    return () => checkpoints.replaceChildren(
       h('p', { id: 'checkpoint-counts' },
         `Completed ${fmtInt(counts.completed)} · Failed ${fmtInt(counts.failed)} · ` +
         `In progress ${fmtInt(counts.in_progress)} · Restored ${fmtInt(counts.restored)}`,
