@@ -31,9 +31,9 @@ type ResourceManager struct {
 		failing map[ResourceID]time.Time
 		// starting counts TaskManagers asked of the provider that have not
 		// registered yet; started holds those the provider started.
-		starting  map[ResourceID]bool
-		started   map[ResourceID]bool
-		stopping  map[ResourceID]bool // being stopped: may not register again
+		starting map[ResourceID]bool
+		started  map[ResourceID]bool
+		stopping map[ResourceID]bool // being stopped: may not register again
 		// instances are the registered TaskManagers' instances.
 		instances map[ResourceID]string
 		idleSince map[ResourceID]time.Time
