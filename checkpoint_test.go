@@ -367,6 +367,9 @@ func TestSavepointOfEndingJob(t *testing.T) {
 	require.NoError(t, err)
 	cfg := DefaultClusterConfig()
 	cfg.SlotsPerTaskManager, cfg.CheckpointStorage = 4, storage
+	if os.Getenv("FLINKGO_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	c, err := NewLocalCluster(cfg)
 	require.NoError(t, err)
 	defer c.Close()
@@ -391,7 +394,7 @@ func TestSavepointOfEndingJob(t *testing.T) {
 	require.NoError(t, err)
 	j, err := d.job(id)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return j.jm.ckpt.sourcesEndedCount() == 2 }, time.Minute, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return j.jm.ckpt.ending() != nil }, time.Minute, 5*time.Millisecond,
 		"both source subtasks read all their input")
 
 	for _, stop := range []bool{false, true} {
@@ -600,11 +603,10 @@ func TestExactlyOnceKilledTaskManagers(t *testing.T) {
 // counterSource is a user-defined replayable source: it emits 0..n-1 of
 // its subtask's share and keeps its position in operator state.
 type counterSource struct {
-	n      int64
-	next   int64
-	end    int64
-	pos    state.ListState[int64]
-	cancel chan struct{}
+	n    int64
+	next int64
+	end  int64
+	pos  state.ListState[int64]
 }
 
 func (s *counterSource) InitializeState(ctx *StateInitContext) error {

@@ -181,14 +181,6 @@ func (d *checkpointDriver) sourceSubtasks() int {
 	return n
 }
 
-// sourcesEndedCount returns how many source subtasks of the current
-// attempt read all their input.
-func (d *checkpointDriver) sourcesEndedCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.mu.sourcesEnded)
-}
-
 // ending returns an error wrapping ErrJobEnding once every source subtask
 // of the current attempt read all its input, else nil. A source subtask
 // that ended while others read on still takes part in savepoints: it
@@ -207,7 +199,7 @@ func (d *checkpointDriver) endingLocked() error {
 	return nil
 }
 
-// savepointFailure is the error a savepoint waiter gets for aborted
+// savepointFailureLocked is the error a savepoint waiter gets for aborted
 // savepoint id: it wraps ErrJobEnding when the job's sources ended
 // meanwhile, whatever subtask declined first.
 func (d *checkpointDriver) savepointFailureLocked(id int64, reason error) error {

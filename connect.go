@@ -90,9 +90,8 @@ func CoProcess[A, B, OUT any](c *ConnectedStreams[A, B], f CoProcessFunction[A, 
 // connected: records with equal keys meet in one subtask and share its
 // keyed state.
 type KeyedConnectedStreams[A, B any, K comparable] struct {
-	a    *KeyedStream[A, K]
-	b    *KeyedStream[B, K]
-	name string
+	a *KeyedStream[A, K]
+	b *KeyedStream[B, K]
 }
 
 // ConnectKeyed connects two streams keyed by the same key type.

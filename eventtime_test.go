@@ -119,12 +119,6 @@ func referenceWindows(t *testing.T, events []tev, a window.Assigner) []winResult
 	return out
 }
 
-func mustAssigner(t *testing.T, a window.Assigner, err error) window.Assigner {
-	t.Helper()
-	require.NoError(t, err)
-	return a
-}
-
 func TestEventTimeWindows(t *testing.T) {
 	const n = 20_000
 	events := make([]tev, n)

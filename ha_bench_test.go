@@ -29,7 +29,7 @@ func haFailoverRounds(b *testing.B, disrupt, repair func(c *haCluster, i int)) (
 		leader := c.leader()
 		waitUntil(b, "the job runs", func() bool {
 			jd, ok := c.restJob(leader, id)
-			return ok && restAllRunning(jd)
+			return ok && jd.AllRunning()
 		})
 		start := time.Now()
 		disrupt(c, leader)
@@ -37,7 +37,7 @@ func haFailoverRounds(b *testing.B, disrupt, repair func(c *haCluster, i int)) (
 		toLeader = append(toLeader, time.Since(start))
 		waitUntil(b, "the job runs under the new leader", func() bool {
 			jd, ok := c.restJob(next, id)
-			return ok && restAllRunning(jd)
+			return ok && jd.AllRunning()
 		})
 		toRunning = append(toRunning, time.Since(start))
 		repair(c, leader)
@@ -119,7 +119,7 @@ func BenchmarkHAElectionsUnderLoad(b *testing.B) {
 		id := c.submit(c.leader(), RESTSubmitRequest{Name: "endless", Parallelism: 2})
 		waitUntil(b, "the job runs", func() bool {
 			jd, ok := c.restJob(c.leader(), id)
-			return ok && restAllRunning(jd)
+			return ok && jd.AllRunning()
 		})
 		firstTerm, _ := c.maxTerm()
 

@@ -105,7 +105,7 @@ func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(leader, running)
 		before = jd
-		return ok && restAllRunning(jd)
+		return ok && jd.AllRunning()
 	}, time.Minute, 10*time.Millisecond, "the endless job runs")
 	require.Zero(t, before.Restarts)
 
@@ -116,7 +116,7 @@ func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(next, running)
 		after = jd
-		return ok && restAllRunning(jd)
+		return ok && jd.AllRunning()
 	}, time.Minute, 10*time.Millisecond, "the new leader runs the endless job")
 	require.Equal(t, before.StartTime, after.StartTime, "the running job keeps its start time")
 	require.GreaterOrEqual(t, after.Restarts, 1, "the takeover restarted the running job")

@@ -33,7 +33,7 @@ func TestHAKilledTaskManagersRecover(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var ok bool
 		jd, ok = c.restJob(leader, id)
-		return ok && restAllRunning(jd)
+		return ok && jd.AllRunning()
 	}, time.Minute, 5*time.Millisecond, "the job runs")
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	var worst time.Duration
@@ -47,7 +47,7 @@ func TestHAKilledTaskManagersRecover(t *testing.T) {
 		require.Eventually(t, func() bool {
 			var ok bool
 			jd, ok = c.restJob(leader, id)
-			return ok && jd.Restarts > restarts && restAllRunning(jd)
+			return ok && jd.Restarts > restarts && jd.AllRunning()
 		}, time.Minute, 5*time.Millisecond, "kill %d of %s: the job runs again (last seen %s, %d restarts)", k, victim, jd.State, jd.Restarts)
 		took := time.Since(killed)
 		worst = max(worst, took)

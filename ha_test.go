@@ -199,19 +199,6 @@ func (c *haCluster) restJob(i int, id JobID) (RESTJobDetails, bool) {
 	return jd, true
 }
 
-// restAllRunning reports whether every subtask of the job runs.
-func restAllRunning(jd RESTJobDetails) bool {
-	if jd.State != JobRunning || len(jd.Vertices) == 0 {
-		return false
-	}
-	for _, v := range jd.Vertices {
-		if int(v.Tasks[Running.String()]) != v.Parallelism {
-			return false
-		}
-	}
-	return true
-}
-
 // submit submits a registered job through node i's REST API (a follower
 // redirects to the leader).
 func (c *haCluster) submit(i int, req RESTSubmitRequest) JobID {
@@ -262,7 +249,7 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(follower, id)
 		before = jd
-		return ok && (restAllRunning(jd) || jd.State.IsTerminal())
+		return ok && (jd.AllRunning() || jd.State.IsTerminal())
 	}, time.Minute, 5*time.Millisecond)
 	require.False(t, before.State.IsTerminal(), "the job ended before the leader could be killed")
 
@@ -274,7 +261,7 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 	var running time.Duration
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(next, id)
-		if ok && restAllRunning(jd) {
+		if ok && jd.AllRunning() {
 			running = time.Since(killed)
 			return true
 		}
@@ -410,7 +397,7 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(leader, id)
 		before = jd
-		return ok && (restAllRunning(jd) || jd.State.IsTerminal())
+		return ok && (jd.AllRunning() || jd.State.IsTerminal())
 	}, time.Minute, 5*time.Millisecond)
 	require.False(t, before.State.IsTerminal(), "the job ended before the leader could be frozen")
 
@@ -420,7 +407,7 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	next := c.leader(leader)
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(next, id)
-		return ok && restAllRunning(jd)
+		return ok && jd.AllRunning()
 	}, 2*time.Minute, 5*time.Millisecond, "the new leader runs the job")
 	t.Logf("%s runs the job %v after the freeze; waking %s", c.ids[next], time.Since(frozen), c.ids[leader])
 	require.NoError(t, c.proc(leader).Process.Signal(syscall.SIGCONT))

@@ -739,15 +739,15 @@ func (jm *JobManager) checkStorage() error {
 	}
 	var without []string
 	for _, s := range jm.mu.pool.Slots() {
-		id := s.Slot.TaskManager
-		if tm, ok := jm.mu.tms[id]; ok && !tm.CheckpointStorage && !slices.Contains(without, strconv.Quote(string(id))) {
-			without = append(without, strconv.Quote(string(id)))
+		if tm, ok := jm.mu.tms[s.Slot.TaskManager]; ok && !tm.CheckpointStorage {
+			without = append(without, strconv.Quote(string(tm.ID)))
 		}
 	}
 	if len(without) == 0 {
 		return nil
 	}
 	slices.Sort(without)
+	without = slices.Compact(without)
 	what := "task manager " + without[0] + " has"
 	if len(without) > 1 {
 		what = "task managers " + strings.Join(without, ", ") + " have"

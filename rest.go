@@ -207,6 +207,21 @@ type RESTJobDetails struct {
 	StatusCounts   map[string]int64 `json:"status-counts"`
 }
 
+// AllRunning reports whether the job runs with every subtask of every
+// vertex running: what a client waits for after submitting a job or after
+// a failover.
+func (d RESTJobDetails) AllRunning() bool {
+	if d.State != JobRunning || len(d.Vertices) == 0 {
+		return false
+	}
+	for _, v := range d.Vertices {
+		if int(v.Tasks[Running.String()]) != v.Parallelism {
+			return false
+		}
+	}
+	return true
+}
+
 // RESTVertex is one vertex of a job, as Flink's JobVertexDetailsInfo. ID is
 // the vertex's index in the JobGraph. Tasks counts its subtasks per
 // execution state. Metrics and Operators (our addition: every chained
@@ -509,6 +524,7 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Build the graph first, to refuse bad arguments and jobs that can never
 	// get their slots before anything starts.
+	//lint:ignore S1016 the REST wire type and the submission may diverge
 	sub := JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism,
 		SavepointPath: req.SavepointPath, AllowNonRestoredState: req.AllowNonRestoredState}
 	g, err := s.d.buildSubmission(sub)

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 validation errors start with the name of the field they are about (Bootstrap[i])
+
 package ha
 
 import (

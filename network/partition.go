@@ -251,15 +251,6 @@ func (p *ResultPartition) flushAll() {
 	}
 }
 
-// flush hands subpartition sub's unflushed bytes to it.
-func (p *ResultPartition) flush(sub int) {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	if !p.wmu.released && sub >= 0 && sub < len(p.subs) {
-		p.flushLocked(sub)
-	}
-}
-
 // AddEvent appends an event to subpartition sub after flushing the records written before it.
 // It does not block.
 func (p *ResultPartition) AddEvent(sub int, ev Event) error {

@@ -51,7 +51,6 @@ func at(wm int64) Change        { return Change{Watermark: wm} }
 func advanced(wm int64) Change  { return Change{Watermark: wm, Advanced: true} }
 func nowIdle(wm int64) Change   { return Change{Watermark: wm, Idle: true, StatusChanged: true} }
 func nowActive(wm int64) Change { return Change{Watermark: wm, StatusChanged: true} }
-func stillIdle(wm int64) Change { return Change{Watermark: wm, Idle: true} }
 func flushedIdle(wm int64) Change {
 	return Change{Watermark: wm, Advanced: true, Idle: true, StatusChanged: true}
 }

@@ -97,18 +97,6 @@ func (c *dockerCluster) job(ctx context.Context, id flink.JobID, candidates ...i
 	return jd, true
 }
 
-func allRunning(jd flink.RESTJobDetails) bool {
-	if jd.State != flink.JobRunning || len(jd.Vertices) == 0 {
-		return false
-	}
-	for _, v := range jd.Vertices {
-		if int(v.Tasks[flink.Running.String()]) != v.Parallelism {
-			return false
-		}
-	}
-	return true
-}
-
 var completedRE = regexp.MustCompile(`msg="checkpoint completed".* checkpoint=(\d+) savepoint=false`)
 
 // follow keeps a container's log and records the checkpoints it reports
@@ -228,7 +216,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	require.Eventually(t, func() bool { return len(readLines(t, out)) >= records/10 }, 2*time.Minute, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		jd, ok := c.job(ctx, id, leader)
-		return ok && allRunning(jd)
+		return ok && jd.AllRunning()
 	}, time.Minute, 10*time.Millisecond)
 
 	others := []int{(leader + 1) % 3, (leader + 2) % 3}
@@ -245,7 +233,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	elected := time.Since(cut)
 	require.Eventually(t, func() bool {
 		jd, ok := c.job(ctx, id, others...)
-		return ok && allRunning(jd)
+		return ok && jd.AllRunning()
 	}, 2*time.Minute, 20*time.Millisecond, "the job runs under the new leader")
 	t.Logf("%s leads %v after the cut; the job runs again after %v", c.aliases[next], elected, time.Since(cut))
 

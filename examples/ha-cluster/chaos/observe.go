@@ -200,22 +200,9 @@ func (o *observer) combineLocked(now time.Time) segment {
 	seg.healthy = true
 	seg.state = o.latest[leaders[0]].job.State
 	for _, i := range leaders {
-		seg.healthy = seg.healthy && allRunning(o.latest[i].job)
+		seg.healthy = seg.healthy && o.latest[i].job.AllRunning()
 	}
 	return seg
-}
-
-// allRunning reports whether the job runs with every subtask running.
-func allRunning(jd flink.RESTJobDetails) bool {
-	if jd.State != flink.JobRunning || len(jd.Vertices) == 0 {
-		return false
-	}
-	for _, v := range jd.Vertices {
-		if int(v.Tasks[flink.Running.String()]) != v.Parallelism {
-			return false
-		}
-	}
-	return true
 }
 
 // jobSummary renders the job's state and its subtasks' states, such as
