@@ -290,6 +290,12 @@ func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, s TaskExecut
 			jm.mu.failure = ev.Failure
 		}
 	}
+	if s.State == Running && jm.ckpt != nil {
+		// The checkpoint driver triggers only while every subtask runs: a
+		// final checkpoint that its exhausted sources asked for before this
+		// subtask ran is due now, not at the next periodic trigger.
+		jm.ckpt.signal()
+	}
 	jm.signal()
 	return nil
 }
