@@ -341,9 +341,24 @@ func (n *Node) lead(tok ha.FencingToken) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		n.reconcileVoters(l.ctx)
+		// Membership events can come while no node leads, or a change can
+		// fail; reconciling on a clock retries them.
+		t := time.NewTicker(reconcileInterval)
+		defer t.Stop()
+		for {
+			n.reconcileVoters(l.ctx)
+			select {
+			case <-t.C:
+			case <-l.ctx.Done():
+				return
+			}
+		}
 	}()
 }
+
+// reconcileInterval is how often the leader brings the Raft group in step
+// with the membership, besides doing so on every membership change.
+const reconcileInterval = 5 * time.Second
 
 // stepDown deposes the roles of the current leadership, if any.
 func (n *Node) stepDown() {
@@ -362,18 +377,24 @@ func (n *Node) stepDown() {
 	l.rm.close()
 }
 
-// reconcileVoters adds the JobManager nodes of the membership that are not
-// voters yet; the leader's AddVoter refuses other binaries.
+// reconcileVoters brings the Raft group in step with the membership: it
+// adds the alive JobManager nodes that are not voters yet (the leader's
+// AddVoter refuses other binaries) and removes the voters that left
+// gracefully; a failed node stays a voter, as it may come back. Calls are
+// serialized.
 func (n *Node) reconcileVoters(ctx context.Context) {
 	members := n.membership()
 	if members == nil || n.Raft() == nil {
 		return
 	}
+	n.reconcileMu.Lock()
+	defer n.reconcileMu.Unlock()
 	peers, err := n.Raft().Peers()
 	if err != nil {
 		return
 	}
-	for _, m := range members.Members() {
+	alive := members.Members()
+	for _, m := range alive {
 		if m.MetaErr != nil || !m.Meta.Roles.Has(ha.RoleJobManager) || m.Meta.RaftAddr == "" {
 			continue
 		}
@@ -387,11 +408,25 @@ func (n *Node) reconcileVoters(ctx context.Context) {
 			n.log.Warn("adding a JobManager node to the Raft group failed", "peer", m.Meta.NodeID, "err", err)
 		}
 	}
+	isAlive := func(id string) bool {
+		return slices.ContainsFunc(alive, func(m ha.Member) bool { return m.MetaErr == nil && m.Meta.NodeID == id })
+	}
+	for _, m := range members.Left() {
+		id := m.Meta.NodeID
+		if m.MetaErr != nil || id == n.id || isAlive(id) || !slices.ContainsFunc(peers, func(p ha.RaftPeer) bool { return p.ID == id }) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.Raft().RemoveServer(cctx, id)
+		cancel()
+		if err != nil {
+			n.log.Warn("removing a JobManager node that left from the Raft group failed", "peer", id, "err", err)
+		}
+	}
 }
 
-// memberChanged keeps the Raft group in step with the membership: the
-// leader adds JobManager nodes that join and removes those that leave
-// gracefully (a failed node stays a voter: it may come back).
+// memberChanged keeps the Raft group in step with the membership when a
+// JobManager node joins, changes or leaves.
 func (n *Node) memberChanged(ev ha.MembershipEvent) {
 	if n.Raft() == nil || ev.Member.MetaErr != nil || !ev.Member.Meta.Roles.Has(ha.RoleJobManager) || ev.Member.Meta.NodeID == n.id {
 		return
@@ -401,14 +436,8 @@ func (n *Node) memberChanged(ev ha.MembershipEvent) {
 		return
 	}
 	switch ev.Type {
-	case ha.EventJoin, ha.EventUpdate:
+	case ha.EventJoin, ha.EventUpdate, ha.EventLeave:
 		n.reconcileVoters(l.ctx)
-	case ha.EventLeave:
-		ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
-		defer cancel()
-		if err := n.Raft().RemoveServer(ctx, ev.Member.Meta.NodeID); err != nil {
-			n.log.Warn("removing a JobManager node that left from the Raft group failed", "peer", ev.Member.Meta.NodeID, "err", err)
-		}
 	}
 }
 

@@ -307,6 +307,7 @@ type Node struct {
 	storage     checkpoint.Storage
 	jmAddrs     []string // the JobManager nodes' RPC addresses, as configured
 	restHTTP    *http.Server
+	reconcileMu sync.Mutex // serializes reconcileVoters
 	haMu        struct {
 		sync.Mutex
 		raft   *ha.RaftNode // set once Raft runs

@@ -69,7 +69,9 @@ const (
 	EventJoin EventType = iota + 1
 	// EventUpdate reports a member that published new metadata.
 	EventUpdate
-	// EventLeave reports a member that left gracefully.
+	// EventLeave reports a member that left gracefully. It may follow an
+	// EventFailed for the same member when its leave announcement arrived
+	// after memberlist's notice.
 	EventLeave
 	// EventFailed reports a member that the failure detector declared
 	// dead, or that stopped without leaving.
@@ -124,9 +126,10 @@ type Membership struct {
 		meta      NodeMeta
 		metaBytes []byte
 		members   map[string]Member
-		leaving   map[string]struct{} // names that announced a leave
-		queue     []MembershipEvent   // not yet delivered to events
-		refused   error               // last peer refused by the merge delegate
+		leaving   map[string]struct{}   // names that announced a leave
+		gone      map[string]goneMember // members that left or failed, until they rejoin
+		queue     []MembershipEvent     // not yet delivered to events
+		refused   error                 // last peer refused by the merge delegate
 		refusals  int
 		self      Member // the local node, kept after it leaves
 		closed    bool
@@ -168,6 +171,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	m.mu.metaBytes = metaBytes
 	m.mu.members = make(map[string]Member)
 	m.mu.leaving = make(map[string]struct{})
+	m.mu.gone = make(map[string]goneMember)
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.name
@@ -312,6 +316,50 @@ func (m *Membership) Members() []Member {
 	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// goneRetention is how long Left remembers a member that left.
+const goneRetention = time.Hour
+
+// goneMember is a member that left or failed, and when it was learnt.
+type goneMember struct {
+	Member
+	at time.Time
+}
+
+// Left returns the members that left gracefully within the last hour and
+// have not rejoined since, sorted by name. Their State is StateLeft. A
+// member first reported as failed is reported here once its late leave
+// announcement arrives.
+func (m *Membership) Left() []Member {
+	m.mu.Lock()
+	var out []Member
+	for _, g := range m.mu.gone {
+		if g.State == StateLeft {
+			out = append(out, g.Member)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// pruneGoneLocked forgets members gone for longer than goneRetention.
+func (m *Membership) pruneGoneLocked(now time.Time) {
+	for name, g := range m.mu.gone {
+		if now.Sub(g.at) > goneRetention {
+			delete(m.mu.gone, name)
+		}
+	}
+}
+
+// queueLocked queues ev for the events channel and wakes the dispatcher.
+func (m *Membership) queueLocked(ev MembershipEvent) {
+	m.mu.queue = append(m.mu.queue, ev)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Events returns the channel of membership changes, in the order the local
@@ -475,9 +523,11 @@ func (m *Membership) observe(typ EventType, n *memberlist.Node) {
 	if m.mu.closed {
 		return
 	}
+	now := time.Now()
 	switch typ {
 	case EventJoin:
 		delete(m.mu.leaving, n.Name)
+		delete(m.mu.gone, n.Name)
 	case EventLeave:
 		if _, ok := m.mu.leaving[n.Name]; ok || n.Name == m.name {
 			mb.State = StateLeft
@@ -492,12 +542,12 @@ func (m *Membership) observe(typ EventType, n *memberlist.Node) {
 	}
 	if mb.State != StateAlive {
 		delete(m.mu.members, n.Name)
+		if n.Name != m.name {
+			m.mu.gone[n.Name] = goneMember{Member: mb, at: now}
+		}
 	}
-	m.mu.queue = append(m.mu.queue, MembershipEvent{Type: typ, Member: mb, Time: time.Now()})
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.pruneGoneLocked(now)
+	m.queueLocked(MembershipEvent{Type: typ, Member: mb, Time: now})
 	switch {
 	case mb.MetaErr != nil:
 		m.logger.Warn("member "+typ.String(), "member", n.Name, "addr", mb.Addr, "err", mb.MetaErr)
@@ -550,9 +600,23 @@ func (d *delegate) NotifyMsg(msg []byte) {
 	if len(msg) < 2 || msg[0] != userMsgLeaving {
 		return
 	}
-	d.m.mu.Lock()
-	d.m.mu.leaving[string(msg[1:])] = struct{}{}
-	d.m.mu.Unlock()
+	name := string(msg[1:])
+	m := d.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return
+	}
+	if g, ok := m.mu.gone[name]; ok && g.State == StateDead {
+		// The announcement came after memberlist's notice of the leave
+		// (they travel on different connections): it was a leave after all.
+		g.State, g.at = StateLeft, time.Now()
+		m.mu.gone[name] = g
+		m.queueLocked(MembershipEvent{Type: EventLeave, Member: g.Member, Time: g.at})
+		m.logger.Info("member left (announcement after the failure notice)", "member", name, "addr", g.Addr)
+		return
+	}
+	m.mu.leaving[name] = struct{}{}
 }
 
 // GetBroadcasts returns nothing: this package gossips only metadata.

@@ -221,15 +221,52 @@ func TestMembershipGracefulLeave(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	for _, n := range nodes[:2] {
+		// The announcement and memberlist's notice travel on different
+		// connections; a failure reported first is followed by the leave.
 		ev := n.log.wait(t, 10*time.Second, n.Name()+" sees node-2 leave", func(ev MembershipEvent) bool {
-			return ev.Member.Name == "node-2" && (ev.Type == EventLeave || ev.Type == EventFailed)
+			return ev.Member.Name == "node-2" && ev.Type == EventLeave
 		})
-		if ev.Type != EventLeave || ev.Member.State != StateLeft {
+		if ev.Member.State != StateLeft {
 			t.Errorf("%s: got %v (%v), want leave (left)", n.Name(), ev.Type, ev.Member.State)
 		}
 		if got := memberNames(n.Members()); !slices.Equal(got, []string{"node-0", "node-1"}) {
 			t.Errorf("%s: Members() = %v after leave", n.Name(), got)
 		}
+		if got := memberNames(n.Left()); !slices.Equal(got, []string{"node-2"}) {
+			t.Errorf("%s: Left() = %v after leave", n.Name(), got)
+		}
+	}
+}
+
+// TestMembershipLeaveAnnouncedLate: a leave announcement that arrives after
+// memberlist reported the node gone (TCP and UDP race on a loaded machine)
+// turns the failure into a leave, so the Raft leader still removes the node
+// that left.
+func TestMembershipLeaveAnnouncedLate(t *testing.T) {
+	n := startNode(t, "node-0")
+	d := &delegate{m: n.Membership}
+	peer := &memberlist.Node{Name: "node-1", Addr: net.IPv4(127, 0, 0, 1), Port: 7946}
+	d.NotifyJoin(peer)
+	d.NotifyLeave(peer)
+	n.log.wait(t, 10*time.Second, "failure", func(ev MembershipEvent) bool {
+		return ev.Member.Name == "node-1" && ev.Type == EventFailed
+	})
+	if got := n.Left(); len(got) != 0 {
+		t.Fatalf("Left() = %v before the announcement", memberNames(got))
+	}
+	d.NotifyMsg(append([]byte{userMsgLeaving}, "node-1"...))
+	ev := n.log.wait(t, 10*time.Second, "leave after the failure", func(ev MembershipEvent) bool {
+		return ev.Member.Name == "node-1" && ev.Type == EventLeave
+	})
+	if ev.Member.State != StateLeft {
+		t.Errorf("leave event state = %v, want left", ev.Member.State)
+	}
+	if got := memberNames(n.Left()); !slices.Equal(got, []string{"node-1"}) {
+		t.Errorf("Left() = %v, want [node-1]", got)
+	}
+	d.NotifyJoin(peer) // a rejoin forgets the leave
+	if got := n.Left(); len(got) != 0 {
+		t.Errorf("Left() = %v after a rejoin", memberNames(got))
 	}
 }
 
