@@ -161,7 +161,7 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 	if b.Final {
 		t.ckpt.finalID = b.ID
 	}
-	if b.Stop && t.source != nil {
+	if b.Stop && t.source.Load() != nil {
 		t.ckpt.halt(b.ID)
 	}
 	write := err == nil && snapErr == nil && !t.ckpt.closing
@@ -298,25 +298,39 @@ func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %s is still starting", checkpoint.ErrTaskNotReady, t.id)
 	}
-	t.mu.Lock()
-	isSource := t.source != nil
-	t.mu.Unlock()
-	if !isSource {
+	if t.source.Load() == nil {
 		return fmt.Errorf("flink: checkpoint %d triggered on %s, which is not a running source subtask", b.ID, t.id)
 	}
 	return t.performCheckpoint(b, 0)
 }
 
+// chainBuilt reports whether the chain was built, so that its checkpoint
+// listeners are all registered. A notification can reach a new attempt of a
+// subtask while it is still building: the JobManager addresses the current
+// attempt of each subtask a checkpoint names. Such an attempt took part in
+// no checkpoint yet (a restored one commits what it restored while it
+// builds), so its listeners have nothing to hear.
+func (t *task) chainBuilt() bool {
+	select {
+	case <-t.built:
+		return true
+	default:
+		return false
+	}
+}
+
 // notifyCheckpointComplete tells the chain that checkpoint id completed.
 func (t *task) notifyCheckpointComplete(id int64) error {
-	t.mu.Lock()
 	var err error
-	for _, l := range t.listeners {
-		if err = l.notifyCheckpointComplete(id); err != nil {
-			break
+	if t.chainBuilt() {
+		t.mu.Lock()
+		for _, l := range t.listeners {
+			if err = l.notifyCheckpointComplete(id); err != nil {
+				break
+			}
 		}
+		t.mu.Unlock()
 	}
-	t.mu.Unlock()
 	if err != nil {
 		// A commit failed: the subtask fails, and the job recovers and
 		// commits again from the checkpoint.
@@ -335,11 +349,13 @@ func (t *task) notifyCheckpointComplete(id int64) error {
 
 // notifyCheckpointAborted tells the chain that checkpoint id was aborted.
 func (t *task) notifyCheckpointAborted(id int64) {
-	t.mu.Lock()
-	for _, l := range t.listeners {
-		l.notifyCheckpointAborted(id)
+	if t.chainBuilt() {
+		t.mu.Lock()
+		for _, l := range t.listeners {
+			l.notifyCheckpointAborted(id)
+		}
+		t.mu.Unlock()
 	}
-	t.mu.Unlock()
 	t.ckpt.mu.Lock()
 	t.ckpt.aborted = append(t.ckpt.aborted, id)
 	if t.ckpt.haltedBy == id {

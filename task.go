@@ -122,7 +122,7 @@ type task struct {
 	idleNanos          atomic.Int64
 	inputWM, outputWM  atomic.Int64
 
-	source sourceRunner // set for source tasks
+	source atomic.Pointer[sourceRunner] // set for source tasks; read by stop without the emit lock
 
 	// metricsMu guards what metrics reads, so that it may run on another
 	// goroutine without waiting for the emit lock.
@@ -294,9 +294,7 @@ func (t *task) build() (any, error) {
 		built[op] = c
 		if i == 0 && op.kind == kindSource {
 			r := c.(sourceRunner)
-			t.mu.Lock()
-			t.source = r
-			t.mu.Unlock()
+			t.source.Store(&r)
 			return sourceHead{runner: r, out: out.(interface {
 				watermark(int64) error
 				endInput() error
@@ -456,11 +454,8 @@ func (t *task) startFlusher() (stop func()) {
 // stop cancels the task: its context ends and its source is told to stop.
 func (t *task) stop() {
 	t.cancel()
-	t.mu.Lock()
-	src := t.source
-	t.mu.Unlock()
-	if src != nil {
-		src.cancel()
+	if src := t.source.Load(); src != nil {
+		(*src).cancel()
 	}
 }
 

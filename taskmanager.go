@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -178,12 +180,16 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	}
 	delete(tm.mu.jms, alloc)
 	delete(tm.mu.allocTerms, alloc)
+	var stop []*task
 	for _, t := range tm.mu.tasks {
 		if t.alloc == alloc {
-			t.stop()
+			stop = append(stop, t)
 		}
 	}
 	tm.mu.Unlock()
+	for _, t := range stop { // outside tm.mu: a stopping task must not block other RPCs
+		t.stop()
+	}
 	if !ok {
 		return nil
 	}
@@ -476,10 +482,11 @@ func (tm *TaskManager) jobGraph(tdd TaskDeploymentDescriptor) (*JobGraph, error)
 func (tm *TaskManager) close() {
 	tm.mu.Lock()
 	tm.mu.closed = true
-	for _, t := range tm.mu.tasks {
+	tasks := slices.Collect(maps.Values(tm.mu.tasks))
+	tm.mu.Unlock()
+	for _, t := range tasks {
 		t.stop()
 	}
-	tm.mu.Unlock()
 	tm.cancel()
 	tm.wg.Wait()
 }
