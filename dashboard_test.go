@@ -30,9 +30,12 @@ type clickCount struct {
 var clicksOperators = [][]string{{"Source: clicks", "parse"}, {"count per user", "format"}, {"slow sink"}}
 
 // dashboardTestRegistry holds "clicks": an unbounded Generate source of
-// clicks by 50 users, counted per user, into a sink that takes about 20 µs
-// per record, so that the operators before it are back-pressured. It runs
-// until cancelled.
+// clicks by 50 users, counted per user, into a sink that sleeps a
+// millisecond every 50 records, so that the operators before it are
+// back-pressured. (A sleep per record would make the sink's rate, and so
+// the time a savepoint's barrier needs to pass the queued records, depend
+// on the timer's granularity under load: minutes on a saturated machine.)
+// It runs until cancelled.
 func dashboardTestRegistry() *Registry {
 	reg := NewRegistry()
 	reg.MustRegister("clicks", func(env *Env, args []string) error {
@@ -43,8 +46,11 @@ func dashboardTestRegistry() *Registry {
 		counts := Reduce(KeyBy(parsed, func(c clickCount) string { return c.User }),
 			func(a, b clickCount) (clickCount, error) { return clickCount{a.User, a.Count + b.Count}, nil }).Name("count per user")
 		lines := Map(counts, func(c clickCount) (string, error) { return fmt.Sprintf("%s %d", c.User, c.Count), nil }).Name("format")
+		var n int
 		SinkTo(lines, "slow sink", SinkFunc(func(string) error {
-			time.Sleep(20 * time.Microsecond)
+			if n++; n%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
 			return nil
 		})).SetParallelism(1)
 		return nil
@@ -300,7 +306,7 @@ func TestDashboardBrowser(t *testing.T) {
 		return s
 	}
 	poll := func(js string) chromedp.Action[chromedp.Void] {
-		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))
+		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(3*time.Minute))
 	}
 	screenshot := func(name string) {
 		t.Helper()
@@ -362,7 +368,7 @@ func TestDashboardBrowser(t *testing.T) {
 
 	// Trigger savepoint waits for the savepoint and shows where it is; the
 	// checkpoints panel then lists it.
-	step("savepoint", time.Minute,
+	step("savepoint", 3*time.Minute,
 		chromedp.Click(chromedp.CSS("#trigger-savepoint")),
 		poll(`/^Savepoint (completed|failed)/.test(`+text("#job-message")+`)`))
 	assert.Contains(t, eval("savepoint message", text("#job-message")), "Savepoint completed: savepoint-")

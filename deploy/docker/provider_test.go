@@ -65,9 +65,9 @@ func TestProviderStartsAndStopsTaskManagerContainers(t *testing.T) {
 	run := dockertest.New(t)
 	clusterLabel := docker.LabelCluster + "=" + run.ID
 	run.RemoveContainersLabelled(clusterLabel) // the provider's, should the test fail
+	image := run.BuildImage(run.Context(), "github.com/flinkgo/flink/examples/microservice", "microservice", "../../examples/microservice/Dockerfile")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	image := run.BuildImage(ctx, "github.com/flinkgo/flink/examples/microservice", "microservice", "../../examples/microservice/Dockerfile")
 	network := run.Network(ctx, "flink")
 
 	const records = 3_000_000

@@ -147,18 +147,18 @@ func readLines(t *testing.T, dir string) []string {
 
 // TestDockerLeaderPartition runs an HA cluster in containers (three
 // JobManager nodes, two TaskManager nodes), cuts the leader off with
-// docker network disconnect during the exactly-once job, and checks that
-// another node takes the job over, the old leader steps down once it is
-// back, no checkpoint is completed twice, and the output is exact. Without
-// Docker it is skipped, except with CI=true, where it fails.
+// docker network disconnect while the exactly-once chaos job runs, and
+// checks that another node takes the job over, the old leader steps down
+// once it is back, no checkpoint is completed twice, and the output is
+// exact. Without Docker it is skipped, except with CI=true, where it fails.
 func TestDockerLeaderPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image and runs containers")
 	}
 	run := dockertest.New(t)
+	image := run.BuildImage(run.Context(), ".", "ha-cluster", "Dockerfile")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	image := run.BuildImage(ctx, ".", "ha-cluster", "Dockerfile")
 	c := &dockerCluster{t: t, run: run, network: run.Network(ctx, "ha"), completed: map[string][]string{}, logs: map[string][]string{}}
 	shared := t.TempDir()
 
@@ -196,8 +196,11 @@ func TestDockerLeaderPartition(t *testing.T) {
 		leader, leaderIP, ok = c.leader(ctx, 0, 1, 2)
 		return ok
 	}, time.Minute, 50*time.Millisecond, "a JobManager leads")
-	const records, keys = 2_000_000, 1000
-	body, _ := json.Marshal(flink.RESTSubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), "/shared/out"}, Parallelism: 2})
+	// The chaos job runs until the test writes its end into the stop file,
+	// so it is still running when the leader is cut off however fast or
+	// slow the machine is.
+	const rate, keys, parallelism = 5000, 1000, 2
+	body, _ := json.Marshal(flink.RESTSubmitRequest{Name: "chaos", Args: []string{fmt.Sprint(rate), fmt.Sprint(keys), "/shared/out", "/shared/stop"}, Parallelism: parallelism})
 	var id flink.JobID
 	require.Eventually(t, func() bool { // the TaskManagers may still be registering
 		resp, err := http.Post("http://"+leaderIP+":8081/jobs", "application/json", bytes.NewReader(body))
@@ -212,8 +215,9 @@ func TestDockerLeaderPartition(t *testing.T) {
 		id = r.JobID
 		return true
 	}, time.Minute, 100*time.Millisecond, "submitting the job")
+	submitted := time.Now()
 	out := filepath.Join(shared, "out")
-	require.Eventually(t, func() bool { return len(readLines(t, out)) >= records/10 }, 2*time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(readLines(t, out)) >= keys }, 2*time.Minute, 20*time.Millisecond, "the job commits output")
 	require.Eventually(t, func() bool {
 		jd, ok := c.job(ctx, id, leader)
 		return ok && jd.AllRunning()
@@ -260,6 +264,14 @@ func TestDockerLeaderPartition(t *testing.T) {
 	}, time.Minute, 50*time.Millisecond, "the old leader steps down once reconnected")
 	t.Logf("the old leader answers %d once reconnected", status)
 
+	// The end: the source's pacing is strict, so no subtask has passed
+	// parallelism × (rate × seconds since the submission + 1).
+	end := int64(parallelism) * (rate*(int64(time.Since(submitted).Seconds())+3) + 1)
+	stop := filepath.Join(shared, "stop")
+	require.NoError(t, os.WriteFile(stop+".tmp", fmt.Appendf(nil, "%d\n", end), 0o644))
+	require.NoError(t, os.Rename(stop+".tmp", stop))
+	t.Logf("the job ends at record %d", end)
+
 	var final flink.RESTJobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.job(ctx, id, 0, 1, 2)
@@ -275,7 +287,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	}
 	t.Logf("%d checkpoints completed", len(c.completed))
 	c.mu.Unlock()
-	checkCounts(t, readLines(t, out), records, keys)
+	checkCounts(t, readLines(t, out), end, keys)
 }
 
 // checkCounts verifies that the output holds, for every key, the running

@@ -2,9 +2,10 @@
 // the same binary runs every JobManager node (three of them form a Raft
 // group; the leader runs the jobs) and every TaskManager node, configured
 // by the FLINK_* variables of flink.NodeConfigFromEnv, FLINK_HA=true among
-// them. It registers two jobs that count records per key into an
-// exactly-once file sink, so that a failover can be checked to lose and
-// duplicate nothing:
+// them, and FLINK_LOG_LEVEL (debug for more detail; the chaos harness
+// passes its environment on). It registers two jobs that count records
+// per key into an exactly-once file sink, so that a failover can be
+// checked to lose and duplicate nothing:
 //
 //	exactly-once N KEYS DIR   N records keyed i % KEYS; every line of the
 //	                          committed files in DIR is "key,count"
@@ -104,7 +105,13 @@ func run() error {
 		return err
 	}
 	cfg.Registry = registry()
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stdout, nil)) // container logs
+	var level slog.Level // FLINK_LOG_LEVEL: debug, info (the default), warn or error
+	if v := os.Getenv("FLINK_LOG_LEVEL"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("FLINK_LOG_LEVEL: %w", err)
+		}
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: level})) // container logs
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	node, err := flink.NewNode(cfg)

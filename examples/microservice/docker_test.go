@@ -62,9 +62,9 @@ func TestDockerClusterRecoversFromKilledTaskManager(t *testing.T) {
 		t.Skip("builds an image and runs containers")
 	}
 	run := dockertest.New(t)
+	image := run.BuildImage(run.Context(), ".", "microservice", "Dockerfile")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	image := run.BuildImage(ctx, ".", "microservice", "Dockerfile")
 	network := run.Network(ctx, "flink")
 
 	const records = 6_000_000

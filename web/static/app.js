@@ -476,7 +476,9 @@ function jobPage(main, jid) {
         return;
       }
       say(`Savepoint triggered (request ${rid}); waiting for it to complete…`);
-      for (let i = 0; i < 120 && current === page; i++) {
+      // A savepoint under backpressure waits for its barriers to pass the
+      // queued records: keep asking as long as the job's page is shown.
+      while (current === page) {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const st = await get(`jobs/${jid}/savepoints/${rid}`);
         if (st && st.status && st.status.id === 'COMPLETED') {

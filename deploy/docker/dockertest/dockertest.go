@@ -81,6 +81,25 @@ func New(t testing.TB) *Run {
 	return r
 }
 
+// Context returns a context that ends a minute before the test's deadline
+// (go test -timeout), leaving the cleanup its time, or never without one.
+// Building an image takes as long as the machine needs (a cold build cache
+// compiles the standard library), so a build should be bounded by it, not
+// by the timeout of the scenario that follows.
+func (r *Run) Context() context.Context {
+	d, ok := r.t.(interface{ Deadline() (time.Time, bool) })
+	if !ok {
+		return context.Background()
+	}
+	deadline, ok := d.Deadline()
+	if !ok {
+		return context.Background()
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-cleanupTimeout))
+	r.t.Cleanup(cancel)
+	return ctx
+}
+
 // Labels returns the labels that mark a resource as this Run's.
 func (r *Run) Labels() map[string]string { return map[string]string{LabelRun: r.ID} }
 
