@@ -72,6 +72,10 @@ func (f fencedTM) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttem
 	return f.g.NotifyCheckpointAborted(f.ctx(ctx), id, checkpointID)
 }
 
+func (f fencedTM) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
+	return f.g.DeploymentReport(f.ctx(ctx), job)
+}
+
 // fence checks the token ctx carries against the newest the TaskManager
 // has seen: an older term is refused with ErrStaleLeader, a newer one is
 // adopted (see adoptLeaderLocked). A call without a token passes.

@@ -316,6 +316,7 @@ func (n *Node) lead(tok ha.FencingToken) {
 	rm.provider, rm.idleTimeout, rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, n.fingerprint
 	d := newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, res, jobManagerConfig{
 		slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: n.storage, now: time.Now,
+		heartbeatInterval: n.cfg.HeartbeatInterval, heartbeatTimeout: n.cfg.HeartbeatTimeout,
 	}, n.log)
 	d.store = raftJobStore{node: n.Raft(), tok: tok}
 	d.attemptBase = int(tok.Term) << 20

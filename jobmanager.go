@@ -98,6 +98,11 @@ const cancelCallTimeout = 2 * time.Second
 // jobManagerConfig holds what a JobManager needs besides its graph.
 type jobManagerConfig struct {
 	slotRequestTimeout time.Duration
+	// heartbeatInterval is how often the JobManager asks the TaskManagers
+	// running its subtasks for their deployment reports, and
+	// heartbeatTimeout how long one may go unanswered before the
+	// JobManager gives the TaskManager up as lost; zero means 1 s and 10 s.
+	heartbeatInterval, heartbeatTimeout time.Duration
 	// storage holds checkpoints and savepoints; nil disables them.
 	storage checkpoint.Storage
 	now     func() time.Time
@@ -496,7 +501,15 @@ func (jm *JobManager) run(ctx context.Context) *JobResult {
 	if jm.ckpt != nil {
 		go jm.ckpt.run()
 	}
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		jm.heartbeatTaskManagers(hbCtx)
+	}()
 	status, err := jm.execute(ctx)
+	stopHeartbeats()
+	<-hbDone
 	if jm.deposed.Load() && status != JobFinished {
 		status = JobSuspended
 		err = fmt.Errorf("%w: job %q suspended: this node lost its leadership", ErrStaleLeader, jm.graph.Name)

@@ -103,9 +103,12 @@ type NodeConfig struct {
 	// DataDir holds the node's files. Default: a directory in os.TempDir.
 	DataDir string
 	// HeartbeatInterval and HeartbeatTimeout: TaskManagers send a heartbeat
-	// every interval; one silent for the timeout is declared lost. Defaults
-	// 500 ms and 2 s, so a killed TaskManager is detected within about 2.5 s
-	// (Flink's defaults are 10 s and 50 s).
+	// every interval; one silent for the timeout is declared lost. A
+	// JobManager asks the TaskManagers that run its subtasks for their
+	// deployment reports at the same pace, and gives up one that answered
+	// none for the timeout. Defaults 500 ms and 2 s, so a killed
+	// TaskManager is detected within about 2.5 s (Flink's defaults are 10 s
+	// and 50 s).
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
 	// SlotRequestTimeout: see ClusterConfig.
@@ -384,6 +387,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: storage, now: time.Now,
+			heartbeatInterval: n.cfg.HeartbeatInterval, heartbeatTimeout: n.cfg.HeartbeatTimeout,
 		}, n.log)
 		rm, d := n.rm, n.dispatcher
 		serveResourceManager(n.server, func() (*ResourceManager, error) { return rm, nil })

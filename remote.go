@@ -163,6 +163,10 @@ type (
 		Metrics   *TaskMetrics
 		EndOfData bool
 	}
+	deploymentReportReq struct {
+		TM  ResourceID
+		Job JobID
+	}
 	tmLostReq struct {
 		Job   JobID
 		TM    ResourceID
@@ -298,6 +302,18 @@ func (s tmStub) NotifyCheckpointComplete(ctx context.Context, id ExecutionAttemp
 func (s tmStub) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error {
 	_, err := call[notifyCheckpointReq, empty](ctx, s.c, "tm.NotifyCheckpointAborted", notifyCheckpointReq{s.id, id, checkpointID}, rpc.Idempotent())
 	return err
+}
+
+func (s tmStub) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
+	resp, err := call[deploymentReportReq, []taskStateReq](ctx, s.c, "tm.DeploymentReport", deploymentReportReq{s.id, job}, rpc.Idempotent())
+	if err != nil {
+		return nil, err
+	}
+	states := make([]TaskExecutionState, len(resp))
+	for i, r := range resp {
+		states[i] = TaskExecutionState{ID: r.ID, State: r.State, Err: fromWire(r.Err), Metrics: r.Metrics}
+	}
+	return states, nil
 }
 
 type jmStub struct {
@@ -457,6 +473,20 @@ func serveTaskManager(s *rpc.Server, tm *TaskManager) {
 			return empty{}, err
 		}
 		return empty{}, tm.NotifyCheckpointAborted(ctx, r.ID, r.Checkpoint)
+	})
+	rpc.Handle(s, "tm.DeploymentReport", func(ctx context.Context, r deploymentReportReq) ([]taskStateReq, error) {
+		if err := check(r.TM); err != nil {
+			return nil, err
+		}
+		states, err := tm.DeploymentReport(ctx, r.Job)
+		if err != nil {
+			return nil, err
+		}
+		resp := make([]taskStateReq, len(states))
+		for i, st := range states {
+			resp[i] = taskStateReq{Job: r.Job, ID: st.ID, State: st.State, Err: toWire(st.Err), Metrics: st.Metrics}
+		}
+		return resp, nil
 	})
 }
 

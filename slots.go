@@ -125,11 +125,13 @@ type SlotPool struct {
 // NewSlotPool returns an empty pool.
 func NewSlotPool() *SlotPool { return &SlotPool{slots: make(map[AllocationID]SlotOffer)} }
 
-// Offer adds the offered slots the pool does not hold yet and returns them.
+// Offer adds the offered slots the pool does not hold yet and returns the
+// accepted ones: all of them, those it held already included.
 func (p *SlotPool) Offer(offers []SlotOffer) []SlotOffer {
 	var accepted []SlotOffer
 	for _, o := range offers {
 		if _, ok := p.slots[o.Allocation]; ok {
+			accepted = append(accepted, o) // offered again: still ours
 			continue
 		}
 		p.slots[o.Allocation] = o

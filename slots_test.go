@@ -25,7 +25,8 @@ func TestSlotPool(t *testing.T) {
 	p := NewSlotPool()
 	offers := []SlotOffer{{Allocation: "a", Slot: SlotID{"tm1", 0}}, {Allocation: "b", Slot: SlotID{"tm2", 0}}}
 	assert.Len(t, p.Offer(offers), 2)
-	assert.Empty(t, p.Offer(offers[:1]), "an offer already held is not accepted twice")
+	assert.Equal(t, offers[:1], p.Offer(offers[:1]), "a slot offered again is still accepted (a TaskManager re-offers after it re-registered)")
+	assert.Equal(t, 2, p.Len(), "and held once")
 	assert.Equal(t, 1, p.RemoveTaskManager("tm1"))
 	assert.Equal(t, []SlotOffer{offers[1]}, p.Slots())
 	assert.Len(t, p.Clear(), 1)

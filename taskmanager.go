@@ -45,6 +45,10 @@ type TaskManager struct {
 		cancel context.CancelFunc
 	}
 
+	// dropReport, set by tests before any job runs, loses the state
+	// reports it returns true for.
+	dropReport func(TaskExecutionState) bool
+
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -54,6 +58,9 @@ type TaskManager struct {
 		slots *SlotTable
 		jms   map[AllocationID]string // allocation -> JobManager address
 		tasks map[ExecutionAttemptID]*task
+		// ended holds the final states of subtasks that ended lately, for
+		// the deployment reports; see DeploymentReport.
+		ended map[ExecutionAttemptID]endedTask
 		// graphs are the graphs this TaskManager rebuilt, one per job it
 		// holds slots of; see jobGraph.
 		graphs map[JobID]*JobGraph
@@ -78,6 +85,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	tm.mu.slots = NewSlotTable(id, slots, profile)
 	tm.mu.jms = make(map[AllocationID]string)
 	tm.mu.tasks = make(map[ExecutionAttemptID]*task)
+	tm.mu.ended = make(map[ExecutionAttemptID]endedTask)
 	tm.mu.graphs = make(map[JobID]*JobGraph)
 	tm.mu.allocTerms = make(map[AllocationID]uint64)
 	tm.mu.rmAddr = rmAddr
@@ -161,6 +169,35 @@ func (tm *TaskManager) offer(jmAddr string, o SlotOffer) {
 	if err != nil || len(accepted) == 0 {
 		tm.log.Debug("slot offer refused", "slot", o.Slot, "err", err)
 		tm.FreeSlot(tm.ctx, o.Allocation)
+	}
+}
+
+// reofferSlots offers every allocated slot again to its JobManager, after
+// the ResourceManager forgot the TaskManager (it missed its heartbeats:
+// paused, cut off or slow) and the TaskManager registered again. Declared
+// lost, it lost its slots in the JobManagers' pools, while it kept them
+// allocated and reported them so to the ResourceManager: without the new
+// offer nobody would use or free them, and after a few such pauses a job
+// waited for ever for slots with every slot of the cluster allocated (a
+// chaos run's job stalled in RESTARTING). A JobManager that still runs
+// takes them back; one that ended refuses them, and the TaskManager frees
+// them.
+func (tm *TaskManager) reofferSlots() {
+	type offer struct {
+		jm string
+		o  SlotOffer
+	}
+	var offers []offer
+	tm.mu.Lock()
+	for _, s := range tm.mu.slots.Report() {
+		if s.Allocation != "" {
+			offers = append(offers, offer{tm.mu.jms[s.Allocation], SlotOffer{Allocation: s.Allocation, Slot: s.ID, Profile: s.Profile}})
+		}
+	}
+	tm.wg.Add(len(offers))
+	tm.mu.Unlock()
+	for _, o := range offers {
+		go tm.offer(o.jm, o.o)
 	}
 }
 
@@ -253,10 +290,14 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 	defer tm.wg.Done()
 	report := func(s TaskExecutionState) {
+		if tm.dropReport != nil && tm.dropReport(s) {
+			return // a test loses it
+		}
 		// Reports outlive the task's own context: its final state must
 		// reach the JobManager even when it was cancelled.
 		if err := jm.UpdateTaskExecutionState(context.WithoutCancel(tm.ctx), s); err != nil {
-			tm.log.Debug("state report failed", "task", t.id, "err", err)
+			// The JobManager's next deployment report brings it.
+			tm.log.Warn("state report failed", "task", t.id, "state", s.State, "err", err)
 		}
 	}
 	report(TaskExecutionState{ID: t.id, State: Running})
@@ -277,9 +318,63 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 	if tm.mu.tasks[t.id] == t {
 		delete(tm.mu.tasks, t.id)
 	}
+	tm.rememberEndedLocked(final, time.Now())
 	tm.mu.Unlock()
 	t.cancel()
 	report(final)
+}
+
+// endedRetention is how long a TaskManager keeps the final state of an
+// ended subtask for the deployment reports, and maxEnded how many.
+const (
+	endedRetention = 10 * time.Minute
+	maxEnded       = 10_000
+)
+
+// endedTask is the final state of a subtask that ended, and when.
+type endedTask struct {
+	state TaskExecutionState
+	at    time.Time
+}
+
+// rememberEndedLocked keeps a subtask's final state for the deployment
+// reports and forgets those older than endedRetention, or the oldest
+// beyond maxEnded.
+func (tm *TaskManager) rememberEndedLocked(s TaskExecutionState, now time.Time) {
+	for id, e := range tm.mu.ended {
+		if now.Sub(e.at) > endedRetention {
+			delete(tm.mu.ended, id)
+		}
+	}
+	if len(tm.mu.ended) >= maxEnded {
+		var oldest ExecutionAttemptID
+		first := true
+		for id, e := range tm.mu.ended {
+			if first || e.at.Before(tm.mu.ended[oldest].at) {
+				oldest, first = id, false
+			}
+		}
+		delete(tm.mu.ended, oldest)
+	}
+	tm.mu.ended[s.ID] = endedTask{state: s, at: now}
+}
+
+// DeploymentReport implements TaskManagerGateway.
+func (tm *TaskManager) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	var states []TaskExecutionState
+	for id := range tm.mu.tasks {
+		if id.Job == job {
+			states = append(states, TaskExecutionState{ID: id, State: Running})
+		}
+	}
+	for id, e := range tm.mu.ended {
+		if id.Job == job {
+			states = append(states, e.state)
+		}
+	}
+	return states, nil
 }
 
 // validDataAddrs checks a deployment's addresses against the graph, so a
@@ -347,7 +442,9 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 			hb.Stats = tm.stats()
 			err = rm.Heartbeat(ctx, hb)
 			if err != nil && strings.Contains(err.Error(), "register first") {
-				err = tm.register(ctx)
+				if err = tm.register(ctx); err == nil {
+					tm.reofferSlots()
+				}
 			}
 			cancel()
 			switch {
