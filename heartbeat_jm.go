@@ -23,6 +23,7 @@ import (
 //     TaskManager that the report leaves out in two reports in a row (the
 //     TaskManager neither runs it nor remembers its end) ends: CANCELING
 //     becomes CANCELED, RUNNING becomes FAILED, and the job recovers;
+//   - a subtask of an earlier attempt that still runs there is cancelled;
 //   - a TaskManager that answered no report for the heartbeat timeout is
 //     lost to the job, as if the ResourceManager had said so.
 
@@ -129,7 +130,7 @@ func (jm *JobManager) heartbeatRound(ctx context.Context, hb *tmHeartbeats, time
 		if a.err != nil {
 			if silent := jm.cfg.now().Sub(hb.lastAnswer[a.tm]); silent > timeout {
 				jm.log.Warn("task manager lost: no heartbeat answer", "tm", a.tm, "for", silent.Round(time.Millisecond), "err", a.err)
-				jm.giveUp(ctx, a.tm, targets[a.tm].addr, fmt.Errorf("no answer to the JobManager's heartbeats for %v: %w", silent.Round(time.Millisecond), a.err))
+				jm.giveUp(ctx, a.tm, fmt.Errorf("no answer to the JobManager's heartbeats for %v: %w", silent.Round(time.Millisecond), a.err))
 				delete(hb.lastAnswer, a.tm)
 			}
 			continue
@@ -139,31 +140,14 @@ func (jm *JobManager) heartbeatRound(ctx context.Context, hb *tmHeartbeats, time
 	}
 }
 
-// giveUp treats a TaskManager that stopped answering as lost to the job,
-// and frees the job's slots there should it only be slow: the job's
-// subtasks there stop, and the slots are not held by a TaskManager for a
-// JobManager that dropped them from its pool.
-func (jm *JobManager) giveUp(ctx context.Context, tm ResourceID, addr string, cause error) {
-	var allocs []AllocationID
-	jm.mu.Lock()
-	for _, o := range jm.mu.pool.Slots() {
-		if o.Slot.TaskManager == tm {
-			allocs = append(allocs, o.Allocation)
-		}
-	}
-	jm.mu.Unlock()
+// giveUp treats a TaskManager that stopped answering as lost to the job:
+// its subtasks fail and its slots leave the pool. Should it only have
+// been slow, its slots are not freed from here (a free that arrives after
+// the TaskManager offered them again would take a slot from under the
+// pool): if the ResourceManager declared it lost too, it offers them again
+// when it registers anew (TaskManager.reofferSlots).
+func (jm *JobManager) giveUp(ctx context.Context, tm ResourceID, cause error) {
 	jm.NotifyTaskManagerLost(ctx, tm, cause)
-	for _, a := range allocs {
-		jm.calls.Add(1)
-		go func() {
-			defer jm.calls.Done()
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCallTimeout)
-			defer cancel()
-			if g, err := jm.rpc.taskManager(addr); err == nil {
-				g.FreeSlot(fctx, a)
-			}
-		}()
-	}
 }
 
 // reconcile applies a TaskManager's report: the final states the
