@@ -29,6 +29,14 @@ type ConnectionManagerConfig struct {
 	// PartitionRequestTimeout is how long a remote channel retries before it fails with
 	// ErrPartitionNotFound. Default 30 s.
 	PartitionRequestTimeout time.Duration
+	// FrameTimeout bounds the time from a consumer's frame's first byte to
+	// its last: a peer that stalls inside a frame is disconnected. Default
+	// 30 s. (A connection between frames may idle: a consumer sends nothing
+	// while its producer has no data.)
+	FrameTimeout time.Duration
+	// MaxConnections bounds the consumer connections served at once; one
+	// more is closed as soon as it is accepted. Default 1024.
+	MaxConnections int
 	// Logger receives connection-level events. Default: discard.
 	Logger *slog.Logger
 }
@@ -41,6 +49,8 @@ func DefaultConnectionManagerConfig() ConnectionManagerConfig {
 		PartitionRequestInitialBackoff: 10 * time.Millisecond,
 		PartitionRequestMaxBackoff:     time.Second,
 		PartitionRequestTimeout:        30 * time.Second,
+		FrameTimeout:                   30 * time.Second,
+		MaxConnections:                 1024,
 	}
 }
 
@@ -58,6 +68,12 @@ func (c *ConnectionManagerConfig) ensureDefaults() {
 	}
 	if c.PartitionRequestTimeout <= 0 {
 		c.PartitionRequestTimeout = d.PartitionRequestTimeout
+	}
+	if c.FrameTimeout <= 0 {
+		c.FrameTimeout = d.FrameTimeout
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = d.MaxConnections
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -190,6 +206,12 @@ func (m *ConnectionManager) acceptLoop() {
 			m.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if len(m.mu.servers) >= m.cfg.MaxConnections {
+			m.mu.Unlock()
+			m.cfg.Logger.Warn("network: connection refused: too many connections", "remote", nc.RemoteAddr(), "max", m.cfg.MaxConnections)
+			nc.Close()
+			continue
 		}
 		s := newServerConn(m, nc)
 		m.mu.servers[s] = struct{}{}

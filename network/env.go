@@ -24,6 +24,11 @@ type Config struct {
 	// PartitionRequestTimeout bounds how long remote channels retry a partition their producer did
 	// not register yet.
 	PartitionRequestTimeout time.Duration
+	// FrameTimeout and MaxConnections bound what a consumer, or a
+	// stranger, can cost the data port: see ConnectionManagerConfig. Zero
+	// means the defaults (30 s, 1024).
+	FrameTimeout   time.Duration
+	MaxConnections int
 	// Logger receives connection-level events. Nil discards them.
 	Logger *slog.Logger
 }
@@ -98,6 +103,7 @@ func NewEnvironment(cfg Config) (*Environment, error) {
 		cc.ListenAddr = cfg.ListenAddr
 		cc.MaxBufferSize = cfg.BufferSize
 		cc.PartitionRequestTimeout = cfg.PartitionRequestTimeout
+		cc.FrameTimeout, cc.MaxConnections = cfg.FrameTimeout, cfg.MaxConnections
 		cc.Logger = cfg.Logger
 		e.Connections, err = NewConnectionManager(cc, e.Partitions)
 		if err != nil {

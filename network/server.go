@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 // serverConn is the producer side of one TCP connection from a consuming TaskManager. Its reader
@@ -96,16 +99,32 @@ func (s *serverConn) sendError(channel uint64, code uint8, msg string, fatal boo
 // readLoop handles the consumer's messages until the connection ends.
 func (s *serverConn) readLoop() {
 	defer s.m.wg.Done()
-	fr := frameReader{r: bufio.NewReaderSize(s.nc, 16<<10), maxData: s.m.cfg.MaxBufferSize}
+	br := bufio.NewReaderSize(s.nc, 16<<10)
+	fr := frameReader{r: br, maxData: s.m.cfg.MaxBufferSize}
 	for {
-		t, n, err := fr.readHeader()
+		// Between frames the connection may idle; once a frame starts, all
+		// of it must arrive within the frame timeout.
+		s.nc.SetReadDeadline(time.Time{})
+		_, err := br.Peek(1)
 		if err == nil {
-			err = s.handle(&fr, t, n)
+			s.nc.SetReadDeadline(time.Now().Add(s.m.cfg.FrameTimeout))
+			var t msgType
+			var n int
+			if t, n, err = fr.readHeader(); err == nil {
+				err = s.handle(&fr, t, n)
+			}
+		} else if err == io.EOF {
+			err = truncated(err, "frame header")
 		}
 		if err == nil {
 			continue
 		}
 		if errors.Is(err, errCloseRequested) || errors.Is(err, ErrConnectionClosed) || errors.Is(err, net.ErrClosed) {
+			s.shutdown()
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.m.cfg.Logger.Warn("network: consumer stalled inside a frame; closing connection", "remote", s.remote, "timeout", s.m.cfg.FrameTimeout)
 			s.shutdown()
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -89,19 +90,28 @@ func readFrame(r io.Reader, buf []byte) (*envelope, []byte, error) {
 	if n > MaxFrameSize {
 		return nil, buf, fmt.Errorf("%w: %d bytes announced, at most %d", ErrFrameTooLarge, n, MaxFrameSize)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	// The body is read into a buffer that grows as bytes arrive, never to
+	// what the header claims up front: a peer that announces 16 MiB and
+	// stalls costs what it sent, not 16 MiB.
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		chunk := min(int(n)-len(buf), max(readChunk, len(buf)))
+		buf = slices.Grow(buf, chunk)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+chunk])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, buf, fmt.Errorf("%w: truncated body: %w", ErrMalformedFrame, err)
 		}
-		return nil, buf, fmt.Errorf("%w: truncated body: %w", ErrMalformedFrame, err)
 	}
 	env, err := decodeEnvelope(buf)
 	return env, buf, err
 }
+
+// readChunk is the least a frame's body buffer grows by.
+const readChunk = 64 << 10
 
 // decodeEnvelope parses a frame body.
 func decodeEnvelope(body []byte) (*envelope, error) {

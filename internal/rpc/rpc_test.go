@@ -34,7 +34,14 @@ var testCodes = Codes{"job.unknown": errNoSuchJob}
 // serve starts a server with test methods on a loopback port.
 func serve(t *testing.T, addr string) (*Server, string) {
 	t.Helper()
+	return serveWith(t, addr, DefaultLimits())
+}
+
+// serveWith is serve with the given limits.
+func serveWith(t *testing.T, addr string, limits Limits) (*Server, string) {
+	t.Helper()
 	s := NewServer(testCodes, nil)
+	s.SetLimits(limits)
 	Handle(s, "echo", func(ctx context.Context, req echoReq) (echoResp, error) {
 		if req.Delay > 0 {
 			select {

@@ -55,6 +55,25 @@ func (c Codes) errorOf(code string) error {
 	return c[code]
 }
 
+// Limits bound what a peer can cost a server, trusted or not.
+type Limits struct {
+	// MaxConnections bounds the connections served at once; one more is
+	// closed as soon as it is accepted. Default 1024.
+	MaxConnections int
+	// FrameTimeout bounds the time from a frame's first byte to its last:
+	// a peer that stalls in the middle of a frame is disconnected.
+	// Default 30 s.
+	FrameTimeout time.Duration
+	// IdleTimeout closes a connection that sent nothing for that long
+	// (clients dial again on their next call). Default 10 minutes.
+	IdleTimeout time.Duration
+}
+
+// DefaultLimits returns the limits a server has unless told otherwise.
+func DefaultLimits() Limits {
+	return Limits{MaxConnections: 1024, FrameTimeout: 30 * time.Second, IdleTimeout: 10 * time.Minute}
+}
+
 // handler decodes a request body, serves it and returns the response.
 type handler func(ctx context.Context, body []byte) (any, error)
 
@@ -64,6 +83,7 @@ type Server struct {
 	handlers map[string]handler
 	codes    Codes
 	log      *slog.Logger
+	limits   Limits
 
 	ctx    context.Context // cancelled by Close: handlers stop
 	cancel context.CancelFunc
@@ -83,11 +103,27 @@ func NewServer(codes Codes, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{handlers: make(map[string]handler), codes: codes, log: log}
+	s := &Server{handlers: make(map[string]handler), codes: codes, log: log, limits: DefaultLimits()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[net.Conn]struct{})
 	return s
+}
+
+// SetLimits replaces the server's limits; zero fields keep their defaults.
+// Call it before Serve.
+func (s *Server) SetLimits(l Limits) {
+	d := DefaultLimits()
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = d.MaxConnections
+	}
+	if l.FrameTimeout <= 0 {
+		l.FrameTimeout = d.FrameTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	s.limits = l
 }
 
 // Handle registers fn as method. fn runs on its own goroutine per call, so
@@ -135,6 +171,12 @@ func (s *Server) Serve(l net.Listener) error {
 			conn.Close()
 			return ErrServerClosed
 		}
+		if len(s.mu.conns) >= s.limits.MaxConnections {
+			s.mu.Unlock()
+			s.log.Warn("rpc: connection refused: too many connections", "remote", conn.RemoteAddr(), "max", s.limits.MaxConnections)
+			conn.Close()
+			continue
+		}
 		s.mu.conns[conn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -163,8 +205,15 @@ func (s *Server) serveConn(conn net.Conn) {
 	r := bufio.NewReader(conn)
 	var buf []byte
 	for {
-		env, b, err := readFrame(r, buf)
-		buf = b
+		// Wait for a frame at most the idle timeout, then for the whole
+		// frame at most the frame timeout.
+		conn.SetReadDeadline(time.Now().Add(s.limits.IdleTimeout))
+		_, err := r.Peek(1)
+		var env *envelope
+		if err == nil {
+			conn.SetReadDeadline(time.Now().Add(s.limits.FrameTimeout))
+			env, buf, err = readFrame(r, buf)
+		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 				s.log.Debug("rpc connection closed", "remote", conn.RemoteAddr(), "err", err)
