@@ -72,8 +72,8 @@ func (f fencedTM) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttem
 	return f.g.NotifyCheckpointAborted(f.ctx(ctx), id, checkpointID)
 }
 
-func (f fencedTM) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
-	return f.g.DeploymentReport(f.ctx(ctx), job)
+func (f fencedTM) DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error) {
+	return f.g.DeploymentReport(f.ctx(ctx), job, sinceAttempt)
 }
 
 // fence checks the token ctx carries against the newest the TaskManager

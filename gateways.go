@@ -90,13 +90,14 @@ type TaskManagerGateway interface {
 	// NotifyCheckpointAborted tells a subtask that a checkpoint was aborted.
 	NotifyCheckpointAborted(ctx context.Context, id ExecutionAttemptID, checkpointID int64) error
 	// DeploymentReport returns the states of a job's subtasks on the
-	// TaskManager: RUNNING for those it runs, the final state of those
-	// that ended lately (kept for endedRetention). The JobManager asks for
+	// TaskManager: RUNNING for those it runs, the final state of those of
+	// attempt sinceAttempt or later that ended lately (kept for
+	// endedRetention). The JobManager asks for
 	// it every heartbeat interval and reconciles its view with it, as
 	// Flink's JobManager does with the execution deployment report of its
 	// TaskManager heartbeats: a final state whose report was lost still
 	// arrives, and a subtask the TaskManager does not know ends.
-	DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error)
+	DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error)
 }
 
 // JobManagerGateway is a JobManager as other roles see it.

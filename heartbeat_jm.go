@@ -90,6 +90,7 @@ func (jm *JobManager) heartbeatRound(ctx context.Context, hb *tmHeartbeats, time
 			t.expected = append(t.expected, ev.ID)
 		}
 	}
+	attempt := jm.mu.eg.Attempt
 	jm.mu.Unlock()
 	now := jm.cfg.now()
 	for id := range hb.lastAnswer {
@@ -116,7 +117,7 @@ func (jm *JobManager) heartbeatRound(ctx context.Context, hb *tmHeartbeats, time
 			tm, err := jm.rpc.taskManager(t.addr)
 			var states []TaskExecutionState
 			if err == nil {
-				states, err = tm.DeploymentReport(cctx, jm.id)
+				states, err = tm.DeploymentReport(cctx, jm.id, attempt)
 			}
 			answers <- answer{id, states, err}
 		}()

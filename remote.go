@@ -164,8 +164,9 @@ type (
 		EndOfData bool
 	}
 	deploymentReportReq struct {
-		TM  ResourceID
-		Job JobID
+		TM           ResourceID
+		Job          JobID
+		SinceAttempt int
 	}
 	tmLostReq struct {
 		Job   JobID
@@ -304,8 +305,8 @@ func (s tmStub) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttempt
 	return err
 }
 
-func (s tmStub) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
-	resp, err := call[deploymentReportReq, []taskStateReq](ctx, s.c, "tm.DeploymentReport", deploymentReportReq{s.id, job}, rpc.Idempotent())
+func (s tmStub) DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error) {
+	resp, err := call[deploymentReportReq, []taskStateReq](ctx, s.c, "tm.DeploymentReport", deploymentReportReq{s.id, job, sinceAttempt}, rpc.Idempotent())
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +479,7 @@ func serveTaskManager(s *rpc.Server, tm *TaskManager) {
 		if err := check(r.TM); err != nil {
 			return nil, err
 		}
-		states, err := tm.DeploymentReport(ctx, r.Job)
+		states, err := tm.DeploymentReport(ctx, r.Job, r.SinceAttempt)
 		if err != nil {
 			return nil, err
 		}

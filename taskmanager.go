@@ -360,7 +360,7 @@ func (tm *TaskManager) rememberEndedLocked(s TaskExecutionState, now time.Time) 
 }
 
 // DeploymentReport implements TaskManagerGateway.
-func (tm *TaskManager) DeploymentReport(ctx context.Context, job JobID) ([]TaskExecutionState, error) {
+func (tm *TaskManager) DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error) {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	var states []TaskExecutionState
@@ -370,7 +370,7 @@ func (tm *TaskManager) DeploymentReport(ctx context.Context, job JobID) ([]TaskE
 		}
 	}
 	for id, e := range tm.mu.ended {
-		if id.Job == job {
+		if id.Job == job && id.Attempt >= sinceAttempt {
 			states = append(states, e.state)
 		}
 	}
