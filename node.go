@@ -428,7 +428,7 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
 		}
 		n.restAddr = rl.Addr().String()
-		n.restHTTP = &http.Server{Handler: http.HandlerFunc(n.serveRESTHA), ReadHeaderTimeout: 10 * time.Second}
+		n.restHTTP = newRESTHTTPServer(http.HandlerFunc(n.serveRESTHA), n.log)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -95,12 +95,32 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	s.mountDashboard(mux)   // dashboard.go: /, /web/, plan, backpressure
 	s.mountMetrics(mux)     // prometheus.go: /metrics
 	s.handler = jsonErrors(mux)
-	s.srv = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.srv = newRESTHTTPServer(s.handler, s.log)
 	return s
+}
+
+// The REST servers' limits: a request's headers must arrive within
+// restReadHeaderTimeout and all of it within restReadTimeout (bodies are at
+// most 1 MiB), a keep-alive connection idles at most restIdleTimeout, and
+// headers are at most restMaxHeaderBytes. A client that stalls mid-request
+// is disconnected.
+const (
+	restReadHeaderTimeout = 10 * time.Second
+	restReadTimeout       = 30 * time.Second
+	restIdleTimeout       = 2 * time.Minute
+	restMaxHeaderBytes    = 64 << 10
+)
+
+// newRESTHTTPServer returns an http.Server for h with the REST limits.
+func newRESTHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: restReadHeaderTimeout,
+		ReadTimeout:       restReadTimeout,
+		IdleTimeout:       restIdleTimeout,
+		MaxHeaderBytes:    restMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // Handler returns the REST API as an http.Handler, for tests
