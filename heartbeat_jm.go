@@ -131,29 +131,25 @@ func (jm *JobManager) heartbeatRound(ctx context.Context, hb *tmHeartbeats, time
 		if a.err != nil {
 			if silent := jm.cfg.now().Sub(hb.lastAnswer[a.tm]); silent > timeout {
 				jm.log.Warn("task manager lost: no heartbeat answer", "tm", a.tm, "for", silent.Round(time.Millisecond), "err", a.err)
-				jm.giveUp(ctx, a.tm, fmt.Errorf("no answer to the JobManager's heartbeats for %v: %w", silent.Round(time.Millisecond), a.err))
+				// Lost to the job: its subtasks fail and its slots leave
+				// the pool. Its slots are not freed from here, should it
+				// only be slow: a free landing after it offered them again
+				// would take a slot from under the pool. If the
+				// ResourceManager declared it lost too, it offers them
+				// again when it registers anew (TaskManager.reofferSlots).
+				jm.NotifyTaskManagerLost(ctx, a.tm, fmt.Errorf("no answer to the JobManager's heartbeats for %v: %w", silent.Round(time.Millisecond), a.err))
 				delete(hb.lastAnswer, a.tm)
 			}
 			continue
 		}
 		hb.lastAnswer[a.tm] = jm.cfg.now()
-		jm.reconcile(ctx, hb, a.tm, targets[a.tm].addr, targets[a.tm].expected, a.states)
+		jm.reconcile(ctx, hb, a.tm, targets[a.tm].addr, attempt, targets[a.tm].expected, a.states)
 	}
-}
-
-// giveUp treats a TaskManager that stopped answering as lost to the job:
-// its subtasks fail and its slots leave the pool. Should it only have
-// been slow, its slots are not freed from here (a free that arrives after
-// the TaskManager offered them again would take a slot from under the
-// pool): if the ResourceManager declared it lost too, it offers them again
-// when it registers anew (TaskManager.reofferSlots).
-func (jm *JobManager) giveUp(ctx context.Context, tm ResourceID, cause error) {
-	jm.NotifyTaskManagerLost(ctx, tm, cause)
 }
 
 // reconcile applies a TaskManager's report: the final states the
 // JobManager missed, and the end of subtasks left out twice in a row.
-func (jm *JobManager) reconcile(ctx context.Context, hb *tmHeartbeats, tm ResourceID, addr string, expected []ExecutionAttemptID, states []TaskExecutionState) {
+func (jm *JobManager) reconcile(ctx context.Context, hb *tmHeartbeats, tm ResourceID, addr string, attempt int, expected []ExecutionAttemptID, states []TaskExecutionState) {
 	reported := make(map[ExecutionAttemptID]bool, len(states))
 	for _, s := range states {
 		reported[s.ID] = true
@@ -161,7 +157,7 @@ func (jm *JobManager) reconcile(ctx context.Context, hb *tmHeartbeats, tm Resour
 		case s.State.IsTerminal():
 			// Ignored unless it is the current attempt and its end is news.
 			jm.UpdateTaskExecutionState(ctx, s)
-		case !jm.isCurrent(s.ID) && s.ID.Attempt < jm.currentAttempt():
+		case s.ID.Attempt < attempt:
 			// A subtask of an earlier attempt of the job still runs there
 			// (its TaskManager was declared lost, and came back): stop it.
 			jm.log.Warn("cancelling a subtask of an earlier attempt", "task", s.ID, "tm", tm)
@@ -210,11 +206,4 @@ func (jm *JobManager) reconcile(ctx context.Context, hb *tmHeartbeats, tm Resour
 			delete(hb.missing, id)
 		}
 	}
-}
-
-// currentAttempt returns the attempt number of the job's current attempt.
-func (jm *JobManager) currentAttempt() int {
-	jm.mu.Lock()
-	defer jm.mu.Unlock()
-	return jm.mu.eg.Attempt
 }

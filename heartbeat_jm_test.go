@@ -9,41 +9,47 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runUntilCancelled starts an unbounded job of parallelism 2 on c, waits
-// until every subtask runs, cancels it and returns its result.
-func runUntilCancelled(t *testing.T, c *LocalCluster) *JobResult {
+// newOneTaskManagerCluster starts a local cluster of one TaskManager
+// with two slots.
+func newOneTaskManagerCluster(t *testing.T) *LocalCluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	env := NewEnv(WithParallelism(2))
+	cfg := DefaultClusterConfig()
+	cfg.TaskManagers, cfg.SlotsPerTaskManager = 1, 2
+	c, err := NewLocalCluster(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startUnbounded starts an unbounded job of parallelism 2 on c and waits
+// until every subtask runs.
+func startUnbounded(t *testing.T, c *LocalCluster, opts ...Option) JobID {
+	t.Helper()
+	env := NewEnv(append([]Option{WithParallelism(2)}, opts...)...)
 	src := Generate(env, -1, func(i int64) (int64, error) {
 		if i%100 == 0 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // a steady pace, not a wait
 		}
 		return i, nil
 	})
 	SinkTo(src, "discard", SinkFunc(func(int64) error { return nil }))
 	g, err := env.JobGraph()
 	require.NoError(t, err)
-	id, err := c.Dispatcher().submitGraph(ctx, g)
+	id, err := c.Dispatcher().submitGraph(context.Background(), g)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		d, err := c.Dispatcher().JobDetails(ctx, id)
-		if err != nil || d.Status != JobRunning {
-			return false
-		}
-		for _, v := range d.Vertices {
-			for _, s := range v.Subtasks {
-				if s.State != Running {
-					return false
-				}
-			}
-		}
-		return true
-	}, 30*time.Second, time.Millisecond, "every subtask runs")
+	require.Eventually(t, func() bool { _, ok := allRunning(c.Dispatcher(), id, 0); return ok },
+		30*time.Second, time.Millisecond, "every subtask runs")
+	return id
+}
+
+// cancelAndAwait cancels the job and returns its result.
+func cancelAndAwait(t *testing.T, c *LocalCluster, id JobID) *JobResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	require.NoError(t, c.Dispatcher().CancelJob(ctx, id))
 	res, err := c.Dispatcher().JobResult(ctx, id)
-	require.NoError(t, err, "the job ends though its subtasks' final state reports were lost")
+	require.NoError(t, err, "the job ends")
 	return res
 }
 
@@ -52,24 +58,17 @@ func runUntilCancelled(t *testing.T, c *LocalCluster) *JobResult {
 // the JobManager asked for those, the job waited in CANCELLING for ever
 // (as a chaos run's job waited in FAILING after a TaskManager kill).
 func TestLostFinalStateReportArrivesByDeploymentReport(t *testing.T) {
-	cfg := DefaultClusterConfig()
-	cfg.TaskManagers, cfg.SlotsPerTaskManager = 1, 2
-	c, err := NewLocalCluster(cfg)
-	require.NoError(t, err)
-	defer c.Close()
+	c := newOneTaskManagerCluster(t)
 	c.tms[0].dropReport = func(s TaskExecutionState) bool { return s.State.IsTerminal() }
-	require.Equal(t, JobCanceled, runUntilCancelled(t, c).Status)
+	id := startUnbounded(t, c)
+	require.Equal(t, JobCanceled, cancelAndAwait(t, c, id).Status)
 }
 
 // A subtask that the TaskManager neither runs nor remembers (its end
 // forgotten, its report lost) ends when two deployment reports in a row
 // leave it out.
 func TestSubtaskMissingFromDeploymentReportsEnds(t *testing.T) {
-	cfg := DefaultClusterConfig()
-	cfg.TaskManagers, cfg.SlotsPerTaskManager = 1, 2
-	c, err := NewLocalCluster(cfg)
-	require.NoError(t, err)
-	defer c.Close()
+	c := newOneTaskManagerCluster(t)
 	tm := c.tms[0]
 	tm.dropReport = func(s TaskExecutionState) bool {
 		if !s.State.IsTerminal() {
@@ -80,7 +79,8 @@ func TestSubtaskMissingFromDeploymentReportsEnds(t *testing.T) {
 		tm.mu.Unlock()
 		return true
 	}
-	require.Equal(t, JobCanceled, runUntilCancelled(t, c).Status)
+	id := startUnbounded(t, c)
+	require.Equal(t, JobCanceled, cancelAndAwait(t, c, id).Status)
 }
 
 // A TaskManager that the ResourceManager declared lost but that was only
@@ -89,46 +89,33 @@ func TestSubtaskMissingFromDeploymentReportsEnds(t *testing.T) {
 // the slots stayed allocated to nobody's use, and the job waited for slots
 // (a chaos run's job stalled in RESTARTING with every slot allocated).
 func TestTaskManagerBackFromLostOffersItsSlotsAgain(t *testing.T) {
-	cfg := DefaultClusterConfig()
-	cfg.TaskManagers, cfg.SlotsPerTaskManager = 1, 2
-	c, err := NewLocalCluster(cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	env := NewEnv(WithParallelism(2), WithRestartStrategy(FixedDelayRestart(3, 10*time.Millisecond)))
-	src := Generate(env, -1, func(i int64) (int64, error) {
-		if i%100 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		return i, nil
-	})
-	SinkTo(src, "discard", SinkFunc(func(int64) error { return nil }))
-	g, err := env.JobGraph()
-	require.NoError(t, err)
-	id, err := c.Dispatcher().submitGraph(ctx, g)
-	require.NoError(t, err)
-	running := func(attempt int) func() bool {
-		return func() bool {
-			d, err := c.Dispatcher().JobDetails(ctx, id)
-			if err != nil || d.Status != JobRunning {
-				return false
-			}
-			for _, v := range d.Vertices {
-				for _, s := range v.Subtasks {
-					if s.State != Running || s.Attempt < attempt {
-						return false
-					}
-				}
-			}
-			return true
-		}
-	}
-	require.Eventually(t, running(0), 30*time.Second, time.Millisecond, "every subtask runs")
+	c := newOneTaskManagerCluster(t)
+	id := startUnbounded(t, c, WithRestartStrategy(FixedDelayRestart(3, 10*time.Millisecond)))
 	c.rm.TaskManagerLost(c.tms[0].id, errors.New("test: missed its heartbeats"))
-	require.Eventually(t, running(1), 30*time.Second, time.Millisecond, "the job runs again, in the slots the TaskManager offered again")
-	require.NoError(t, c.Dispatcher().CancelJob(ctx, id))
-	res, err := c.Dispatcher().JobResult(ctx, id)
+	require.Eventually(t, func() bool { _, ok := allRunning(c.Dispatcher(), id, 1); return ok },
+		30*time.Second, time.Millisecond, "the job runs again, in the slots the TaskManager offered again")
+	require.Equal(t, JobCanceled, cancelAndAwait(t, c, id).Status)
+}
+
+// A deployment report holds every running subtask of the job, and the
+// ends of those of the asked attempt or later only: a job in a restart
+// loop does not get the ends of all its earlier attempts every heartbeat.
+func TestDeploymentReportHoldsEndsSinceAttempt(t *testing.T) {
+	c := newOneTaskManagerCluster(t)
+	tm := c.tms[0]
+	job := JobID("job")
+	tm.mu.Lock()
+	for attempt := range 3 {
+		tm.rememberEndedLocked(TaskExecutionState{ID: ExecutionAttemptID{Job: job, Attempt: attempt}, State: Canceled}, time.Now())
+	}
+	tm.rememberEndedLocked(TaskExecutionState{ID: ExecutionAttemptID{Job: "other", Attempt: 2}, State: Canceled}, time.Now())
+	tm.mu.Unlock()
+	states, err := tm.DeploymentReport(context.Background(), job, 1)
 	require.NoError(t, err)
-	require.Equal(t, JobCanceled, res.Status)
+	var attempts []int
+	for _, s := range states {
+		require.Equal(t, job, s.ID.Job)
+		attempts = append(attempts, s.ID.Attempt)
+	}
+	require.ElementsMatch(t, []int{1, 2}, attempts)
 }

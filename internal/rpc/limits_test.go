@@ -64,8 +64,20 @@ func TestStalledHalfFramesCostLittleAndAreClosed(t *testing.T) {
 			closed[i] = err != nil && !(errors.As(err, &ne) && ne.Timeout())
 		}()
 	}
-	peak := heapInUse() // while the peers stall
-	wg.Wait()
+	// The heap's peak while the peers stall, sampled until the server has
+	// disconnected them all (one sample could come before the server read
+	// anything).
+	disconnected := make(chan struct{})
+	go func() { wg.Wait(); close(disconnected) }()
+	var peak uint64
+	for sampling := true; sampling; {
+		peak = max(peak, heapInUse())
+		select {
+		case <-disconnected:
+			sampling = false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	for i, ok := range closed {
 		assert.True(t, ok, "stalled peer %d disconnected", i)
 	}
