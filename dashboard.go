@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // API's JSON 404.
 func (s *RESTServer) mountDashboard(mux *http.ServeMux) {
 	ui := web.Handler()
-	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET /{$}", ui) // isDashboardAsset: keep in step
 	mux.Handle("GET /web/", ui)
 	mux.HandleFunc("GET /jobs/{jobid}/plan", s.getJobPlan)
 	sampler := newPressureSampler(time.Now)
@@ -264,3 +265,12 @@ func (p *pressureSampler) sample(id ExecutionAttemptID, bp, idle time.Duration) 
 }
 
 func clamp01(x float64) float64 { return min(1, max(0, x)) }
+
+// isDashboardAsset reports whether r asks for one of the dashboard's static
+// files (the page, its script and style), which hold no cluster data: with
+// security on they are served without credentials, and the page asks for a
+// token when the API answers 401.
+func isDashboardAsset(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/web/"))
+}

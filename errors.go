@@ -46,6 +46,9 @@ var (
 	// newest the receiver has seen), or reached a node that does not
 	// lead.
 	ErrStaleLeader = errors.New("flink: stale or no leader")
+	// ErrIdentityMismatch: with security on, a node acted under an id its
+	// certificate does not carry (a TaskManager registering as another).
+	ErrIdentityMismatch = errors.New("flink: identity does not match the peer's certificate")
 )
 
 // errTaskStopping is returned to user code that emits while its task is

@@ -3,6 +3,7 @@ package flink
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
+	"github.com/flinkgo/flink/security"
 )
 
 // haCluster is a cluster of separate processes in HA mode: JobManager
@@ -37,6 +39,11 @@ type haCluster struct {
 	procs    map[string]*exec.Cmd
 	cfgs     map[string]childConfig
 	clients  map[string]*rpc.Client
+	// With security on: the REST scheme, an HTTP client with the CA and
+	// the REST token, and the CLI certificate's material for RPC.
+	scheme string
+	http   *http.Client
+	sec    *security.Material
 }
 
 // freeAddrs returns n loopback addresses with free ports. The ports are
@@ -62,8 +69,31 @@ func freeAddrs(t testing.TB, n int) []string {
 // TaskManager node processes, all in HA mode with a shared checkpoint
 // directory.
 func startHACluster(t testing.TB, jms, tms int) *haCluster {
+	return startHAClusterSecured(t, jms, tms, false)
+}
+
+// startHAClusterSecured is startHACluster, with every node's security on
+// when secure is set (certificates from one development CA).
+func startHAClusterSecured(t testing.TB, jms, tms int, secure bool) *haCluster {
 	t.Helper()
-	c := &haCluster{t: t, dir: t.TempDir(), procs: map[string]*exec.Cmd{}, cfgs: map[string]childConfig{}, clients: map[string]*rpc.Client{}}
+	c := &haCluster{t: t, dir: t.TempDir(), procs: map[string]*exec.Cmd{}, cfgs: map[string]childConfig{}, clients: map[string]*rpc.Client{},
+		scheme: "http", http: &http.Client{Timeout: 2 * time.Second}}
+	secDir := ""
+	if secure {
+		secDir = filepath.Join(c.dir, "security")
+		var nodes []string
+		for i := range jms {
+			nodes = append(nodes, fmt.Sprintf("jm-%d", i))
+		}
+		for i := range tms {
+			nodes = append(nodes, fmt.Sprintf("tm-%d", i))
+		}
+		require.NoError(t, security.GenerateDevCerts(secDir, security.DevCertsConfig{Nodes: nodes}))
+		var err error
+		c.sec, err = security.Load(security.FromDir(secDir, "client"))
+		require.NoError(t, err)
+		c.scheme, c.http = "https", restClient(t, secDir)
+	}
 	c.ckpts = filepath.Join(c.dir, "checkpoints")
 	c.rpcAddrs, c.rest = freeAddrs(t, jms), freeAddrs(t, jms)
 	raftAddrs := freeAddrs(t, jms)
@@ -84,12 +114,13 @@ func startHACluster(t testing.TB, jms, tms int) *haCluster {
 	for i := range jms {
 		wg.Add(1)
 		go start(childConfig{ID: c.ids[i], Roles: "jobmanager", HA: true, BindAddr: c.rpcAddrs[i], RESTAddr: c.rest[i],
-			RaftAddr: raftAddrs[i], RaftDir: filepath.Join(c.dir, c.ids[i]), RaftPeers: peers, JobManagerAddr: jmList, CheckpointDir: c.ckpts})
+			RaftAddr: raftAddrs[i], RaftDir: filepath.Join(c.dir, c.ids[i]), RaftPeers: peers, JobManagerAddr: jmList, CheckpointDir: c.ckpts,
+			SecurityDir: secDir})
 	}
 	wg.Wait()
 	for i := range tms {
 		wg.Add(1)
-		go start(childConfig{ID: fmt.Sprintf("tm-%d", i), HA: true, JobManagerAddr: jmList, Slots: 1, CheckpointDir: c.ckpts})
+		go start(childConfig{ID: fmt.Sprintf("tm-%d", i), HA: true, JobManagerAddr: jmList, Slots: 1, CheckpointDir: c.ckpts, SecurityDir: secDir})
 	}
 	wg.Wait()
 	t.Cleanup(func() {
@@ -129,7 +160,11 @@ func (c *haCluster) ask(i int) (leaderInfo, error) {
 	c.mu.Lock()
 	cl, ok := c.clients[c.rpcAddrs[i]]
 	if !ok {
-		cl = rpc.NewClient(c.rpcAddrs[i], rpcCodes)
+		var tlsCfg *tls.Config
+		if c.sec != nil {
+			tlsCfg = c.sec.Internal
+		}
+		cl = rpc.NewClient(c.rpcAddrs[i], rpcCodes, tlsCfg)
 		c.clients[c.rpcAddrs[i]] = cl
 	}
 	c.mu.Unlock()
@@ -184,8 +219,7 @@ func (c *haCluster) awaitExactEnd(t *testing.T, i int, id JobID, out string, rec
 }
 
 func (c *haCluster) restJob(i int, id JobID) (RESTJobDetails, bool) {
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + c.rest[i] + "/jobs/" + string(id))
+	resp, err := c.http.Get(c.scheme + "://" + c.rest[i] + "/jobs/" + string(id))
 	if err != nil {
 		return RESTJobDetails{}, false
 	}
@@ -207,7 +241,7 @@ func (c *haCluster) submit(i int, req RESTSubmitRequest) JobID {
 	body, _ := json.Marshal(req)
 	var id JobID
 	require.Eventually(c.t, func() bool {
-		resp, err := http.Post("http://"+c.rest[i]+"/jobs", "application/json", bytes.NewReader(body))
+		resp, err := c.http.Post(c.scheme+"://"+c.rest[i]+"/jobs", "application/json", bytes.NewReader(body))
 		if err != nil {
 			return false
 		}
@@ -228,6 +262,17 @@ func (c *haCluster) submit(i int, req RESTSubmitRequest) JobID {
 // that a standby takes the job over from its latest checkpoint and the
 // committed output is exact.
 func TestHAKillLeaderExactlyOnce(t *testing.T) {
+	testHAKillLeaderExactlyOnce(t, false)
+}
+
+// TestHAKillLeaderExactlyOnceSecured is TestHAKillLeaderExactlyOnce with
+// security on: mutual TLS between every process, encrypted gossip and an
+// authenticated REST API.
+func TestHAKillLeaderExactlyOnceSecured(t *testing.T) {
+	testHAKillLeaderExactlyOnce(t, true)
+}
+
+func testHAKillLeaderExactlyOnce(t *testing.T, secure bool) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -236,7 +281,7 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 		records = 500_000
 	}
 	const keys = 1000
-	c := startHACluster(t, 3, 2)
+	c := startHAClusterSecured(t, 3, 2, secure)
 	out := filepath.Join(c.dir, "out")
 	leader := c.leader()
 	follower := (leader + 1) % 3
@@ -284,7 +329,7 @@ func TestHAKillLeaderExactlyOnce(t *testing.T) {
 	require.NoError(t, c.proc(next).Process.Kill())
 	last := 3 - leader - next
 	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + c.rest[last] + "/jobs")
+		resp, err := c.http.Get(c.scheme + "://" + c.rest[last] + "/jobs")
 		if err != nil {
 			return false
 		}

@@ -114,6 +114,9 @@ func (n *Node) raftConfig(id, fingerprint string, bootstrap []ha.RaftPeer) ha.Ra
 		rc = ha.DefaultRaftConfig()
 	}
 	rc.NodeID, rc.Fingerprint, rc.Logger, rc.Bootstrap = id, fingerprint, n.log, bootstrap
+	if n.sec != nil {
+		rc.TLS = n.sec.Internal
+	}
 	rc.BindAddr, rc.AdvertiseAddr = n.cfg.RaftAddr, ""
 	if host, port, _ := net.SplitHostPort(n.cfg.RaftAddr); net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {
 		// A name or 0.0.0.0: listen everywhere, advertise what was given
@@ -666,7 +669,7 @@ func (n *Node) serveRESTHA(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	info, err := n.discoverLeader(ctx)
 	if err == nil && info.NodeID != n.id && info.RESTAddr != "" {
-		http.Redirect(w, r, "http://"+info.RESTAddr+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		http.Redirect(w, r, n.restScheme()+"://"+info.RESTAddr+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 		return
 	}
 	msg := "no JobManager leads the cluster"

@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
 	"github.com/flinkgo/flink/network"
+	"github.com/flinkgo/flink/security"
 )
 
 // Role is a set of roles a Node plays.
@@ -156,6 +159,15 @@ type NodeConfig struct {
 	// this many JobManager nodes (this one included) gossip their Raft
 	// addresses. Needs GossipAddr.
 	RaftBootstrapExpect int
+	// Security is the cluster's one switch for authentication and
+	// encryption (package security): mutual TLS for RPC, data exchange and
+	// Raft, an encrypted gossip keyring, and REST over TLS with client
+	// certificates or bearer tokens. Every node of a cluster turns it on
+	// with the same CA and keyring. With it on and ID empty, the node's id
+	// is its certificate's name; a TaskManager's id must be a name its
+	// certificate carries. Off by default.
+	Security security.Config
+
 	// Raft tunes the Raft group's timeouts; nil uses ha.DefaultRaftConfig
 	// (ha.LocalRaftConfig on loopback). Its NodeID, DataDir, addresses,
 	// bootstrap list, fingerprint and logger are set by the node.
@@ -206,6 +218,9 @@ func (c NodeConfig) Validate() error {
 	if err := c.validateHA(); err != nil {
 		return bad("%v", err)
 	}
+	if err := c.Security.Validate(); err != nil {
+		return bad("%v", err)
+	}
 	if c.Roles&RoleTaskManager != 0 {
 		if err := c.Network.Validate(); err != nil {
 			return bad("%v", err)
@@ -234,6 +249,15 @@ func (c NodeConfig) Validate() error {
 //	FLINK_RAFT_DIR / -raft-dir           Raft log and snapshot directory
 //	FLINK_RAFT_PEERS / -raft-peers       id=host:port,... bootstrap list
 //	FLINK_RAFT_BOOTSTRAP_EXPECT / -raft-expect  bootstrap from gossip
+//	FLINK_SECURITY / -security           true: the security switch
+//	FLINK_SECURITY_DIR / -security-dir   files as "flink security gen-dev-certs"
+//	                                     writes them (ca.pem, ID.pem, ID-key.pem,
+//	                                     gossip.keyring, rest.token); turns it on
+//	FLINK_SECURITY_CA / -security-ca     cluster CA certificate (PEM)
+//	FLINK_SECURITY_CERT / -security-cert node certificate (PEM)
+//	FLINK_SECURITY_KEY / -security-key   node private key (PEM)
+//	FLINK_SECURITY_GOSSIP_KEYRING / -security-gossip-keyring  gossip keys
+//	FLINK_SECURITY_TOKEN_FILE / -security-token-file  REST bearer tokens
 //
 // It returns the arguments left after the flags.
 func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, error) {
@@ -269,6 +293,17 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 		return cfg, nil, fmt.Errorf("%w: FLINK_RAFT_BOOTSTRAP_EXPECT: %v", ErrInvalidConfig, err)
 	}
 	fs.IntVar(&cfg.RaftBootstrapExpect, "raft-expect", expect, "bootstrap the Raft group from the membership once this many JobManager nodes gossip (HA)")
+	secOn, err := strconv.ParseBool(env("FLINK_SECURITY", strconv.FormatBool(cfg.Security.Enabled)))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: FLINK_SECURITY: %v", ErrInvalidConfig, err)
+	}
+	fs.BoolVar(&cfg.Security.Enabled, "security", secOn, "turn on mutual TLS, gossip encryption and REST authentication")
+	secDir := fs.String("security-dir", env("FLINK_SECURITY_DIR", ""), "directory of the security files (turns security on)")
+	fs.StringVar(&cfg.Security.CAFile, "security-ca", env("FLINK_SECURITY_CA", cfg.Security.CAFile), "cluster CA certificate (PEM)")
+	fs.StringVar(&cfg.Security.CertFile, "security-cert", env("FLINK_SECURITY_CERT", cfg.Security.CertFile), "node certificate (PEM)")
+	fs.StringVar(&cfg.Security.KeyFile, "security-key", env("FLINK_SECURITY_KEY", cfg.Security.KeyFile), "node private key (PEM)")
+	fs.StringVar(&cfg.Security.GossipKeyringFile, "security-gossip-keyring", env("FLINK_SECURITY_GOSSIP_KEYRING", cfg.Security.GossipKeyringFile), "gossip keyring file")
+	fs.StringVar(&cfg.Security.TokenFile, "security-token-file", env("FLINK_SECURITY_TOKEN_FILE", cfg.Security.TokenFile), "REST bearer token file")
 	slots, err := strconv.Atoi(env("FLINK_SLOTS", strconv.Itoa(cfg.Slots)))
 	if err != nil {
 		return cfg, nil, fmt.Errorf("%w: FLINK_SLOTS: %v", ErrInvalidConfig, err)
@@ -281,6 +316,28 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 		return cfg, nil, err
 	}
 	cfg.Peers, cfg.RaftPeers = splitList(*peers), splitList(*raftPeers)
+	if *secDir != "" {
+		name := cfg.ID
+		if name == "" {
+			name = "node"
+		}
+		d, sc := security.FromDir(*secDir, name), &cfg.Security
+		sc.Enabled = true
+		for _, f := range []struct {
+			dst *string
+			def string
+		}{
+			{&sc.CAFile, d.CAFile}, {&sc.CertFile, d.CertFile}, {&sc.KeyFile, d.KeyFile},
+			{&sc.GossipKeyringFile, d.GossipKeyringFile}, {&sc.TokenFile, d.TokenFile},
+		} {
+			if *f.dst == "" {
+				*f.dst = f.def
+			}
+		}
+		if _, err := os.Stat(sc.TokenFile); err != nil && sc.TokenFile == d.TokenFile {
+			sc.TokenFile = "" // optional: client certificates only
+		}
+	}
 	return cfg, fs.Args(), nil
 }
 
@@ -297,7 +354,8 @@ type Node struct {
 	addr     string // advertised RPC address
 
 	rm         *ResourceManager
-	members    *ha.Membership // written under haMu (read by REST and RPC handlers)
+	members    *ha.Membership     // written under haMu (read by REST and RPC handlers)
+	sec        *security.Material // nil: security off
 	rest       *RESTServer
 	restAddr   string
 	dispatcher *Dispatcher
@@ -341,6 +399,11 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 // with the JobManager (retrying until ctx ends). It returns once the node
 // serves.
 func (n *Node) Start(ctx context.Context) error {
+	sec, err := security.Load(n.cfg.Security)
+	if err != nil {
+		return fmt.Errorf("flink: node: %w", err)
+	}
+	n.sec = sec
 	l, err := net.Listen("tcp", n.cfg.BindAddr)
 	if err != nil {
 		return fmt.Errorf("flink: node: listening on %s: %w", n.cfg.BindAddr, err)
@@ -351,6 +414,14 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr = l.Addr().String()
 	}
 	id := n.cfg.ID
+	if id == "" && sec != nil {
+		id = sec.Identity
+	}
+	if sec != nil && n.cfg.Roles&RoleTaskManager != 0 && !slices.Contains(sec.Names(), id) {
+		l.Close()
+		return fmt.Errorf("%w: node id %q is not a name of its certificate %s (it carries %s)",
+			ErrInvalidConfig, id, n.cfg.Security.CertFile, strings.Join(sec.Names(), ", "))
+	}
 	if id == "" {
 		host, _ := os.Hostname()
 		id = fmt.Sprintf("%s-%d", host, l.Addr().(*net.TCPAddr).AddrPort().Port())
@@ -360,6 +431,10 @@ func (n *Node) Start(ctx context.Context) error {
 	n.local = newLocalResolver()
 	n.resolver = newRemoteResolver(n.local)
 	n.server = rpc.NewServer(rpcCodes, n.log)
+	if sec != nil {
+		n.server.SetTLS(sec.Internal)
+		n.resolver.tls = sec.Internal
+	}
 
 	fingerprint := n.cfg.Registry.Fingerprint()
 	storage := n.cfg.CheckpointStorage
@@ -407,6 +482,9 @@ func (n *Node) Start(ctx context.Context) error {
 		if netCfg.Logger == nil {
 			netCfg.Logger = n.log
 		}
+		if sec != nil {
+			netCfg.TLS = sec.Internal
+		}
 		env, err := network.NewEnvironment(netCfg)
 		if err != nil {
 			n.Close()
@@ -422,13 +500,12 @@ func (n *Node) Start(ctx context.Context) error {
 		serveTaskManager(n.server, n.tm)
 	}
 	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 && n.cfg.RESTAddr != "" {
-		rl, err := net.Listen("tcp", n.cfg.RESTAddr)
+		rl, err := n.listenREST()
 		if err != nil {
 			n.Close()
-			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
+			return err
 		}
-		n.restAddr = rl.Addr().String()
-		n.restHTTP = newRESTHTTPServer(http.HandlerFunc(n.serveRESTHA), n.log)
+		n.restHTTP = newRESTHTTPServer(n.secureREST(http.HandlerFunc(n.serveRESTHA)), n.log)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -438,12 +515,13 @@ func (n *Node) Start(ctx context.Context) error {
 		}()
 	}
 	if n.dispatcher != nil && n.cfg.RESTAddr != "" {
-		rl, err := net.Listen("tcp", n.cfg.RESTAddr)
+		rl, err := n.listenREST()
 		if err != nil {
 			n.Close()
-			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
+			return err
 		}
-		n.rest, n.restAddr = NewDispatcherRESTServer(n.dispatcher, n.rm), rl.Addr().String()
+		n.rest = NewDispatcherRESTServer(n.dispatcher, n.rm)
+		n.rest.srv.Handler = n.secureREST(n.rest.handler)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -516,6 +594,38 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// listenREST listens on the REST address, with TLS when security is on.
+func (n *Node) listenREST() (net.Listener, error) {
+	rl, err := net.Listen("tcp", n.cfg.RESTAddr)
+	if err != nil {
+		return nil, fmt.Errorf("flink: node %s: REST listener on %s: %w", n.id, n.cfg.RESTAddr, err)
+	}
+	n.restAddr = rl.Addr().String()
+	if n.sec != nil {
+		rl = tls.NewListener(rl, n.sec.REST)
+	}
+	return rl, nil
+}
+
+// secureREST admits, with security on, only REST requests with a client
+// certificate from the cluster CA or a bearer token; the dashboard's
+// static files stay public (they hold no data, and the page asks for the
+// token).
+func (n *Node) secureREST(h http.Handler) http.Handler {
+	if n.sec == nil {
+		return h
+	}
+	return n.sec.RequireAuth(h, isDashboardAsset)
+}
+
+// restScheme is the scheme of the node's REST URLs.
+func (n *Node) restScheme() string {
+	if n.sec != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // startMembership joins the gossip pool, publishing the node's metadata,
 // and follows it: a JobManager loses the TaskManagers memberlist declares
 // dead or gone.
@@ -533,6 +643,9 @@ func (n *Node) startMembership(ctx context.Context, id, fingerprint string) erro
 		return fmt.Errorf("%w: gossip port %q", ErrInvalidConfig, port)
 	}
 	mc.NodeName, mc.Logger, mc.RefuseIncompatible = id, n.log, true
+	if n.sec != nil {
+		mc.Keys = n.sec.GossipKeys
+	}
 	mc.Meta = ha.NodeMeta{NodeID: id, RPCAddr: n.addr, RESTAddr: n.advertisedREST(), Fingerprint: fingerprint, Version: "flinkgo"}
 	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 {
 		mc.Meta.RaftAddr = n.raftConfig(id, fingerprint, nil).AdvertiseAddr

@@ -23,6 +23,8 @@ import (
 	"github.com/flinkgo/flink/network"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/security"
 )
 
 // childNodeEnv makes the test binary run a cluster node instead of tests:
@@ -42,6 +44,9 @@ type childConfig struct {
 	RaftAddr  string
 	RaftDir   string
 	RaftPeers []string
+	// SecurityDir, if set, turns security on with the files
+	// security.GenerateDevCerts wrote there for the node's ID.
+	SecurityDir string
 }
 
 // testRegistry holds the jobs the multi-process tests run; every process
@@ -190,6 +195,9 @@ func runChildNode() int {
 	cfg.HA, cfg.RESTAddr, cfg.RaftAddr, cfg.RaftDir, cfg.RaftPeers = cc.HA, cc.RESTAddr, cc.RaftAddr, cc.RaftDir, cc.RaftPeers
 	if cc.BindAddr != "" {
 		cfg.BindAddr = cc.BindAddr
+	}
+	if cc.SecurityDir != "" {
+		cfg.Security = security.FromDir(cc.SecurityDir, cc.ID)
 	}
 	if roles&RoleJobManager != 0 {
 		cfg.SlotRequestTimeout = time.Minute

@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/internal/rpc"
+	"github.com/flinkgo/flink/security"
 )
 
 // Roles in different processes reach each other through RPC stubs that
@@ -30,6 +32,7 @@ var rpcCodes = rpc.Codes{
 	"flink.closed":               ErrClosed,
 	"flink.illegal_transition":   ErrIllegalTransition,
 	"flink.stale_leader":         ErrStaleLeader,
+	"flink.identity_mismatch":    ErrIdentityMismatch,
 }
 
 // splitAddr splits "host:port/path" into the endpoint and the path.
@@ -45,6 +48,7 @@ func splitAddr(addr string) (endpoint, path string, err error) {
 // over RPC, with one client per remote node.
 type remoteResolver struct {
 	local *localResolver
+	tls   *tls.Config // nil: plaintext; set before first use
 	mu    sync.Mutex
 	conns map[string]*rpc.Client
 }
@@ -58,7 +62,7 @@ func (r *remoteResolver) client(endpoint string) *rpc.Client {
 	defer r.mu.Unlock()
 	c, ok := r.conns[endpoint]
 	if !ok {
-		c = rpc.NewClient(endpoint, rpcCodes)
+		c = rpc.NewClient(endpoint, rpcCodes, r.tls)
 		r.conns[endpoint] = c
 	}
 	return c
@@ -371,10 +375,25 @@ type remoteError struct {
 func (e *remoteError) Error() string   { return e.msg }
 func (e *remoteError) Unwrap() []error { return e.kinds }
 
+// checkPeerIdentity refuses a call that acts as TaskManager id from a peer
+// whose certificate does not carry that name. Without TLS there is no
+// certificate and nothing to check here.
+func checkPeerIdentity(ctx context.Context, id ResourceID) error {
+	cert := rpc.PeerCertificate(ctx)
+	if cert == nil || security.HasName(cert, string(id)) {
+		return nil
+	}
+	return fmt.Errorf("%w: a peer with the certificate of %q acted as task manager %q",
+		ErrIdentityMismatch, strings.Join(security.Names(cert), ","), id)
+}
+
 // serveResourceManager exposes the ResourceManager get returns on s; in
 // HA mode that is the current leader's, and get fails on a follower.
 func serveResourceManager(s *rpc.Server, get func() (*ResourceManager, error)) {
 	rpc.Handle(s, "rm.RegisterTaskManager", func(ctx context.Context, r TaskManagerRegistration) (empty, error) {
+		if err := checkPeerIdentity(ctx, r.ID); err != nil {
+			return empty{}, err
+		}
 		rm, err := get()
 		if err != nil {
 			return empty{}, err
@@ -396,6 +415,9 @@ func serveResourceManager(s *rpc.Server, get func() (*ResourceManager, error)) {
 		return empty{}, rm.CancelSlotRequests(ctx, job)
 	})
 	rpc.Handle(s, "rm.NotifySlotFree", func(ctx context.Context, r notifySlotReq) (empty, error) {
+		if err := checkPeerIdentity(ctx, r.TM); err != nil {
+			return empty{}, err
+		}
 		rm, err := get()
 		if err != nil {
 			return empty{}, err
@@ -411,6 +433,9 @@ func serveResourceManager(s *rpc.Server, get func() (*ResourceManager, error)) {
 		return slotCountsResp{t, f}, err
 	})
 	rpc.Handle(s, "rm.Heartbeat", func(ctx context.Context, hb TaskManagerHeartbeat) (empty, error) {
+		if err := checkPeerIdentity(ctx, hb.ID); err != nil {
+			return empty{}, err
+		}
 		rm, err := get()
 		if err != nil {
 			return empty{}, err

@@ -41,6 +41,13 @@ type MembershipConfig struct {
 	// Peers with undecodable metadata are admitted and reported with
 	// Member.MetaErr, so the application decides.
 	RefuseIncompatible bool
+	// Keys, if set, encrypt and authenticate all gossip (UDP and TCP) with
+	// memberlist's keyring: the first key encrypts, every key decrypts, so
+	// a key is rotated by rolling restarts (add it last, then move it
+	// first, then drop the old one). A node without a key of the pool
+	// cannot join it or be heard. Each key is 16, 24 or 32 bytes (AES-128,
+	// -192, -256).
+	Keys [][]byte
 
 	// ProbeInterval is how often this node probes a random peer. With
 	// ProbeTimeout, SuspicionMult and the cluster size it sets how fast a
@@ -165,6 +172,11 @@ func (c *MembershipConfig) Validate() error {
 	}
 	if _, err := c.Meta.Encode(); err != nil {
 		return fmt.Errorf("%w: Meta: %w", ErrInvalidConfig, err)
+	}
+	for i, k := range c.Keys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return bad("Keys[%d] is %d bytes, expected 16, 24 or 32", i, n)
+		}
 	}
 	positive := []struct {
 		name string

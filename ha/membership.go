@@ -195,6 +195,14 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
 	mc.Logger = log.New(&logWriter{logger: logger.With("component", "memberlist", "node", m.name)}, "", 0)
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys[1:], cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: Keys: %w", ErrInvalidConfig, err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	d := &delegate{m: m}
 	mc.Delegate = d
 	mc.Events = d

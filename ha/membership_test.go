@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +11,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/stretchr/testify/require"
 )
 
 const testFingerprint = "fp-test-registry"
@@ -490,4 +493,41 @@ func BenchmarkFailureDetection(b *testing.B) {
 	b.ReportMetric(ms(runs[len(runs)/2]), "median-detect-ms")
 	b.ReportMetric(ms(runs[len(runs)-1]), "max-detect-ms")
 	b.Logf("runs: %v", runs)
+}
+
+// With a keyring, gossip is encrypted: a node without a key of the pool
+// cannot join it, and keys rotate by rolling restarts, each step's old and
+// new configurations gossiping together.
+func TestMembershipKeyringRotation(t *testing.T) {
+	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	oldKey, newKey := key(1), key(2)
+	withKeys := func(keys ...[]byte) func(*MembershipConfig) {
+		return func(c *MembershipConfig) { c.Keys = keys }
+	}
+	join := func(a, b *testNode) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := b.Join(ctx, []string{a.LocalAddr().String()})
+		return err
+	}
+	steps := [][][]byte{{oldKey}, {oldKey, newKey}, {newKey, oldKey}, {newKey}}
+	for i := 1; i < len(steps); i++ {
+		a := startNode(t, fmt.Sprintf("before-%d", i), withKeys(steps[i-1]...))
+		b := startNode(t, fmt.Sprintf("after-%d", i), withKeys(steps[i]...))
+		require.NoError(t, join(a, b), "step %d: a restarted node gossips with the others", i)
+		a.log.wait(t, 10*time.Second, "a sees b", isEvent(EventJoin, b.Name()))
+	}
+
+	a := startNode(t, "keyed", withKeys(oldKey))
+	for name, keys := range map[string][][]byte{"no key": nil, "other key": {key(3)}} {
+		rogue := startNode(t, "rogue-"+strings.ReplaceAll(name, " ", "-"), withKeys(keys...))
+		require.Error(t, join(a, rogue), name)
+		require.Equal(t, []string{"keyed"}, memberNames(a.Members()), "%s: the rogue is not a member", name)
+	}
+	_, err := NewMembership(func() MembershipConfig {
+		c := LocalMembershipConfig()
+		c.Meta, c.Keys = NodeMeta{NodeID: "x", Fingerprint: testFingerprint, Version: "test"}, [][]byte{key(4)[:7]}
+		return c
+	}())
+	require.ErrorIs(t, err, ErrInvalidConfig, "a key of 7 bytes")
 }

@@ -189,6 +189,9 @@ func newTCPTransport(cfg *RaftConfig, logger *slog.Logger) (*raft.NetworkTranspo
 		advertise = a
 	}
 	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise, logger)
+	if err == nil {
+		stream.tls, stream.handshakeTimeout = cfg.TLS, cfg.TCPTimeout
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ha: raft transport on %s (advertised as %q): %w", cfg.BindAddr, cfg.AdvertiseAddr, err)
 	}

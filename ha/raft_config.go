@@ -3,6 +3,7 @@
 package ha
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -76,6 +77,11 @@ type RaftConfig struct {
 	// Fingerprint is the fingerprint of this node's job registry. The
 	// leader's AddVoter refuses candidates with another fingerprint.
 	Fingerprint string
+	// TLS, if set, secures the TCP transport: every connection, accepted
+	// or dialed, runs a mutual TLS handshake with it (see package
+	// security), within TCPTimeout for accepted ones. Ignored when
+	// Transport is set.
+	TLS *tls.Config
 	// Logger receives the node's logs, including raft's, at matching
 	// levels. Nil discards them.
 	Logger *slog.Logger

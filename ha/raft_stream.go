@@ -1,6 +1,8 @@
 package ha
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/security"
 	"github.com/hashicorp/raft"
 )
 
@@ -26,6 +29,10 @@ type tcpStreamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
 	logger    *slog.Logger
+	// tls, if set, secures every connection; accepted ones must finish
+	// their handshake within handshakeTimeout.
+	tls              *tls.Config
+	handshakeTimeout time.Duration
 
 	handlers sync.WaitGroup // accepted connections not yet closed by raft's handler
 	accepts  sync.WaitGroup // Accept calls in progress
@@ -74,6 +81,13 @@ func (s *tcpStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.tls != nil {
+		// The handshake runs on raft's handler goroutine, at its first
+		// read, not here: a stalled stranger must not hold up Accept.
+		c = security.LazyServer(c, s.tls, s.handshakeTimeout, func(err error) {
+			s.logger.Warn("raft: connection refused", "err", err)
+		})
+	}
 	return s.track(c, true)
 }
 
@@ -82,6 +96,13 @@ func (s *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	c, err := net.DialTimeout("tcp", string(address), timeout)
 	if err != nil {
 		return nil, err
+	}
+	if s.tls != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if c, err = security.ClientHandshake(ctx, c, s.tls); err != nil {
+			return nil, err
+		}
 	}
 	return s.track(c, false)
 }

@@ -2,12 +2,18 @@ package ha
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/security"
 )
 
 // raftTCPCluster is a three-node group over real TCP on loopback, with
@@ -21,6 +27,12 @@ type raftTCPCluster struct {
 // newRaftTCPCluster starts three nodes: the first bootstraps a group alone and
 // adds the other two with AddVoter.
 func newRaftTCPCluster(tb testing.TB) *raftTCPCluster {
+	return newRaftTCPClusterTLS(tb, nil)
+}
+
+// newRaftTCPClusterTLS is newRaftTCPCluster with node i's transport
+// secured by tlsOf(i), if tlsOf is set.
+func newRaftTCPClusterTLS(tb testing.TB, tlsOf func(i int) *tls.Config) *raftTCPCluster {
 	tb.Helper()
 	c := &raftTCPCluster{tb: tb}
 	tb.Cleanup(func() {
@@ -36,6 +48,9 @@ func newRaftTCPCluster(tb testing.TB) *raftTCPCluster {
 		cfg.DataDir = tb.TempDir()
 		cfg.Fingerprint = testFingerprint
 		cfg.Logger = testRaftLogger()
+		if tlsOf != nil {
+			cfg.TLS = tlsOf(i)
+		}
 		if i == 0 {
 			cfg.Bootstrap = []RaftPeer{{ID: cfg.NodeID}}
 		}
@@ -147,6 +162,46 @@ func TestRaftTCPLeaderFailover(t *testing.T) {
 	}, raftWaitTimeout, 5*time.Millisecond)
 	require.True(t, back.Token().IsZero())
 	require.NoError(t, back.Health(ctx))
+}
+
+// A group with mutual TLS fails over like one without, and a stranger
+// dialing its transport in plaintext or with a certificate of another CA is
+// refused while the group keeps working.
+func TestRaftTCPWithTLSRefusesStrangers(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"tcp-1", "tcp-2", "tcp-3"}}))
+	c := newRaftTCPClusterTLS(t, func(i int) *tls.Config {
+		m, err := security.Load(security.FromDir(dir, fmt.Sprintf("tcp-%d", i+1)))
+		require.NoError(t, err)
+		return m.Internal
+	})
+	ctx := raftTestContext(t)
+	require.Eventually(t, func() bool { return c.leader() >= 0 }, raftWaitTimeout, time.Millisecond)
+	leader := c.nodes[c.leader()]
+
+	other := t.TempDir()
+	require.NoError(t, security.GenerateDevCerts(other, security.DevCertsConfig{Nodes: []string{"tcp-1"}}))
+	stranger, err := security.Load(security.FromDir(other, "tcp-1"))
+	require.NoError(t, err)
+	lax := stranger.Internal.Clone()
+	lax.VerifyConnection = nil
+	for name, cfg := range map[string]*tls.Config{"plaintext": nil, "other CA": lax} {
+		conn, err := net.Dial("tcp", leader.Addr())
+		require.NoError(t, err)
+		if cfg != nil {
+			conn = tls.Client(conn, cfg)
+		}
+		// A raft AppendEntries RPC type byte and some garbage.
+		conn.Write(append([]byte{0}, make([]byte, 64)...))
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err = io.ReadAll(conn)
+		conn.Close()
+		require.NotErrorIs(t, err, os.ErrDeadlineExceeded, "%s: the transport closes the connection", name)
+	}
+	require.NoError(t, leader.SubmitJob(ctx, leader.Token(), testJobSpec("job")))
+	_, next, took := c.failover()
+	t.Logf("with TLS, a new leader after %v", took)
+	require.NoError(t, c.nodes[next].Health(ctx))
 }
 
 // BenchmarkRaftLeaderFailover measures how long a three-node group over

@@ -3,6 +3,7 @@ package network
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flinkgo/flink/security"
 )
 
 // ConnectionManagerConfig configures a ConnectionManager.
@@ -37,6 +40,10 @@ type ConnectionManagerConfig struct {
 	// MaxConnections bounds the consumer connections served at once; one
 	// more is closed as soon as it is accepted. Default 1024.
 	MaxConnections int
+	// TLS, if set, secures every connection, served and dialed (mutual
+	// TLS with the cluster's certificates; see package security). A
+	// consumer's handshake must finish within FrameTimeout.
+	TLS *tls.Config
 	// Logger receives connection-level events. Default: discard.
 	Logger *slog.Logger
 }
@@ -248,6 +255,9 @@ func (m *ConnectionManager) connect(ctx context.Context, addr string) (*clientCo
 
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil && m.cfg.TLS != nil {
+		nc, err = security.ClientHandshake(ctx, nc, m.cfg.TLS)
+	}
 	m.mu.Lock()
 	if err == nil && m.mu.closed {
 		nc.Close()

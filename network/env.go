@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -29,6 +30,9 @@ type Config struct {
 	// means the defaults (30 s, 1024).
 	FrameTimeout   time.Duration
 	MaxConnections int
+	// TLS, if set, secures the data connections: see
+	// ConnectionManagerConfig.TLS.
+	TLS *tls.Config
 	// Logger receives connection-level events. Nil discards them.
 	Logger *slog.Logger
 }
@@ -104,6 +108,7 @@ func NewEnvironment(cfg Config) (*Environment, error) {
 		cc.MaxBufferSize = cfg.BufferSize
 		cc.PartitionRequestTimeout = cfg.PartitionRequestTimeout
 		cc.FrameTimeout, cc.MaxConnections = cfg.FrameTimeout, cfg.MaxConnections
+		cc.TLS = cfg.TLS
 		cc.Logger = cfg.Logger
 		e.Connections, err = NewConnectionManager(cc, e.Partitions)
 		if err != nil {

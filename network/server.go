@@ -2,6 +2,8 @@ package network
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +49,9 @@ type serverReader struct {
 }
 
 func newServerConn(m *ConnectionManager, nc net.Conn) *serverConn {
+	if m.cfg.TLS != nil {
+		nc = tls.Server(nc, m.cfg.TLS) // readLoop runs the handshake
+	}
 	s := &serverConn{
 		m:      m,
 		nc:     nc,
@@ -99,6 +104,16 @@ func (s *serverConn) sendError(channel uint64, code uint8, msg string, fatal boo
 // readLoop handles the consumer's messages until the connection ends.
 func (s *serverConn) readLoop() {
 	defer s.m.wg.Done()
+	if tc, ok := s.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), s.m.cfg.FrameTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.m.cfg.Logger.Warn("network: connection refused: TLS handshake failed", "remote", s.remote, "err", err)
+			s.shutdown()
+			return
+		}
+	}
 	br := bufio.NewReaderSize(s.nc, 16<<10)
 	fr := frameReader{r: br, maxData: s.m.cfg.MaxBufferSize}
 	for {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/security"
 )
 
 // requestTimeout bounds one REST call; waiting for a job is many calls.
@@ -23,9 +24,39 @@ type client struct {
 	http *http.Client
 }
 
-func newClient(base string) *client {
+// newClient returns a client of the REST API at base, with the TLS
+// settings and bearer token of sec, if any.
+func newClient(base string, sec security.ClientConfig) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	return &client{base: base, http: &http.Client{Transport: tr, Timeout: requestTimeout}}
+	tlsCfg, err := sec.TLS()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg
+	}
+	token, err := sec.Token()
+	if err != nil {
+		return nil, err
+	}
+	var rt http.RoundTripper = tr
+	if token != "" {
+		// Set on every request, redirects to the leader included.
+		rt = bearer{token, tr}
+	}
+	return &client{base: base, http: &http.Client{Transport: rt, Timeout: requestTimeout}}, nil
+}
+
+// bearer adds a bearer token to each request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // close drops the client's idle connections.
@@ -124,4 +155,11 @@ func (c *client) exceptions(ctx context.Context, id string) (flink.RESTJobExcept
 	var e flink.RESTJobExceptions
 	_, err := c.do(ctx, http.MethodGet, "/jobs/"+id+"/exceptions", nil, &e)
 	return e, err
+}
+
+// CloseIdleConnections lets client.close reach the transport.
+func (b bearer) CloseIdleConnections() {
+	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

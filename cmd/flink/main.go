@@ -12,6 +12,14 @@
 //	flink cancel <jobid>                            cancel a job
 //	flink savepoint <jobid> [targetDir]             take a savepoint of a running job
 //	flink stop <jobid> [--savepointPath dir]        stop a job with a savepoint
+//	flink security gen-dev-certs DIR [--nodes a,b] [--hosts h,...]
+//	                                                write a development CA,
+//	                                                certificates, keyring, token
+//
+// Against a cluster with security on, use an https address and --ca, and
+// either --cert and --key (a client certificate from the cluster CA) or
+// --token-file (env FLINK_REST_CA, FLINK_REST_CERT, FLINK_REST_KEY,
+// FLINK_REST_TOKEN_FILE).
 //
 // The cluster's address comes from --addr, else the FLINK_REST_ADDR
 // environment variable, else http://127.0.0.1:8081 (Flink's REST port).
@@ -34,9 +42,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flinkgo/flink/security"
 )
 
 // Exit statuses.
@@ -61,11 +72,22 @@ Commands:
   savepoint <jobid> [targetDir]             take a savepoint of a running job and
                                             print its location
   stop <jobid> [--savepointPath dir]        take a savepoint, then stop the job
+  security gen-dev-certs DIR [--nodes a,b] [--hosts h,...]
+                                            write a development cluster CA, node
+                                            certificates (default node "node"),
+                                            a client certificate, a gossip keyring
+                                            and a REST token into DIR
 
 Options (before or after the command):
   --addr URL                   REST address of the cluster (env FLINK_REST_ADDR,
                                default ` + defaultAddr + `)
   --output FORMAT              text (default) or json
+  --ca FILE                    CA certificate (PEM) that signed the server's
+                               certificate (env FLINK_REST_CA)
+  --cert FILE, --key FILE      client certificate and key (PEM) for a cluster
+                               with security on (env FLINK_REST_CERT, FLINK_REST_KEY)
+  --token-file FILE            bearer token for a cluster with security on
+                               (env FLINK_REST_TOKEN_FILE)
   -p, --parallelism N          (run) parallelism of the job; 0 keeps the job's default
   -d, --detached               (run) return once the job is submitted
   -s, --fromSavepoint PATH     (run) start the job from the savepoint at PATH
@@ -101,6 +123,7 @@ type cli struct {
 
 	addr   string
 	output string
+	tls    security.ClientConfig
 }
 
 func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
@@ -162,6 +185,9 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	if cmd == "help" {
 		return flag.ErrHelp
 	}
+	if cmd == "security" {
+		return c.security(rest)
+	}
 	var exec func(context.Context, *client, []string) error
 	switch cmd {
 	case "run":
@@ -200,7 +226,18 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	if c.output != "text" && c.output != "json" {
 		return usagef("unknown output format %q: want text or json", c.output)
 	}
-	cl := newClient(base)
+	for _, f := range []struct {
+		dst *string
+		env string
+	}{{&c.tls.CAFile, "FLINK_REST_CA"}, {&c.tls.CertFile, "FLINK_REST_CERT"}, {&c.tls.KeyFile, "FLINK_REST_KEY"}, {&c.tls.TokenFile, "FLINK_REST_TOKEN_FILE"}} {
+		if *f.dst == "" {
+			*f.dst = c.getenv(f.env)
+		}
+	}
+	cl, err := newClient(base, c.tls)
+	if err != nil {
+		return err
+	}
 	defer cl.close()
 	return exec(ctx, cl, rest)
 }
@@ -214,6 +251,10 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 		c.output = "text"
 	}
 	fs.StringVar(&c.output, "output", c.output, "output format: text or json")
+	fs.StringVar(&c.tls.CAFile, "ca", c.tls.CAFile, "CA certificate of the server (PEM)")
+	fs.StringVar(&c.tls.CertFile, "cert", c.tls.CertFile, "client certificate (PEM)")
+	fs.StringVar(&c.tls.KeyFile, "key", c.tls.KeyFile, "client key (PEM)")
+	fs.StringVar(&c.tls.TokenFile, "token-file", c.tls.TokenFile, "bearer token file")
 	return fs
 }
 
@@ -260,4 +301,40 @@ func normalizeAddr(addr string) (string, error) {
 		return "", usagef("invalid address %q: scheme must be http or https", addr)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// security runs "flink security gen-dev-certs DIR [--nodes a,b] [--hosts h,...]".
+func (c *cli) security(args []string) error {
+	fs := flag.NewFlagSet("security", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	nodes := fs.String("nodes", "node", "node names, comma separated")
+	hosts := fs.String("hosts", "", "extra DNS names and IPs of every node certificate, comma separated")
+	pos, err := parseInterspersed(fs, args, -1)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || pos[0] != "gen-dev-certs" {
+		return usagef("usage: flink security gen-dev-certs DIR [--nodes a,b] [--hosts h,...]")
+	}
+	dir := pos[1]
+	cfg := security.DevCertsConfig{Nodes: splitComma(*nodes), Hosts: splitComma(*hosts)}
+	if err := security.GenerateDevCerts(dir, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "wrote a development CA, certificates for %s and client, %s and %s to %s\n"+
+		"start each node with FLINK_SECURITY_DIR=%s FLINK_NODE_ID=<name>; call the REST API with\n"+
+		"  flink --addr https://HOST:8081 --ca %s --token-file %s list\n",
+		strings.Join(cfg.Nodes, ", "), security.GossipKeyringName, security.TokenFileName, dir, dir,
+		filepath.Join(dir, security.CAFileName), filepath.Join(dir, security.TokenFileName))
+	return nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

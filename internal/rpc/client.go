@@ -3,12 +3,14 @@ package rpc
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/security"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -60,10 +62,16 @@ type clientConn struct {
 }
 
 // NewClient returns a client of the server at addr. codes may be nil.
-func NewClient(addr string, codes Codes) *Client {
+// With tlsCfg set, every connection is secured with it (the handshake
+// bounded by the call's context).
+func NewClient(addr string, codes Codes, tlsCfg *tls.Config) *Client {
 	var d net.Dialer
 	return &Client{addr: addr, codes: codes, dial: func(ctx context.Context, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil || tlsCfg == nil {
+			return c, err
+		}
+		return security.ClientHandshake(ctx, c, tlsCfg)
 	}}
 }
 

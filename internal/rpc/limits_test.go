@@ -85,7 +85,7 @@ func TestStalledHalfFramesCostLittleAndAreClosed(t *testing.T) {
 	t.Logf("heap in use grew by %d KiB with %d stalled peers", grown>>10, peers)
 	assert.Less(t, grown, int64(8<<20), "the stalled peers cost a few MB at most")
 
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	_, err := Call[echoReq, echoResp](context.Background(), c, "echo", echoReq{Text: "still serving"})
 	require.NoError(t, err)
@@ -97,7 +97,7 @@ func TestConnectionLimit(t *testing.T) {
 	limits := DefaultLimits()
 	limits.MaxConnections = 2
 	_, addr := serveWith(t, "127.0.0.1:0", limits)
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	_, err := Call[echoReq, echoResp](context.Background(), c, "echo", echoReq{Text: "one"})
 	require.NoError(t, err)

@@ -70,7 +70,7 @@ func serveWith(t *testing.T, addr string, limits Limits) (*Server, string) {
 
 func TestCallCarriesDeadlineAndToken(t *testing.T) {
 	_, addr := serve(t, "127.0.0.1:0")
-	c := NewClient(addr, testCodes)
+	c := NewClient(addr, testCodes, nil)
 	defer c.Close()
 	deadline := time.Now().Add(time.Minute)
 	ctx, cancel := context.WithDeadline(WithToken(context.Background(), Token{Term: 7, Leader: "jm-1"}), deadline)
@@ -84,7 +84,7 @@ func TestCallCarriesDeadlineAndToken(t *testing.T) {
 
 func TestConcurrentCallsShareOneConnection(t *testing.T) {
 	_, addr := serve(t, "127.0.0.1:0")
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	var dials int
 	var mu sync.Mutex
@@ -112,7 +112,7 @@ func TestConcurrentCallsShareOneConnection(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	_, addr := serve(t, "127.0.0.1:0")
-	c := NewClient(addr, testCodes)
+	c := NewClient(addr, testCodes, nil)
 	defer c.Close()
 	ctx := context.Background()
 
@@ -144,7 +144,7 @@ func TestErrors(t *testing.T) {
 
 func TestServerCloseFailsCallsInFlight(t *testing.T) {
 	s, addr := serve(t, "127.0.0.1:0")
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	done := make(chan error, 1)
 	go func() {
@@ -172,7 +172,7 @@ func TestIdempotentCallRetriesUntilServerIsBack(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens yet
 
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -207,7 +207,7 @@ func TestMalformedInputClosesOnlyThatConnection(t *testing.T) {
 		assert.Error(t, err, "the server closes a connection that sent %q", garbage)
 		conn.Close()
 	}
-	c := NewClient(addr, nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	_, err := Call[echoReq, echoResp](context.Background(), c, "echo", echoReq{Text: "ok"})
 	require.NoError(t, err)

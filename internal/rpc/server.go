@@ -3,6 +3,8 @@ package rpc
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/security"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -84,6 +87,7 @@ type Server struct {
 	codes    Codes
 	log      *slog.Logger
 	limits   Limits
+	tls      *tls.Config // nil: plaintext
 
 	ctx    context.Context // cancelled by Close: handlers stop
 	cancel context.CancelFunc
@@ -125,6 +129,12 @@ func (s *Server) SetLimits(l Limits) {
 	}
 	s.limits = l
 }
+
+// SetTLS makes the server require TLS with cfg on every connection: the
+// handshake must finish within the frame timeout, and a peer refused by it
+// is logged and disconnected. Handlers find the peer's verified
+// certificate with PeerCertificate. Call it before Serve.
+func (s *Server) SetTLS(cfg *tls.Config) { s.tls = cfg }
 
 // Handle registers fn as method. fn runs on its own goroutine per call, so
 // it may block; its context carries the caller's deadline and token (see
@@ -202,7 +212,19 @@ func (s *Server) serveConn(conn net.Conn) {
 		delete(s.mu.conns, conn)
 		s.mu.Unlock()
 	}()
-	r := bufio.NewReader(conn)
+	var rw net.Conn = conn
+	if s.tls != nil {
+		tc, peer, err := security.ServerHandshake(ctx, conn, s.tls, s.limits.FrameTimeout)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("rpc: connection refused", "remote", conn.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		rw, w = tc, bufio.NewWriter(tc)
+		ctx = context.WithValue(ctx, peerKey{}, peer)
+	}
+	r := bufio.NewReader(rw)
 	var buf []byte
 	for {
 		// Wait for a frame at most the idle timeout, then for the whole
@@ -299,6 +321,15 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return nil
+}
+
+type peerKey struct{}
+
+// PeerCertificate returns the verified certificate of the peer whose call
+// ctx serves, or nil on a server without TLS.
+func PeerCertificate(ctx context.Context) *x509.Certificate {
+	c, _ := ctx.Value(peerKey{}).(*x509.Certificate)
+	return c
 }
 
 type tokenKey struct{}

@@ -92,8 +92,13 @@ class HTTPError extends Error {
 
 // request calls the API and returns the decoded JSON body; an error
 // response throws an HTTPError with the status and the API's error text.
+// A cluster with security on answers 401 without a client certificate or a
+// bearer token; the dashboard then asks for the token and keeps it for the
+// browser tab (sessionStorage), sending it with every call.
 async function request(method, path, body) {
   const opts = { method, headers: { Accept: 'application/json' } };
+  const token = sessionStorage.getItem('flinkToken');
+  if (token) opts.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     opts.body = JSON.stringify(body);
     opts.headers['Content-Type'] = 'application/json';
@@ -106,11 +111,25 @@ async function request(method, path, body) {
   } catch (e) {
     data = null;
   }
+  if (resp.status === 401) showLogin(Boolean(token));
   if (!resp.ok) {
     const errors = data && Array.isArray(data.errors) ? data.errors : [];
     throw new HTTPError(resp.status, `${resp.status}: ${errors.length ? errors.join('; ') : text || resp.statusText}`);
   }
   return data;
+}
+
+function showLogin(rejected) {
+  const form = document.getElementById('login');
+  document.getElementById('login-error').hidden = !rejected;
+  if (!form.hidden) return;
+  form.hidden = false;
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('flinkToken', document.getElementById('login-token').value.trim());
+    form.hidden = true;
+    refresh();
+  };
 }
 
 function get(path) {
