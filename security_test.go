@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flinkgo/flink/ha"
@@ -235,4 +236,56 @@ func TestTaskManagerIDBoundToCertificate(t *testing.T) {
 	for _, tm := range jm.ResourceManager().TaskManagers() {
 		require.NotEqual(t, "127.0.0.1:1/taskmanager/tm-0", tm.Address, "the registered address is untouched")
 	}
+}
+
+// TestDashboardSecuredBrowser: against a cluster with security on, the
+// dashboard's page loads, asks for the REST token, says when a token is
+// refused, and with the right one shows the cluster.
+func TestDashboardSecuredBrowser(t *testing.T) {
+	browser := findBrowser(t)
+	dir := t.TempDir()
+	require.NoError(t, security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"node"}}))
+	cfg := DefaultNodeConfig(RoleJobManager | RoleTaskManager)
+	cfg.BindAddr, cfg.RESTAddr, cfg.Slots, cfg.Registry = "127.0.0.1:0", "127.0.0.1:0", 3, testRegistry()
+	cfg.Security = security.FromDir(dir, "node")
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, n.Start(context.Background()))
+	defer n.Close()
+	token, err := security.ClientConfig{TokenFile: cfg.Security.TokenFile}.Token()
+	require.NoError(t, err)
+
+	// The development CA is not the browser's: it is told to trust any.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.Flag("ignore-certificate-errors", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	require.NoError(t, chromedp.Do(ctx), "starting %s", browser)
+	defer func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		chromedp.Cancel(cctx)
+	}()
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, chromedp.Do(sctx, actions...), name)
+	}
+	poll := func(js string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))
+	}
+	step("the page asks for the token",
+		chromedp.Navigate("https://"+n.RESTAddr()+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-token")))
+	step("a wrong token is refused",
+		chromedp.SendKeys(chromedp.CSS("#login-token"), "wrong-token-0123456789"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	step("the token shows the cluster",
+		chromedp.SetValue(chromedp.CSS("#login-token"), token),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		poll(`(document.querySelector("#ov-slots-total")||{}).textContent === "3"`),
+		poll(`document.querySelector("#login").hidden`))
 }
