@@ -115,9 +115,23 @@ func BenchmarkShuffleLocal2x2(b *testing.B) {
 // BenchmarkShuffleTCP2x2Processes is the same shuffle between two TaskManager processes on
 // loopback: half of the records cross TCP. CPU time is user+sys of both processes.
 func BenchmarkShuffleTCP2x2Processes(b *testing.B) {
+	benchShuffleTCP(b, "")
+}
+
+// BenchmarkShuffleTCPTLS compares the cross-process shuffle in plaintext and with mutual TLS on
+// the data connections, alternating the two (run it with -count):
+//
+//	go test -run '^$' -bench ShuffleTCPTLS -benchtime 4000000x -count 5 ./network/
+func BenchmarkShuffleTCPTLS(b *testing.B) {
+	dir := devSecret(b)
+	b.Run("tls=off", func(b *testing.B) { benchShuffleTCP(b, "") })
+	b.Run("tls=on", func(b *testing.B) { benchShuffleTCP(b, dir) })
+}
+
+func benchShuffleTCP(b *testing.B, tlsDir string) {
 	b.ReportAllocs()
 	perProducer := max(1, b.N/2)
-	res := runCrossProcess(b, shuffleJob{perProducer: perProducer, record: "bench100", timeout: DefaultBufferTimeout})
+	res := runCrossProcess(b, shuffleJob{perProducer: perProducer, record: "bench100", timeout: DefaultBufferTimeout, tlsDir: tlsDir})
 	if res.records != 2*perProducer {
 		b.Fatalf("received %d records, want %d", res.records, 2*perProducer)
 	}

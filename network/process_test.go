@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flinkgo/flink/security"
 )
 
 // Two TaskManagers in separate OS processes: the test process is TaskManager 0 and re-executes its
@@ -26,6 +28,9 @@ type shuffleJob struct {
 	perProducer int
 	record      string // "small" (testRecord, checked) or "bench100" (100-byte records, counted)
 	timeout     time.Duration
+	// tlsDir, if set, holds a development secret (nodes "tm-0", "tm-1"):
+	// the data connections run mutual TLS with it.
+	tlsDir string
 }
 
 func (j shuffleJob) env() []string {
@@ -34,7 +39,21 @@ func (j shuffleJob) env() []string {
 		"FLINKGO_N=" + strconv.Itoa(j.perProducer),
 		"FLINKGO_RECORD=" + j.record,
 		"FLINKGO_TIMEOUT=" + j.timeout.String(),
+		"FLINKGO_TLS=" + j.tlsDir,
 	}
+}
+
+// config returns TaskManager self's data-plane configuration for j.
+func (j shuffleJob) config(self int) (Config, error) {
+	c := testConfig(true)
+	if j.tlsDir != "" {
+		m, err := security.Load(security.FromDir(j.tlsDir, fmt.Sprintf("tm-%d", self)))
+		if err != nil {
+			return c, err
+		}
+		c.TLS = m.Internal
+	}
+	return c, nil
 }
 
 // runSubtask runs producer and consumer subtask `self` of the 2x2 shuffle in env; the other
@@ -104,8 +123,13 @@ func runChild(role string) int {
 	}
 	n, _ := strconv.Atoi(os.Getenv("FLINKGO_N"))
 	timeout, _ := time.ParseDuration(os.Getenv("FLINKGO_TIMEOUT"))
-	j := shuffleJob{perProducer: n, record: os.Getenv("FLINKGO_RECORD"), timeout: timeout}
-	env, err := NewEnvironment(testConfig(true))
+	j := shuffleJob{perProducer: n, record: os.Getenv("FLINKGO_RECORD"), timeout: timeout, tlsDir: os.Getenv("FLINKGO_TLS")}
+	cfg, err := j.config(1)
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	env, err := NewEnvironment(cfg)
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
@@ -141,7 +165,11 @@ type crossProcessResult struct {
 // runCrossProcess runs the 2x2 shuffle with the child process as TaskManager 1.
 func runCrossProcess(t testing.TB, j shuffleJob) crossProcessResult {
 	t.Helper()
-	env := newEnv(t, testConfig(true))
+	cfg, err := j.config(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, cfg)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), j.env()...)
 	cmd.Stderr = os.Stderr
@@ -200,4 +228,24 @@ func TestCrossProcessShuffle(t *testing.T) {
 	}
 	t.Logf("%d records across 2 processes in %v (%.0f records/s, %.0f records per CPU-second)",
 		total, res.elapsed, float64(total)/res.elapsed.Seconds(), float64(total)/(float64(res.cpuNanos)/1e9))
+}
+
+// TestCrossProcessShuffleTLS is the cross-process shuffle with mutual TLS
+// on the data connections: every record arrives, in order, checked.
+func TestCrossProcessShuffleTLS(t *testing.T) {
+	total := 1_000_000
+	res := runCrossProcess(t, shuffleJob{perProducer: total / 2, record: "small", timeout: DefaultBufferTimeout, tlsDir: devSecret(t)})
+	if res.records != total {
+		t.Fatalf("received %d records, want %d", res.records, total)
+	}
+}
+
+// devSecret writes a development secret for "tm-0" and "tm-1".
+func devSecret(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"tm-0", "tm-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
