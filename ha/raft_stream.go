@@ -66,6 +66,24 @@ func newTCPStreamLayer(bind string, advertise net.Addr, logger *slog.Logger) (*t
 	return s, nil
 }
 
+// maxRaftConns bounds the accepted connections of a Raft transport at
+// once (its peers pool a few each), so that strangers cannot exhaust the
+// node's file descriptors; more are closed as soon as accepted.
+const maxRaftConns = 256
+
+// acceptedConns counts the accepted connections not yet closed.
+func (s *tcpStreamLayer) acceptedConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.mu.conns {
+		if c.accepted {
+			n++
+		}
+	}
+	return n
+}
+
 // Accept waits for and returns the next inbound connection. It is called
 // by the transport's listener goroutine.
 func (s *tcpStreamLayer) Accept() (net.Conn, error) {
@@ -77,9 +95,17 @@ func (s *tcpStreamLayer) Accept() (net.Conn, error) {
 	s.accepts.Add(1)
 	s.mu.Unlock()
 	defer s.accepts.Done()
-	c, err := s.ln.Accept()
-	if err != nil {
-		return nil, err
+	var c net.Conn
+	for {
+		var err error
+		if c, err = s.ln.Accept(); err != nil {
+			return nil, err
+		}
+		if n := s.acceptedConns(); n < maxRaftConns {
+			break
+		}
+		s.logger.Warn("raft: connection refused: too many connections", "remote", c.RemoteAddr(), "max", maxRaftConns)
+		_ = c.Close()
 	}
 	if s.tls != nil {
 		// The handshake runs on raft's handler goroutine, at its first
