@@ -22,7 +22,13 @@ func medianMillis(ds []time.Duration) float64 {
 // leader with disrupt, measures until a new leader leads and until the job
 // runs again under it, and repairs the old leader with repair.
 func haFailoverRounds(b *testing.B, disrupt, repair func(c *haCluster, i int)) (toLeader, toRunning []time.Duration) {
-	c := startHACluster(b, 3, 2)
+	return haFailoverRoundsSecured(b, false, disrupt, repair)
+}
+
+// haFailoverRoundsSecured is haFailoverRounds with every node's security
+// on when secure is set.
+func haFailoverRoundsSecured(b *testing.B, secure bool, disrupt, repair func(c *haCluster, i int)) (toLeader, toRunning []time.Duration) {
+	c := startHAClusterSecured(b, 3, 2, secure)
 	id := c.submit(c.leader(), RESTSubmitRequest{Name: "endless", Parallelism: 2})
 	b.ResetTimer()
 	for range b.N {
@@ -52,9 +58,22 @@ func haFailoverRounds(b *testing.B, disrupt, repair func(c *haCluster, i int)) (
 // <= 5 s with default settings). The killed node is restarted between
 // rounds. It reports medians.
 //
-//	go test -run '^$' -bench HALeaderKill -benchtime 5x .
+//	go test -run '^$' -bench 'HALeaderKill$' -benchtime 5x .
 func BenchmarkHALeaderKill(b *testing.B) {
-	toLeader, toRunning := haFailoverRounds(b,
+	benchHALeaderKill(b, false)
+}
+
+// BenchmarkHALeaderKillSecured is BenchmarkHALeaderKill with security on:
+// mutual TLS on every connection (the TaskManagers and Raft peers
+// handshake anew with the new leader), encrypted gossip, REST over TLS.
+//
+//	go test -run '^$' -bench HALeaderKillSecured -benchtime 5x .
+func BenchmarkHALeaderKillSecured(b *testing.B) {
+	benchHALeaderKill(b, true)
+}
+
+func benchHALeaderKill(b *testing.B, secure bool) {
+	toLeader, toRunning := haFailoverRoundsSecured(b, secure,
 		func(c *haCluster, i int) {
 			if err := c.proc(i).Process.Kill(); err != nil {
 				b.Fatal(err)
