@@ -289,3 +289,30 @@ func TestDashboardSecuredBrowser(t *testing.T) {
 		poll(`(document.querySelector("#ov-slots-total")||{}).textContent === "3"`),
 		poll(`document.querySelector("#login").hidden`))
 }
+
+// TestSecurityConfigFromEnv: FLINK_SECURITY_DIR turns security on with the
+// files gen-dev-certs writes for the node's id; single files override it;
+// FLINK_SECURITY alone without files is an invalid configuration.
+func TestSecurityConfigFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"tm-x"}}))
+	t.Setenv("FLINK_SECURITY_DIR", dir)
+	t.Setenv("FLINK_SECURITY_CA", "/elsewhere/ca.pem")
+	cfg, _, err := NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), []string{"-id", "tm-x"})
+	require.NoError(t, err)
+	want := security.FromDir(dir, "tm-x")
+	want.CAFile = "/elsewhere/ca.pem"
+	require.Equal(t, want, cfg.Security)
+
+	t.Setenv("FLINK_SECURITY_DIR", "")
+	t.Setenv("FLINK_SECURITY_CA", "")
+	t.Setenv("FLINK_SECURITY", "true")
+	cfg, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), []string{"-jobmanager", "jm:6123"})
+	require.NoError(t, err)
+	cfg.Registry = NewRegistry()
+	require.ErrorIs(t, cfg.Validate(), ErrInvalidConfig)
+	require.ErrorContains(t, cfg.Validate(), "security is on but no CA file is set")
+	t.Setenv("FLINK_SECURITY", "maybe")
+	_, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}
