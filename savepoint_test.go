@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,9 +135,7 @@ func checkCountsFrom(t *testing.T, lines []string, records, keys int64) {
 // outsidePaths are savepoint targets and paths outside the default roots
 // of a FileStorage in a temporary directory, or malformed: ones that exist
 // and ones that do not.
-func outsidePaths(t *testing.T) []string {
-	return []string{"/etc", "/etc/passwd", "../..", "/tmp/x/../../etc", "/nonexistent", "a/../../b"}
-}
+var outsidePaths = []string{"/etc", "/etc/passwd", "../..", "/tmp/x/../../etc", "/nonexistent", "a/../../b"}
 
 // TestSavepointPathsOutsideRoots: savepoint targets and savepoint paths
 // outside the storage's savepoint roots, malformed, or through a link
@@ -158,7 +157,7 @@ func TestSavepointPathsOutsideRoots(t *testing.T) {
 	base := "/jobs/" + string(id)
 	require.Eventually(t, func() bool { _, ok := allRunning(d, id, 0); return ok }, 30*time.Second, 5*time.Millisecond)
 
-	paths := append(outsidePaths(t), "link", filepath.Join(spDir, "link"), filepath.Join(spDir, "link", "x"))
+	paths := append(slices.Clone(outsidePaths), "link", filepath.Join(spDir, "link"), filepath.Join(spDir, "link", "x"))
 	for _, p := range paths {
 		want := fmt.Sprintf("savepoint path %q is not a clean path inside the allowed savepoint directories", p)
 		_, err := d.TriggerSavepoint(context.Background(), id, p, false)
@@ -198,4 +197,48 @@ func TestSavepointPathsOutsideRoots(t *testing.T) {
 	// The job still runs and takes a savepoint where it may.
 	status, _, m := f.do(t, http.MethodPost, base+"/savepoints", fmt.Sprintf(`{"target-directory": %q}`, filepath.Join(root, "ok")))
 	require.Equal(t, http.StatusAccepted, status, "%v", m)
+}
+
+// TestNodeSavepointRoots: a node's SavepointRoots replace its checkpoint
+// directory as the place savepoints may go; the default savepoint
+// directory stays one.
+func TestNodeSavepointRoots(t *testing.T) {
+	dir := t.TempDir()
+	ckpts, extra := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "savepoints")
+	cfg := DefaultNodeConfig(RoleJobManager | RoleTaskManager)
+	cfg.BindAddr, cfg.Registry, cfg.Slots, cfg.SlotRequestTimeout = "127.0.0.1:0", testRegistry(), 2, time.Minute
+	cfg.CheckpointDir, cfg.SavepointRoots = ckpts, []string{extra}
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, n.Start(context.Background()))
+	defer n.Close()
+	d := n.Dispatcher()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	submit := func(savepoint string) JobID {
+		id, err := d.SubmitJob(ctx, JobSubmission{Name: "endless", Args: []string{"20ms"}, Parallelism: 1, SavepointPath: savepoint})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { _, ok := allRunning(d, id, 0); return ok }, 30*time.Second, 5*time.Millisecond)
+		return id
+	}
+	id := submit("")
+
+	sp := savepointWhenRunning(t, d, id, filepath.Join(extra, "a"), false)
+	require.Equal(t, filepath.Join(extra, "a"), filepath.Dir(sp))
+	require.Regexp(t, savepointDirRE(id), filepath.Base(sp))
+	sp2 := savepointWhenRunning(t, d, id, "", false)
+	require.Equal(t, filepath.Join(ckpts, "_savepoints"), filepath.Dir(sp2))
+
+	p := filepath.Join(ckpts, "x")
+	_, err = d.TriggerSavepoint(ctx, id, p, false)
+	require.ErrorIs(t, err, checkpoint.ErrInvalidName)
+	_, err = d.SubmitJob(ctx, JobSubmission{Name: "endless", SavepointPath: p})
+	require.ErrorIs(t, err, checkpoint.ErrInvalidName)
+
+	id2 := submit(sp)
+	for _, j := range []JobID{id, id2} {
+		require.NoError(t, d.CancelJob(ctx, j))
+		_, err := d.JobResult(ctx, j)
+		require.NoError(t, err)
+	}
 }
