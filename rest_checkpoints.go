@@ -21,6 +21,10 @@ import (
 //	POST  /jobs/{jobid}/savepoints                      trigger: {"target-directory", "cancel-job"} -> {"request-id"}
 //	GET   /jobs/{jobid}/savepoints/{triggerid}          {"status": {"id": IN_PROGRESS|COMPLETED}, "operation": {...}}
 //	POST  /jobs/{jobid}/stop                            stop with savepoint: {"targetDirectory"} -> {"request-id"}
+//
+// A savepoint goes into a fresh savepoint-<job>-<random> directory inside
+// its target directory, its "location"; a target outside the storage's
+// savepoint roots is a 400.
 
 // SavepointOperation is the state of an asynchronous savepoint request.
 type SavepointOperation struct {
