@@ -276,13 +276,11 @@ func (s *S3Storage) InitSavepointLocation(ctx context.Context, target, job strin
 func (s *S3Storage) holds(ctx context.Context, bucket, prefix string) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for obj := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1}) {
-		if obj.Err != nil {
-			return false, s3Err(obj.Err)
-		}
-		return true, nil
+	obj, ok := <-s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1})
+	if ok && obj.Err != nil {
+		return false, s3Err(obj.Err)
 	}
-	return false, nil
+	return ok, nil
 }
 
 func s3Path(bucket, key string) string { return s3Scheme + bucket + "/" + key }
