@@ -402,7 +402,7 @@ func TestSavepointOfEndingJob(t *testing.T) {
 		require.ErrorIs(t, err, ErrJobEnding, "stop %v", stop)
 		assert.Contains(t, err.Error(), "read all their input")
 	}
-	_, err = d.StartSavepoint(id, "", false)
+	_, err = d.StartSavepoint(ctx, id, "", false)
 	require.ErrorIs(t, err, ErrJobEnding)
 
 	free()
@@ -441,7 +441,8 @@ func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
 func TestSavepointMismatchAndCorruption(t *testing.T) {
 	c, sp, root := savepointFixture(t)
 	ctx := context.Background()
-	spDir := filepath.Join(root, "_savepoints", sp)
+	spDir := sp
+	require.Equal(t, filepath.Join(root, "_savepoints", "sp"), filepath.Dir(sp), "a fresh directory inside the target")
 	out := filepath.Join(t.TempDir(), "out")
 
 	t.Run("savepoint of another job", func(t *testing.T) {

@@ -27,6 +27,8 @@ type checkpointDriver struct {
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	// storage keeps the job's checkpoints and savepoints.
+	storage checkpoint.Storage
 	// sends carries triggers to the sender goroutine, which delivers them
 	// one after the other, so that every source emits barriers in id order.
 	sends chan func()
@@ -62,7 +64,7 @@ func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
 	}
-	d := &checkpointDriver{jm: jm, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		sends: make(chan func(), 1024)}
 	d.mu.coord = coord
 	d.mu.sourcesEnded = make(map[ExecutionAttemptID]bool)
@@ -386,28 +388,47 @@ func (d *checkpointDriver) latest(ctx context.Context) (*TaskRestore, error) {
 	return restoreFromMetadata(d.jm.graph, m, false)
 }
 
-// triggerSavepoint takes a savepoint at target and waits for it. With
-// stop, sources emit nothing after it.
+// initSavepoint makes the fresh directory of a savepoint in target (empty:
+// the storage's default savepoint directory), without holding the lock
+// across the storage's I/O. A target outside the storage's savepoint roots
+// fails with checkpoint.ErrInvalidName.
+func (d *checkpointDriver) initSavepoint(ctx context.Context, target string) (checkpoint.Location, error) {
+	loc, err := d.storage.InitSavepointLocation(ctx, target, string(d.jm.id))
+	if err != nil {
+		return checkpoint.Location{}, fmt.Errorf("flink: savepoint of job %q: %w", d.jm.graph.Name, err)
+	}
+	return loc, nil
+}
+
+// triggerSavepoint takes a savepoint at loc, made by initSavepoint, and
+// waits for it. With stop, sources emit nothing after it. If the savepoint
+// fails, or is not taken, loc is deleted.
 //
 // It fails with ErrJobNotRunning while a subtask is not running, and with
 // ErrJobEnding when the job's sources have read all their input, before or
 // while the savepoint is taken: a bounded job then ends by itself.
-func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string, stop bool) (string, error) {
+func (d *checkpointDriver) triggerSavepoint(ctx context.Context, loc checkpoint.Location, stop bool) (string, error) {
 	if err := d.jm.savepointBlocker(); err != nil {
+		d.dropSavepoint(loc)
 		return "", err
 	}
 	ch := make(chan savepointOutcome, 1)
 	d.mu.Lock()
-	if err := d.endingLocked(); err != nil {
-		d.mu.Unlock()
-		return "", err
+	err := d.endingLocked()
+	var id int64
+	if err == nil {
+		id, err = d.triggerLocked(d.jm.cfg.now(), true, loc.Savepoint, false, stop)
 	}
-	id, err := d.triggerLocked(d.jm.cfg.now(), true, target, false, stop)
 	if err == nil {
 		d.mu.savepoints[id] = ch
+	} else {
+		d.discard([]checkpoint.Location{loc})
 	}
 	d.mu.Unlock()
 	if err != nil {
+		if errors.Is(err, ErrJobEnding) {
+			return "", err
+		}
 		return "", fmt.Errorf("flink: savepoint of job %q: %w", d.jm.graph.Name, err)
 	}
 	d.signal()
@@ -417,6 +438,13 @@ func (d *checkpointDriver) triggerSavepoint(ctx context.Context, target string, 
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+}
+
+// dropSavepoint deletes the directory of a savepoint that was not taken.
+func (d *checkpointDriver) dropSavepoint(loc checkpoint.Location) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.discard([]checkpoint.Location{loc})
 }
 
 // stats returns the checkpoint statistics.

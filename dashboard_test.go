@@ -371,7 +371,7 @@ func TestDashboardBrowser(t *testing.T) {
 	step("savepoint", 3*time.Minute,
 		chromedp.Click(chromedp.CSS("#trigger-savepoint")),
 		poll(`/^Savepoint (completed|failed)/.test(`+text("#job-message")+`)`))
-	assert.Contains(t, eval("savepoint message", text("#job-message")), "Savepoint completed: savepoint-")
+	assert.Regexp(t, `Savepoint completed: mem://_savepoints/savepoint-[0-9a-f]{6}-[0-9a-f]{12}`, eval("savepoint message", text("#job-message")))
 	step("savepoint listed", time.Minute, poll(`/SAVEPOINT/.test(`+text("#job-checkpoints")+`)`))
 
 	// Cancel asks for confirmation, then cancels the job.

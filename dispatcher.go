@@ -245,9 +245,11 @@ func (d *Dispatcher) savepointRestore(ctx context.Context, g *JobGraph) (*TaskRe
 	return restoreFromMetadata(g, m, g.Config.AllowNonRestoredState)
 }
 
-// TriggerSavepoint takes a savepoint of a running job at target (empty
-// for a generated name under the storage's savepoint directory) and returns
-// its path. With stop, the job then ends as FINISHED.
+// TriggerSavepoint takes a savepoint of a running job in a fresh directory
+// inside target ("<target>/savepoint-<job>-<random>"; an empty target is
+// the storage's default savepoint directory) and returns that directory.
+// A target outside the storage's savepoint roots fails with
+// checkpoint.ErrInvalidName. With stop, the job then ends as FINISHED.
 func (d *Dispatcher) TriggerSavepoint(ctx context.Context, id JobID, target string, stop bool) (string, error) {
 	j, err := d.job(id)
 	if err != nil {

@@ -83,7 +83,11 @@ type JobConfig struct {
 	// SavepointPath, when set, starts the job from that savepoint (or
 	// retained checkpoint), as Flink's execution.savepoint.path: operator
 	// state is matched by operator id and redistributed to the job's
-	// parallelism.
+	// parallelism. It is a savepoint's directory, as TriggerSavepoint
+	// returns it: absolute, or relative to the checkpoint storage's
+	// savepoint directory. A path outside the storage's savepoint roots is
+	// refused with checkpoint.ErrInvalidName; a missing savepoint is
+	// checkpoint.ErrNotFound.
 	SavepointPath string
 	// AllowNonRestoredState lets a job start from a savepoint holding state
 	// for operators it no longer has; that state is skipped.

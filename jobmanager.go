@@ -455,17 +455,35 @@ func (jm *JobManager) callTask(t checkpoint.TaskID, f func(ctx context.Context, 
 	}()
 }
 
-// TriggerSavepoint takes a savepoint of the running job at target (a
-// directory, resolved by the checkpoint storage) and returns where it is.
-// With stop, the job then ends, FINISHED, as Flink's stop-with-savepoint.
+// TriggerSavepoint takes a savepoint of the running job in a fresh
+// directory inside target, "<target>/savepoint-<job>-<random>" as Flink
+// names it, and returns that directory. An empty target is the checkpoint
+// storage's default savepoint directory; one outside the storage's
+// savepoint roots fails with checkpoint.ErrInvalidName. With stop, the job
+// then ends, FINISHED, as Flink's stop-with-savepoint.
 func (jm *JobManager) TriggerSavepoint(ctx context.Context, target string, stop bool) (string, error) {
+	loc, err := jm.prepareSavepoint(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	return jm.takeSavepoint(ctx, loc, stop)
+}
+
+// prepareSavepoint checks that the job can take a savepoint now and makes
+// the savepoint's fresh directory in target.
+func (jm *JobManager) prepareSavepoint(ctx context.Context, target string) (checkpoint.Location, error) {
 	if jm.ckpt == nil {
-		return "", fmt.Errorf("%w: cannot take a savepoint of job %q", ErrNoCheckpointStorage, jm.graph.Name)
+		return checkpoint.Location{}, fmt.Errorf("%w: cannot take a savepoint of job %q", ErrNoCheckpointStorage, jm.graph.Name)
 	}
-	if target == "" {
-		target = "savepoint-" + string(jm.id)[:min(8, len(jm.id))] + "-" + randomHex(6)
+	if err := jm.savepointBlocker(); err != nil {
+		return checkpoint.Location{}, err
 	}
-	path, err := jm.ckpt.triggerSavepoint(ctx, target, stop)
+	return jm.ckpt.initSavepoint(ctx, target)
+}
+
+// takeSavepoint takes the savepoint prepared at loc and waits for it.
+func (jm *JobManager) takeSavepoint(ctx context.Context, loc checkpoint.Location, stop bool) (string, error) {
+	path, err := jm.ckpt.triggerSavepoint(ctx, loc, stop)
 	if err != nil {
 		return "", err
 	}

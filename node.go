@@ -127,6 +127,11 @@ type NodeConfig struct {
 	// neither, the cluster runs jobs without checkpoints.
 	CheckpointDir     string
 	CheckpointStorage checkpoint.Storage
+	// SavepointRoots are the directories savepoints may be written into and
+	// restored from, with CheckpointDir (see
+	// checkpoint.FileStorageConfig.SavepointRoots); default: CheckpointDir.
+	// Set the same on every node.
+	SavepointRoots []string
 	// Registry holds the jobs this binary can run.
 	Registry *Registry
 	// Codecs: see ClusterConfig.
@@ -241,6 +246,7 @@ func (c NodeConfig) Validate() error {
 //	FLINK_SLOTS / -slots                 task slots
 //	FLINK_DATA_DIR / -dir                data directory
 //	FLINK_CHECKPOINT_DIR / -checkpoints  checkpoint and savepoint directory
+//	FLINK_SAVEPOINT_ROOTS / -savepoint-roots  dir,... savepoints may use
 //	FLINK_GOSSIP_ADDR / -gossip          memberlist address
 //	FLINK_PEERS / -peers                 gossip addresses to join
 //	FLINK_REST_ADDR / -rest              REST API listen address
@@ -280,6 +286,7 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	fs.StringVar(&cfg.GossipAddr, "gossip", env("FLINK_GOSSIP_ADDR", cfg.GossipAddr), "memberlist address")
 	fs.StringVar(&cfg.RESTAddr, "rest", env("FLINK_REST_ADDR", cfg.RESTAddr), "REST API listen address")
 	peers := fs.String("peers", env("FLINK_PEERS", strings.Join(cfg.Peers, ",")), "gossip addresses to join, comma separated")
+	spRoots := fs.String("savepoint-roots", env("FLINK_SAVEPOINT_ROOTS", strings.Join(cfg.SavepointRoots, ",")), "directories savepoints may be written into and restored from, comma separated")
 	haOn, err := strconv.ParseBool(env("FLINK_HA", strconv.FormatBool(cfg.HA)))
 	if err != nil {
 		return cfg, nil, fmt.Errorf("%w: FLINK_HA: %v", ErrInvalidConfig, err)
@@ -315,7 +322,7 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 	if cfg.Roles, err = ParseRoles(*roles); err != nil {
 		return cfg, nil, err
 	}
-	cfg.Peers, cfg.RaftPeers = splitList(*peers), splitList(*raftPeers)
+	cfg.Peers, cfg.RaftPeers, cfg.SavepointRoots = splitList(*peers), splitList(*raftPeers), splitList(*spRoots)
 	if *secDir != "" {
 		name := cfg.ID
 		if name == "" {
@@ -439,7 +446,7 @@ func (n *Node) Start(ctx context.Context) error {
 	fingerprint := n.cfg.Registry.Fingerprint()
 	storage := n.cfg.CheckpointStorage
 	if storage == nil && n.cfg.CheckpointDir != "" {
-		fs, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: n.cfg.CheckpointDir})
+		fs, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: n.cfg.CheckpointDir, SavepointRoots: n.cfg.SavepointRoots})
 		if err != nil {
 			n.Close()
 			return fmt.Errorf("flink: node %s: checkpoint storage: %w", id, err)

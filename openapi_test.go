@@ -937,11 +937,17 @@ func TestOpenAPIServed(t *testing.T) {
 			srv.call(op.method, concrete(op.path, real), "")
 		}
 	}
-	awaitSavepoint := func(trigger string) {
+	awaitSavepoint := func(trigger string) string {
+		var location string
 		require.Eventually(t, func() bool {
 			status, body := srv.call(http.MethodGet, "/jobs/"+id+"/savepoints/"+trigger, "")
-			return status == http.StatusOK && body.(map[string]any)["status"].(map[string]any)["id"] == "COMPLETED"
+			if status != http.StatusOK || body.(map[string]any)["status"].(map[string]any)["id"] != "COMPLETED" {
+				return false
+			}
+			location, _ = body.(map[string]any)["operation"].(map[string]any)["location"].(string)
+			return true
 		}, 30*time.Second, 5*time.Millisecond)
+		return location
 	}
 	status, body = srv.call(http.MethodPost, "/jobs/"+id+"/savepoints", `{"target-directory": "openapi-sp"}`)
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
@@ -950,7 +956,8 @@ func TestOpenAPIServed(t *testing.T) {
 	srv.call(http.MethodGet, "/jobs/"+id+"/checkpoints/details/1", "")
 	status, body = srv.call(http.MethodPost, "/jobs/"+id+"/stop", `{"targetDirectory": "openapi-stop"}`)
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
-	awaitSavepoint(body.(map[string]any)["request-id"].(string))
+	stopped := awaitSavepoint(body.(map[string]any)["request-id"].(string))
+	require.Contains(t, stopped, "openapi-stop/savepoint-")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err = c.Dispatcher().JobResult(ctx, JobID(id))
@@ -963,8 +970,10 @@ func TestOpenAPIServed(t *testing.T) {
 	srv.call(http.MethodPost, "/jobs/"+id+"/savepoints", "")
 	srv.call(http.MethodPatch, "/jobs/"+id+"?mode=cancel", "")
 	srv.call(http.MethodPatch, "/jobs/"+id+"?mode=suspend", "")
-	srv.call(http.MethodPost, "/jobs", `{"name": "openapi", "savepointPath": "openapi-stop", "parallelism": 1, "bogus": 1}`)
-	status, body = srv.call(http.MethodPost, "/jobs", `{"name": "openapi", "savepointPath": "openapi-stop", "parallelism": 1}`)
+	srv.call(http.MethodPost, "/jobs", fmt.Sprintf(`{"name": "openapi", "savepointPath": %q, "parallelism": 1, "bogus": 1}`, stopped))
+	srv.call(http.MethodPost, "/jobs", `{"name": "openapi", "savepointPath": "/etc", "parallelism": 1}`)
+	srv.call(http.MethodPost, "/jobs/"+id+"/savepoints", `{"target-directory": "/etc"}`)
+	status, body = srv.call(http.MethodPost, "/jobs", fmt.Sprintf(`{"name": "openapi", "savepointPath": %q, "parallelism": 1}`, stopped))
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
 	id2 := body.(map[string]any)["jobid"].(string)
 	srv.call(http.MethodPatch, "/jobs/"+id2+"?mode=cancel", "")

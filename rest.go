@@ -573,6 +573,14 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrStaleLeader):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
+	case sub.SavepointPath != "" && errors.Is(err, checkpoint.ErrInvalidName):
+		// The same words for every path outside the savepoint roots: they
+		// tell nothing about what exists there.
+		writeError(w, http.StatusBadRequest, "invalid savepoint path: "+invalidNameDetail(err))
+		return
+	case sub.SavepointPath != "" && errors.Is(err, checkpoint.ErrNotFound):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("no savepoint at %q", sub.SavepointPath))
+		return
 	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrRestoreMismatch),
 		errors.Is(err, checkpoint.ErrNotFound), errors.Is(err, ErrNoCheckpointStorage):
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
@@ -20,6 +21,10 @@ import (
 //	POST  /jobs/{jobid}/savepoints                      trigger: {"target-directory", "cancel-job"} -> {"request-id"}
 //	GET   /jobs/{jobid}/savepoints/{triggerid}          {"status": {"id": IN_PROGRESS|COMPLETED}, "operation": {...}}
 //	POST  /jobs/{jobid}/stop                            stop with savepoint: {"targetDirectory"} -> {"request-id"}
+//
+// A savepoint goes into a fresh savepoint-<job>-<random> directory inside
+// its target directory, its "location"; a target outside the storage's
+// savepoint roots is a 400.
 
 // SavepointOperation is the state of an asynchronous savepoint request.
 type SavepointOperation struct {
@@ -33,22 +38,24 @@ type SavepointOperation struct {
 }
 
 // StartSavepoint triggers a savepoint of a running job, as TriggerSavepoint,
-// without waiting: it returns a request id for SavepointStatus.
-func (d *Dispatcher) StartSavepoint(id JobID, target string, stop bool) (string, error) {
+// without waiting for it: it checks the job and target and makes the
+// savepoint's fresh directory (ctx bounds that), then returns a request id
+// for SavepointStatus. A target outside the checkpoint storage's savepoint
+// roots fails at once with checkpoint.ErrInvalidName.
+func (d *Dispatcher) StartSavepoint(ctx context.Context, id JobID, target string, stop bool) (string, error) {
 	j, err := d.job(id)
 	if err != nil {
 		return "", err
 	}
-	if j.jm.ckpt == nil {
-		return "", fmt.Errorf("%w: cannot take a savepoint of job %q", ErrNoCheckpointStorage, j.jm.graph.Name)
-	}
-	if err := j.jm.savepointBlocker(); err != nil {
+	loc, err := j.jm.prepareSavepoint(ctx, target)
+	if err != nil {
 		return "", err
 	}
 	trigger := randomHex(16)
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.mu.closed {
+		d.mu.Unlock()
+		j.jm.ckpt.dropSavepoint(loc)
 		return "", ErrClosed
 	}
 	if d.mu.savepoints == nil {
@@ -57,10 +64,11 @@ func (d *Dispatcher) StartSavepoint(id JobID, target string, stop bool) (string,
 	op := &SavepointOperation{}
 	d.mu.savepoints[string(id)+"/"+trigger] = op
 	d.wg.Add(1)
+	d.mu.Unlock()
 	go func() {
 		defer d.wg.Done()
 		// The wait ends when the savepoint completes or fails, or the job ends.
-		path, err := j.jm.TriggerSavepoint(context.Background(), target, stop)
+		path, err := j.jm.takeSavepoint(context.Background(), loc, stop)
 		d.mu.Lock()
 		op.Done, op.Location, op.Err = true, path, err
 		d.mu.Unlock()
@@ -288,10 +296,12 @@ func (s *RESTServer) postSavepoint(w http.ResponseWriter, r *http.Request, stop 
 	if target == "" {
 		target = req.TargetDirectory2
 	}
-	trigger, err := s.d.StartSavepoint(id, target, stop || req.CancelJob)
+	trigger, err := s.d.StartSavepoint(r.Context(), id, target, stop || req.CancelJob)
 	switch {
 	case errors.Is(err, ErrUnknownJob):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", id))
+	case errors.Is(err, checkpoint.ErrInvalidName):
+		writeError(w, http.StatusBadRequest, "invalid savepoint target: "+invalidNameDetail(err))
 	case errors.Is(err, ErrJobNotRunning), errors.Is(err, ErrJobEnding), errors.Is(err, ErrNoCheckpointStorage):
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
@@ -330,4 +340,15 @@ func (s *RESTServer) mountCheckpoints(mux *http.ServeMux) {
 	mux.HandleFunc("POST /jobs/{jobid}/savepoints", func(w http.ResponseWriter, r *http.Request) { s.postSavepoint(w, r, false) })
 	mux.HandleFunc("GET /jobs/{jobid}/savepoints/{triggerid}", s.getSavepoint)
 	mux.HandleFunc("POST /jobs/{jobid}/stop", func(w http.ResponseWriter, r *http.Request) { s.postSavepoint(w, r, true) })
+}
+
+// invalidNameDetail returns what err, which wraps checkpoint.ErrInvalidName,
+// says after it (the path and why it is refused), without the context the
+// wrappers add.
+func invalidNameDetail(err error) string {
+	msg := err.Error()
+	if _, detail, ok := strings.Cut(msg, checkpoint.ErrInvalidName.Error()+": "); ok {
+		return detail
+	}
+	return msg
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -612,18 +613,25 @@ func TestRESTCheckpointsAndSavepoints(t *testing.T) {
 		require.Nil(t, op["failure-cause"], "%v", op)
 		return op["location"].(string)
 	}
+	// Each savepoint gets a fresh directory inside its target, named as
+	// Flink names it; the location is that directory.
+	fresh := regexp.MustCompile(`^mem://_savepoints/(manual-sp|stop-sp)/savepoint-` + string(id)[:6] + `-[0-9a-f]{12}$`)
 	status, _, m = f.do(t, http.MethodPost, base+"/savepoints", `{"target-directory": "manual-sp", "cancel-job": false}`)
 	require.Equal(t, http.StatusAccepted, status, "%v", m)
-	assert.Equal(t, "manual-sp", poll(m["request-id"].(string)))
+	manual := poll(m["request-id"].(string))
+	assert.Regexp(t, fresh, manual)
+	assert.Contains(t, manual, "/manual-sp/")
 
 	status, _, m = f.do(t, http.MethodPost, base+"/stop", `{"targetDirectory": "stop-sp"}`)
 	require.Equal(t, http.StatusAccepted, status, "%v", m)
-	assert.Equal(t, "stop-sp", poll(m["request-id"].(string)))
+	stopped := poll(m["request-id"].(string))
+	assert.Regexp(t, fresh, stopped)
+	assert.Contains(t, stopped, "/stop-sp/")
 	assert.Equal(t, JobFinished, f.await(t, id).Status)
 	status, _, m = f.do(t, http.MethodPost, base+"/savepoints", `{}`)
 	assert.Equal(t, http.StatusConflict, status, "a finished job takes no savepoint: %v", m)
 
-	id2 := f.submit(t, `{"name": "checkpointed", "parallelism": 3, "savepointPath": "stop-sp"}`)
+	id2 := f.submit(t, fmt.Sprintf(`{"name": "checkpointed", "parallelism": 3, "savepointPath": %q}`, stopped))
 	require.Eventually(t, func() bool {
 		m := f.get(t, "/jobs/"+string(id2)+"/checkpoints")
 		return m["counts"].(map[string]any)["completed"].(float64) >= 1
@@ -634,7 +642,9 @@ func TestRESTCheckpointsAndSavepoints(t *testing.T) {
 
 	status, _, m = f.do(t, http.MethodPost, "/jobs", `{"name": "checkpointed", "savepointPath": "missing"}`)
 	assert.Equal(t, http.StatusBadRequest, status, "%v", m)
-	assert.Contains(t, m["errors"].([]any)[0], "missing")
+	assert.Equal(t, []any{`no savepoint at "missing"`}, m["errors"])
+	status, _, m = f.do(t, http.MethodPost, "/jobs", `{"name": "checkpointed", "savepointPath": "stop-sp"}`)
+	assert.Equal(t, http.StatusBadRequest, status, "a target holds savepoints, it is none: %v", m)
 }
 
 func TestRESTAndPrometheusWatermarks(t *testing.T) {

@@ -442,8 +442,10 @@ func (c *Coordinator) NextDeadline(now time.Time) (time.Time, bool) {
 // returns its id and the source tasks to send the trigger to. A checkpoint
 // is refused with ErrTooManyConcurrent or ErrMinPause; a savepoint is not
 // bound by them (as Flink's forced checkpoints), but needs a target and is
-// refused if one to the same target is pending. Periodic checkpoints are due
-// Interval after the last checkpoint trigger.
+// refused if one to the same target is pending. The target is the
+// savepoint's own directory, from Storage.InitSavepointLocation: Trigger
+// does no I/O, and an aborted savepoint's Discard deletes that directory.
+// Periodic checkpoints are due Interval after the last checkpoint trigger.
 func (c *Coordinator) Trigger(now time.Time, isSavepoint bool, target string) (TriggerResult, error) {
 	if c.stopped {
 		return TriggerResult{}, ErrCoordinatorStopped

@@ -36,10 +36,25 @@
 //
 // # Savepoints
 //
-// A savepoint is a checkpoint at a user-given target (SavepointLocation). It
-// is self-contained: its streams are written into its own directory and its
-// metadata refers to them by relative paths, so it outlives the job and can
-// be moved or copied as a whole. Savepoints are never deleted by a Store.
+// A savepoint is a checkpoint in a directory of its own inside a
+// user-given target. Storage.InitSavepointLocation makes that directory,
+// fresh and exclusively, named as in Flink:
+//
+//	<target>/savepoint-<first 6 characters of the job id>-<12 random hex digits>/
+//
+// so no savepoint ever overwrites another's files. It is self-contained:
+// its streams are written into its directory and its metadata refers to
+// them by relative paths, so it outlives the job and can be moved or copied
+// as a whole; SavepointLocation(dir) reads it back. Savepoints are never
+// deleted by a Store.
+//
+// Targets and savepoint paths must lie inside the storage's savepoint roots
+// (FileStorageConfig.SavepointRoots, S3StorageConfig.SavepointRoots; by
+// default the storage's own directory or prefix and its default savepoint
+// directory, Flink's state.savepoints.dir). One that is malformed or
+// outside them fails with ErrInvalidName, decided without looking at
+// anything outside the roots, so the error does not tell whether the path
+// exists.
 //
 // # Metadata format
 //

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 )
 
 // FileStorageConfig configures a FileStorage.
@@ -17,16 +20,28 @@ type FileStorageConfig struct {
 	// "<Dir>/<j>/chk-<n>/", its metadata in "<Dir>/<j>/chk-<n>/_metadata", as
 	// in Flink's FsCheckpointStorage. Required; made absolute.
 	Dir string
-	// SavepointDir is where relative savepoint targets resolve. Default:
-	// "<Dir>/_savepoints" (a name no job id can take). Absolute targets are
-	// used as they are.
+	// SavepointDir is the default savepoint target (Flink's
+	// state.savepoints.dir), where relative targets and savepoint paths
+	// resolve. Default: "<Dir>/_savepoints" (a name no job id can take).
 	SavepointDir string
+	// SavepointRoots are the directories savepoints may be written into and
+	// restored from: every savepoint target and savepoint path, absolute or
+	// resolved, must lie inside one of them, also after following the
+	// symbolic links below the root. Default: Dir; SavepointDir is always
+	// one. Relative entries are made absolute; symbolic links in the roots
+	// themselves are resolved once, by NewFileStorage.
+	SavepointRoots []string
 }
 
 // Validate checks the configuration without touching the filesystem.
 func (c FileStorageConfig) Validate() error {
 	if c.Dir == "" {
 		return fmt.Errorf("%w: FileStorageConfig.Dir is empty", ErrInvalidConfig)
+	}
+	for i, r := range c.SavepointRoots {
+		if r == "" || strings.ContainsRune(r, 0) {
+			return fmt.Errorf("%w: FileStorageConfig.SavepointRoots[%d] %q, expected a directory", ErrInvalidConfig, i, r)
+		}
 	}
 	return nil
 }
@@ -43,14 +58,31 @@ func (c FileStorageConfig) Validate() error {
 //	<Dir>/<job>/chk-<n>/_metadata        completed checkpoint's metadata
 //	<Dir>/<job>/chk-<n>/<stream>          state streams of checkpoint n
 //	<Dir>/<job>/chk-<n>/.<stream>.*.tmp   a stream being written
-//	<Dir>/_savepoints/<target>/_metadata a savepoint (self-contained)
+//	<target>/savepoint-<job>-<random>/    a savepoint (self-contained)
+//
+// Savepoints stay inside the savepoint roots (FileStorageConfig): a target
+// or savepoint path outside them, or one that is not clean, is refused
+// before anything is looked up, and a symbolic link inside a root that
+// leads out of the roots is refused the same way. (The check guards what
+// requests name; a process that can write inside the roots can still swap
+// a directory for a link between the check and the use.)
 //
 // Flink's shared/ and taskowned/ directories (for incremental checkpoints)
 // are not used yet.
 type FileStorage struct {
 	dir          string
 	savepointDir string
+	roots        []fileRoot
+	random       io.Reader // randomness of savepoint names
 }
+
+// fileRoot is a savepoint root as configured (absolute, clean) and with its
+// symbolic links resolved.
+type fileRoot struct{ given, real string }
+
+// maxSymlinks bounds the symbolic links followed while confining one
+// savepoint path, as the kernel's limit does (40 on Linux).
+const maxSymlinks = 40
 
 var _ Storage = (*FileStorage)(nil)
 
@@ -73,16 +105,66 @@ func NewFileStorage(cfg FileStorageConfig) (*FileStorage, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: create storage dir: %w", noSpace(err))
 	}
-	return &FileStorage{dir: dir, savepointDir: spDir}, nil
+	given := []string{dir}
+	if len(cfg.SavepointRoots) > 0 {
+		given = cfg.SavepointRoots
+	}
+	given = append(slices.Clip(given), spDir)
+	s := &FileStorage{dir: dir, savepointDir: spDir, random: rand.Reader}
+	for _, r := range given {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: resolve savepoint root %q: %w", r, err)
+		}
+		real, err := realPath(abs)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: resolve savepoint root %q: %w", r, err)
+		}
+		if !slices.Contains(s.roots, fileRoot{abs, real}) {
+			s.roots = append(s.roots, fileRoot{abs, real})
+		}
+	}
+	return s, nil
+}
+
+// realPath resolves the symbolic links of p, an absolute clean path, as
+// far as it exists; the part that does not exist yet is kept as it is.
+func realPath(p string) (string, error) {
+	var missing []string
+	for {
+		r, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			slices.Reverse(missing)
+			return filepath.Join(append([]string{r}, missing...)...), nil
+		}
+		parent := filepath.Dir(p)
+		if !errors.Is(err, fs.ErrNotExist) || parent == p {
+			return "", err
+		}
+		missing = append(missing, filepath.Base(p))
+		p = parent
+	}
 }
 
 // Dir returns the storage's absolute root directory.
 func (s *FileStorage) Dir() string { return s.dir }
 
+// SavepointRoots returns the directories savepoints may be written into and
+// restored from, with their symbolic links resolved.
+func (s *FileStorage) SavepointRoots() []string {
+	out := make([]string, len(s.roots))
+	for i, r := range s.roots {
+		out[i] = r.real
+	}
+	return out
+}
+
 // LocationDir returns the directory of loc: "<Dir>/<job>/chk-<n>" for a
-// checkpoint; for a savepoint, the target itself if it is absolute, else
-// "<SavepointDir>/<target>" (a relative target must be a clean path without
-// "..").
+// checkpoint; for a savepoint, its directory if it is absolute, else
+// "<SavepointDir>/<dir>" (a relative one must be a clean path without
+// ".."), with the symbolic links below the savepoint root resolved. A
+// savepoint directory outside the savepoint roots is refused with
+// ErrInvalidName.
 func (s *FileStorage) LocationDir(loc Location) (string, error) {
 	if err := loc.validate(); err != nil {
 		return "", err
@@ -90,17 +172,137 @@ func (s *FileStorage) LocationDir(loc Location) (string, error) {
 	if !loc.IsSavepoint() {
 		return filepath.Join(s.dir, loc.Job, checkpointDirName(loc.CheckpointID)), nil
 	}
-	t := loc.Savepoint
-	if filepath.IsAbs(t) {
-		if filepath.Clean(t) != t || t == "/" {
-			return "", fmt.Errorf("%w: savepoint target %q is not a clean directory path", ErrInvalidName, t)
+	return s.confine(loc.Savepoint)
+}
+
+// confine resolves a savepoint target or path to a directory inside the
+// savepoint roots, or fails with errOutsideRoots. Nothing outside the
+// roots is looked at: the path is checked as text first, then the entries
+// below its root are examined one by one with Lstat, and a symbolic link
+// is followed only if its target, as text, lies inside the roots too.
+func (s *FileStorage) confine(p string) (string, error) {
+	cur := p
+	if filepath.IsAbs(p) {
+		if filepath.Clean(p) != p || strings.ContainsRune(p, 0) {
+			return "", errOutsideRoots(p)
 		}
-		return t, nil
+	} else {
+		if validRelPath("savepoint path", p) != nil {
+			return "", errOutsideRoots(p)
+		}
+		cur = filepath.Join(s.savepointDir, filepath.FromSlash(p))
 	}
-	if err := validRelPath("savepoint target", t); err != nil {
-		return "", err
+	for range maxSymlinks {
+		root, rest, ok := s.rootOf(cur)
+		if !ok {
+			break
+		}
+		next, done := followBelow(root, rest)
+		if done {
+			return next, nil
+		}
+		cur = next
 	}
-	return filepath.Join(s.savepointDir, filepath.FromSlash(t)), nil
+	return "", errOutsideRoots(p)
+}
+
+// rootOf finds the root that holds p, by its configured or its resolved
+// form, and returns the root's resolved form and the rest of p below it.
+func (s *FileStorage) rootOf(p string) (string, string, bool) {
+	sep := string(filepath.Separator)
+	for _, r := range s.roots {
+		for _, form := range []string{r.real, r.given} {
+			if rest, ok := within(form, p, sep); ok {
+				return r.real, rest, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// followBelow walks rest (a clean relative path) below root, a directory
+// without symbolic links. It returns the path and true once it reaches the
+// end or an entry that does not exist (or is not a directory, which the
+// caller's own I/O then reports); it returns the path the first symbolic
+// link leads to, with the rest appended, and false.
+func followBelow(root, rest string) (string, bool) {
+	if rest == "" {
+		return root, true
+	}
+	cur := root
+	segs := strings.Split(rest, string(filepath.Separator))
+	for i, seg := range segs {
+		next := filepath.Join(cur, seg)
+		fi, err := os.Lstat(next)
+		if err != nil {
+			return filepath.Join(append([]string{next}, segs[i+1:]...)...), true
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(next)
+			if err != nil {
+				return filepath.Join(append([]string{next}, segs[i+1:]...)...), true
+			}
+			if !filepath.IsAbs(target) {
+				// cur has no symbolic links, so ".." in target resolves
+				// as text.
+				target = filepath.Join(cur, target)
+			}
+			return filepath.Join(append([]string{filepath.Clean(target)}, segs[i+1:]...)...), false
+		}
+		cur = next
+	}
+	return cur, true
+}
+
+// isRoot reports whether dir is one of the savepoint roots or the default
+// savepoint directory.
+func (s *FileStorage) isRoot(dir string) bool {
+	for _, r := range s.roots {
+		if dir == r.real || dir == r.given {
+			return true
+		}
+	}
+	return dir == s.savepointDir
+}
+
+// InitSavepointLocation implements Storage: it creates target (inside the
+// savepoint roots) if needed, then a fresh directory in it with os.Mkdir,
+// trying another random name if the first exists.
+func (s *FileStorage) InitSavepointLocation(ctx context.Context, target, job string) (Location, error) {
+	if err := ctx.Err(); err != nil {
+		return Location{}, err
+	}
+	if err := validName("job id", job); err != nil {
+		return Location{}, err
+	}
+	if target == "" {
+		target = s.savepointDir
+	}
+	base, err := s.confine(target)
+	if err != nil {
+		return Location{}, err
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return Location{}, fmt.Errorf("%w: savepoint target %q is not a directory", ErrInvalidName, target)
+		}
+		return Location{}, fmt.Errorf("checkpoint: create savepoint target %q: %w", target, noSpace(err))
+	}
+	for range savepointNameAttempts {
+		name, err := savepointName(s.random, job)
+		if err != nil {
+			return Location{}, err
+		}
+		dir := filepath.Join(base, name)
+		err = os.Mkdir(dir, 0o755)
+		if err == nil {
+			return SavepointLocation(dir), nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return Location{}, fmt.Errorf("checkpoint: create savepoint directory in %q: %w", target, noSpace(err))
+		}
+	}
+	return Location{}, errNoFreshName(base)
 }
 
 // CreateStream implements Storage. The stream is written to a hidden
@@ -459,6 +661,9 @@ func (s *FileStorage) Delete(ctx context.Context, loc Location) error {
 	if err != nil {
 		return err
 	}
+	if loc.IsSavepoint() && s.isRoot(dir) {
+		return fmt.Errorf("%w: delete %s: it is a savepoint root", ErrInvalidName, loc)
+	}
 	err = os.Remove(filepath.Join(dir, MetadataFileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
@@ -474,9 +679,10 @@ func (s *FileStorage) Delete(ctx context.Context, loc Location) error {
 	return nil
 }
 
-// notFound wraps a file-not-found error with ErrNotFound.
+// notFound wraps a file-not-found error with ErrNotFound; a path through
+// a file (ENOTDIR) finds nothing either.
 func notFound(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err

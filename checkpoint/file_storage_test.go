@@ -93,9 +93,9 @@ func TestFileStorageCorruptMetadataOnDisk(t *testing.T) {
 // it from its new place: its metadata refers to its streams relatively.
 func TestFileStorageSavepointRelocation(t *testing.T) {
 	ctx := testCtx(t)
-	s, err := NewFileStorage(FileStorageConfig{Dir: t.TempDir()})
-	require.NoError(t, err)
 	elsewhere := t.TempDir()
+	s, err := NewFileStorage(FileStorageConfig{Dir: t.TempDir(), SavepointRoots: []string{elsewhere}})
+	require.NoError(t, err)
 	target := filepath.Join(elsewhere, "savepoint-1")
 	loc := SavepointLocation(target)
 	k := writeStream(t, ctx, s, loc, "keyed", pattern(400, 1))
@@ -146,7 +146,9 @@ func TestFileStorageLocationDir(t *testing.T) {
 		{s, CheckpointLocation("j", 7), filepath.Join(root, "j", "chk-7"), nil},
 		{s, SavepointLocation("a/b"), filepath.Join(root, "_savepoints", "a", "b"), nil},
 		{s2, SavepointLocation("a"), "/sp/a", nil},
-		{s, SavepointLocation("/abs/sp"), "/abs/sp", nil},
+		{s, SavepointLocation(filepath.Join(root, "sp")), filepath.Join(root, "sp"), nil},
+		{s, SavepointLocation("/abs/sp"), "", ErrInvalidName},
+		{s2, SavepointLocation("/sp"), "/sp", nil},
 		{s, SavepointLocation("/"), "", ErrInvalidName},
 		{s, SavepointLocation("/abs/../sp"), "", ErrInvalidName},
 		{s, SavepointLocation("a/"), "", ErrInvalidName},

@@ -3,8 +3,10 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
@@ -20,8 +22,10 @@ const memScheme = "mem://"
 // MemStorage is an in-memory Storage for tests, with fault injection: fail
 // the Nth write, a capacity that runs out (ENOSPC), corrupted reads and
 // failing deletes. Objects are keyed like FileStorage's files
-// ("<job>/chk-<n>/<name>", "_savepoints/<target>/<name>") and their paths are
-// "mem://<key>". Committed objects are never modified in place, so they
+// ("<job>/chk-<n>/<name>", "_savepoints/<target>/savepoint-<job>-<random>/<name>")
+// and their paths are "mem://<key>". The savepoint root is "_savepoints":
+// savepoint targets and paths are "mem://_savepoints/..." or relative to
+// it. Committed objects are never modified in place, so they
 // behave like durable storage that survives a "crash" of the writers: a
 // writer that is neither closed nor aborted simply never becomes visible.
 // It is safe for concurrent use.
@@ -32,7 +36,11 @@ type MemStorage struct {
 		used     int64 // committed bytes plus bytes buffered by open writers
 		writeOps int64
 		faults   memFaults
+		// reserved are the savepoint directories InitSavepointLocation
+		// handed out, like empty directories on a filesystem.
+		reserved map[string]bool
 	}
+	random io.Reader // randomness of savepoint names
 }
 
 type memFaults struct {
@@ -47,8 +55,9 @@ var _ Storage = (*MemStorage)(nil)
 
 // NewMemStorage returns an empty MemStorage without faults.
 func NewMemStorage() *MemStorage {
-	s := &MemStorage{}
+	s := &MemStorage{random: rand.Reader}
 	s.mu.objects = make(map[string][]byte)
+	s.mu.reserved = make(map[string]bool)
 	return s
 }
 
@@ -168,12 +177,70 @@ func (s *MemStorage) locationKey(loc Location) (string, error) {
 		return "", err
 	}
 	if loc.IsSavepoint() {
-		if err := validRelPath("savepoint target", loc.Savepoint); err != nil {
-			return "", err
-		}
-		return defaultSavepointDir + "/" + loc.Savepoint, nil
+		return memSavepointKey(loc.Savepoint)
 	}
 	return loc.Job + "/" + checkpointDirName(loc.CheckpointID), nil
+}
+
+// memSavepointKey resolves a savepoint target or path, "mem://<key>" or
+// relative to the savepoint root, to a key inside the root.
+func memSavepointKey(p string) (string, error) {
+	key, ok := strings.CutPrefix(p, memScheme)
+	if !ok {
+		key = defaultSavepointDir + "/" + p
+		if validRelPath("savepoint path", p) != nil {
+			return "", errOutsideRoots(p)
+		}
+	}
+	if validRelPath("savepoint path", key) != nil {
+		return "", errOutsideRoots(p)
+	}
+	if _, ok := within(defaultSavepointDir, key, "/"); !ok {
+		return "", errOutsideRoots(p)
+	}
+	return key, nil
+}
+
+// InitSavepointLocation implements Storage: it reserves a key prefix inside
+// target under which no object exists and none was reserved before.
+func (s *MemStorage) InitSavepointLocation(ctx context.Context, target, job string) (Location, error) {
+	if err := ctx.Err(); err != nil {
+		return Location{}, err
+	}
+	if err := validName("job id", job); err != nil {
+		return Location{}, err
+	}
+	if target == "" {
+		target = memScheme + defaultSavepointDir
+	}
+	base, err := memSavepointKey(target)
+	if err != nil {
+		return Location{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range savepointNameAttempts {
+		name, err := savepointName(s.random, job)
+		if err != nil {
+			return Location{}, err
+		}
+		key := base + "/" + name
+		if !s.mu.reserved[key] && !s.holdsLocked(key+"/") {
+			s.mu.reserved[key] = true
+			return SavepointLocation(memScheme + key), nil
+		}
+	}
+	return Location{}, errNoFreshName(memScheme + base)
+}
+
+// holdsLocked reports whether an object's key starts with prefix.
+func (s *MemStorage) holdsLocked(prefix string) bool {
+	for k := range s.mu.objects {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // CreateStream implements Storage. Data is buffered in the writer and
@@ -377,11 +444,15 @@ func (s *MemStorage) Delete(ctx context.Context, loc Location) error {
 	if err != nil {
 		return err
 	}
+	if dir == defaultSavepointDir {
+		return fmt.Errorf("%w: delete %s: it is the savepoint root", ErrInvalidName, loc)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.mu.faults.deleteErr; err != nil {
 		return fmt.Errorf("checkpoint: delete %s: %w", loc, err)
 	}
+	delete(s.mu.reserved, dir)
 	for k, v := range s.mu.objects {
 		if strings.HasPrefix(k, dir+"/") {
 			delete(s.mu.objects, k)

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +27,17 @@ type S3StorageConfig struct {
 	// Prefix is prepended to every checkpoint key: checkpoint n of job j is
 	// under "<Prefix>/<j>/chk-<n>/". Empty means the bucket's root.
 	Prefix string
-	// SavepointPrefix is where relative savepoint targets resolve. Default:
-	// "<Prefix>/_savepoints". Targets of the form "s3://bucket/key" are used
-	// as they are, in any bucket the credentials reach.
+	// SavepointPrefix is the default savepoint target (Flink's
+	// state.savepoints.dir), where relative savepoint targets and paths
+	// resolve. Default: "<Prefix>/_savepoints".
 	SavepointPrefix string
+	// SavepointRoots are where savepoints may be written and restored
+	// from, as "s3://bucket/prefix" ("s3://bucket" for a whole bucket):
+	// every savepoint target and path, "s3://bucket/key" or relative, must
+	// lie under one of them. Default: the storage's Bucket with Prefix (the
+	// whole bucket when Prefix is empty); Bucket with SavepointPrefix is
+	// always one.
+	SavepointRoots []string
 	// AccessKeyID, SecretAccessKey and SessionToken are static credentials.
 	// Empty means anonymous access.
 	AccessKeyID     string
@@ -72,7 +80,26 @@ func (c S3StorageConfig) Validate() error {
 			}
 		}
 	}
+	for i, r := range c.SavepointRoots {
+		if _, err := parseS3Root(r); err != nil {
+			return fmt.Errorf("%w: S3StorageConfig.SavepointRoots[%d]: %w", ErrInvalidConfig, i, err)
+		}
+	}
 	return nil
+}
+
+// s3Root is a savepoint root: a bucket and a key prefix (empty for the
+// whole bucket).
+type s3Root struct{ bucket, prefix string }
+
+// parseS3Root parses "s3://bucket" or "s3://bucket/prefix".
+func parseS3Root(r string) (s3Root, error) {
+	rest, ok := strings.CutPrefix(r, s3Scheme)
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if !ok || bucket == "" || (prefix != "" && validRelPath("prefix", prefix) != nil) {
+		return s3Root{}, fmt.Errorf("savepoint root %q, expected s3://bucket or s3://bucket/prefix", r)
+	}
+	return s3Root{bucket, prefix}, nil
 }
 
 // S3Storage is a Storage on S3-compatible object storage (AWS S3, MinIO,
@@ -90,7 +117,9 @@ type S3Storage struct {
 	bucket          string
 	prefix          string
 	savepointPrefix string
+	roots           []s3Root
 	partSize        uint64
+	random          io.Reader // randomness of savepoint names
 }
 
 var _ Storage = (*S3Storage)(nil)
@@ -124,6 +153,14 @@ func NewS3Storage(cfg S3StorageConfig) (*S3Storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: S3 client: %w", ErrInvalidConfig, err)
 	}
+	roots := []s3Root{{cfg.Bucket, cfg.SavepointPrefix}}
+	if len(cfg.SavepointRoots) == 0 {
+		roots = append(roots, s3Root{cfg.Bucket, cfg.Prefix})
+	}
+	for _, r := range cfg.SavepointRoots {
+		root, _ := parseS3Root(r) // checked by Validate
+		roots = append(roots, root)
+	}
 	return &S3Storage{
 		client:          client,
 		core:            minio.Core{Client: client},
@@ -131,7 +168,9 @@ func NewS3Storage(cfg S3StorageConfig) (*S3Storage, error) {
 		bucket:          cfg.Bucket,
 		prefix:          cfg.Prefix,
 		savepointPrefix: cfg.SavepointPrefix,
+		roots:           roots,
 		partSize:        cfg.PartSize,
+		random:          rand.Reader,
 	}, nil
 }
 
@@ -170,20 +209,78 @@ func (s *S3Storage) location(loc Location) (bucket, dir string, err error) {
 	if !loc.IsSavepoint() {
 		return s.bucket, joinKey(s.prefix, loc.Job, checkpointDirName(loc.CheckpointID)), nil
 	}
-	if rest, ok := strings.CutPrefix(loc.Savepoint, s3Scheme); ok {
-		bucket, key, _ := strings.Cut(rest, "/")
-		if bucket == "" || key == "" {
-			return "", "", fmt.Errorf("%w: savepoint target %q, expected s3://bucket/key", ErrInvalidName, loc.Savepoint)
-		}
-		if err := validRelPath("savepoint target", key); err != nil {
-			return "", "", err
-		}
-		return bucket, key, nil
+	return s.savepointKey(loc.Savepoint)
+}
+
+// savepointKey resolves a savepoint target or path, "s3://bucket/key" or
+// relative to SavepointPrefix, to a bucket and key prefix inside the
+// savepoint roots, or fails with errOutsideRoots.
+func (s *S3Storage) savepointKey(p string) (bucket, key string, err error) {
+	if rest, ok := strings.CutPrefix(p, s3Scheme); ok {
+		bucket, key, _ = strings.Cut(rest, "/")
+	} else if validRelPath("savepoint path", p) == nil {
+		bucket, key = s.bucket, joinKey(s.savepointPrefix, p)
 	}
-	if err := validRelPath("savepoint target", loc.Savepoint); err != nil {
-		return "", "", err
+	if bucket == "" || validRelPath("savepoint path", key) != nil {
+		return "", "", errOutsideRoots(p)
 	}
-	return s.bucket, joinKey(s.savepointPrefix, loc.Savepoint), nil
+	for _, r := range s.roots {
+		if _, ok := within(r.prefix, key, "/"); ok && r.bucket == bucket {
+			return bucket, key, nil
+		}
+	}
+	return "", "", errOutsideRoots(p)
+}
+
+// isRoot reports whether bucket and key name a savepoint root.
+func (s *S3Storage) isRoot(bucket, key string) bool {
+	return slices.Contains(s.roots, s3Root{bucket, key})
+}
+
+// InitSavepointLocation implements Storage: a fresh key prefix inside
+// target under which no object exists. S3 has no directories to create
+// exclusively: two savepoints could only share one if 48 random bits
+// collided while both were being written.
+func (s *S3Storage) InitSavepointLocation(ctx context.Context, target, job string) (Location, error) {
+	if err := ctx.Err(); err != nil {
+		return Location{}, err
+	}
+	if err := validName("job id", job); err != nil {
+		return Location{}, err
+	}
+	if target == "" {
+		target = s3Path(s.bucket, s.savepointPrefix)
+	}
+	bucket, base, err := s.savepointKey(target)
+	if err != nil {
+		return Location{}, err
+	}
+	for range savepointNameAttempts {
+		name, err := savepointName(s.random, job)
+		if err != nil {
+			return Location{}, err
+		}
+		key := base + "/" + name
+		used, err := s.holds(ctx, bucket, key+"/")
+		if err != nil {
+			return Location{}, fmt.Errorf("checkpoint: savepoint location in %q: %w", target, err)
+		}
+		if !used {
+			return SavepointLocation(s3Path(bucket, key)), nil
+		}
+	}
+	return Location{}, errNoFreshName(s3Path(bucket, base))
+}
+
+// holds reports whether an object's key in bucket starts with prefix.
+func (s *S3Storage) holds(ctx context.Context, bucket, prefix string) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	obj, ok := <-s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1})
+	if ok && obj.Err != nil {
+		return false, s3Err(obj.Err)
+	}
+	return ok, nil
 }
 
 func s3Path(bucket, key string) string { return s3Scheme + bucket + "/" + key }
@@ -545,6 +642,9 @@ func (s *S3Storage) Delete(ctx context.Context, loc Location) error {
 	bucket, dir, err := s.location(loc)
 	if err != nil {
 		return err
+	}
+	if loc.IsSavepoint() && s.isRoot(bucket, dir) {
+		return fmt.Errorf("%w: delete %s: it is a savepoint root", ErrInvalidName, loc)
 	}
 	if err := s.client.RemoveObject(ctx, bucket, dir+"/"+MetadataFileName, minio.RemoveObjectOptions{}); err != nil && !errors.Is(s3Err(err), ErrNotFound) {
 		return fmt.Errorf("checkpoint: delete %s: %w", loc, err)

@@ -21,7 +21,8 @@ var (
 	// checkpoints and savepoints are never overwritten.
 	ErrExists = errors.New("checkpoint: already exists")
 	// ErrInvalidName: a job id, stream name or savepoint target is not a safe
-	// path name.
+	// path name, or a savepoint target or path lies outside the storage's
+	// savepoint roots.
 	ErrInvalidName = errors.New("checkpoint: invalid name")
 	// ErrInvalidConfig: a storage or store configuration failed validation.
 	ErrInvalidConfig = errors.New("checkpoint: invalid config")
@@ -67,8 +68,10 @@ type Location struct {
 	Job string
 	// CheckpointID is the checkpoint's id, >= 1; zero for savepoints.
 	CheckpointID int64
-	// Savepoint is the user-given target of a savepoint location; empty for
-	// checkpoints. Each storage documents how it resolves targets.
+	// Savepoint is the directory of a savepoint location: one returned by
+	// Storage.InitSavepointLocation, or a savepoint path to restore from;
+	// empty for checkpoints. Each storage documents how it resolves it and
+	// refuses one outside its savepoint roots.
 	Savepoint string
 }
 
@@ -78,12 +81,15 @@ func CheckpointLocation(job string, id int64) Location {
 	return Location{Job: job, CheckpointID: id}
 }
 
-// SavepointLocation is the location of a savepoint at a user-given target. A
-// savepoint directory is self-contained: its state streams live in it and its
-// metadata refers to them by relative paths, so it outlives the job and can
-// be moved or copied as a whole.
-func SavepointLocation(target string) Location {
-	return Location{Savepoint: target}
+// SavepointLocation is the location of the savepoint in directory dir, to
+// restore from. A savepoint directory is self-contained: its state streams
+// live in it and its metadata refers to them by relative paths, so it
+// outlives the job and can be moved or copied as a whole. To take a
+// savepoint, get a fresh directory from Storage.InitSavepointLocation
+// instead: writing into an existing one could overwrite another savepoint's
+// streams.
+func SavepointLocation(dir string) Location {
+	return Location{Savepoint: dir}
 }
 
 // IsSavepoint reports whether l is a savepoint location.
@@ -181,8 +187,22 @@ type Storage interface {
 	// Delete removes the checkpoint or savepoint at loc with all its files.
 	// It removes the metadata first, so a partly deleted checkpoint is never
 	// listed as completed. Deleting a location that does not exist is not an
-	// error.
+	// error; a savepoint root itself is never deleted (ErrInvalidName).
 	Delete(ctx context.Context, loc Location) error
+
+	// InitSavepointLocation makes a fresh, empty directory for one
+	// savepoint of job inside target and returns its location, as Flink's
+	// initializeLocationForSavepoint: "<target>/savepoint-<first 6
+	// characters of job>-<12 random hex digits>". An existing directory is
+	// never reused, so a savepoint never overwrites anything. An empty
+	// target is the storage's default savepoint directory (Flink's
+	// state.savepoints.dir); a relative one resolves inside it. A target
+	// that is malformed or outside the storage's savepoint roots fails with
+	// ErrInvalidName and an error that does not tell whether it exists.
+	// The location's Savepoint is in the storage's own syntax (an absolute
+	// directory, "s3://bucket/key", "mem://key"): report it to the user as
+	// the savepoint's path. Delete removes it again.
+	InitSavepointLocation(ctx context.Context, target, job string) (Location, error)
 }
 
 // StreamWriter writes one state stream. It is used by one goroutine at a

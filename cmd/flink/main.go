@@ -25,8 +25,11 @@
 // environment variable, else http://127.0.0.1:8081 (Flink's REST port).
 // Without --detached, run waits for the job to end and reports its progress
 // on standard error. savepoint waits for the savepoint and prints its
-// location; stop also waits for the job to finish. While they wait they
-// report progress on standard error, except with --output json.
+// location: a fresh savepoint-<job>-<random> directory the cluster makes
+// inside targetDir (default: its savepoint directory), which must lie
+// inside the cluster's savepoint roots; stop also waits for the job to
+// finish. While they wait they report progress on standard error, except
+// with --output json.
 //
 // Exit status: 0 success, 1 the job failed or was cancelled, the savepoint
 // failed, or the server refused the request, 2 usage error, 3 the server
@@ -69,7 +72,8 @@ Commands:
   list                                      list the cluster's jobs
   info <jobid>                              describe a job
   cancel <jobid>                            cancel a job
-  savepoint <jobid> [targetDir]             take a savepoint of a running job and
+  savepoint <jobid> [targetDir]             take a savepoint of a running job into a
+                                            fresh directory inside targetDir and
                                             print its location
   stop <jobid> [--savepointPath dir]        take a savepoint, then stop the job
   security gen-dev-certs DIR [--nodes a,b] [--hosts h,...]
@@ -94,7 +98,8 @@ Options (before or after the command):
   -n, --allowNonRestoredState  (run) skip savepoint state that belongs to no
                                operator of the job
   --                           (run) end of options: the remaining words are job arguments
-  -p, --savepointPath DIR      (stop) where the savepoint goes; default: the cluster's choice
+  -p, --savepointPath DIR      (stop) the directory the savepoint goes into (a fresh
+                               directory inside it); default: the cluster's savepoint directory
 
 Exit status: 0 success, 1 job failed or cancelled, savepoint failed or request
 refused, 2 usage error, 3 cannot reach the server.

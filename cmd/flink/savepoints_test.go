@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +68,15 @@ func jobStatus(t *testing.T, c *flink.LocalCluster, id string) flink.JobStatus {
 	return res.Status
 }
 
+// freshLocation matches the location of a savepoint of job id in target
+// of the cluster's (in-memory) storage.
+func freshLocation(id, target string) *regexp.Regexp {
+	return regexp.MustCompile(`^mem://_savepoints/` + regexp.QuoteMeta(target) + `savepoint-` + id[:6] + `-[0-9a-f]{12}$`)
+}
+
 // A savepoint, a stop with a savepoint, and a run from that savepoint.
+// Each savepoint goes into a fresh directory inside its target, and the
+// CLI prints that directory.
 func TestSavepointStopAndRestore(t *testing.T) {
 	c, addr := startCluster(t)
 	id := runDetached(t, addr, "checkpointed", "-p", "2")
@@ -74,9 +84,11 @@ func TestSavepointStopAndRestore(t *testing.T) {
 
 	r := cmd(context.Background(), addr, "savepoint", id, "manual-sp")
 	require.Equal(t, 0, r.code, "%+v", r)
-	assert.Equal(t, "Savepoint completed. Path: manual-sp\n", r.stdout)
+	manual, ok := strings.CutPrefix(strings.TrimSuffix(r.stdout, "\n"), "Savepoint completed. Path: ")
+	require.True(t, ok, r.stdout)
+	assert.Regexp(t, freshLocation(id, "manual-sp/"), manual)
 	assert.Contains(t, r.stderr, "Triggering savepoint for job "+id)
-	assert.Contains(t, r.stderr, "flink run --fromSavepoint manual-sp")
+	assert.Contains(t, r.stderr, "flink run --fromSavepoint "+manual+" ")
 
 	// Without a directory the cluster picks one; JSON output has no progress.
 	r = cmd(context.Background(), addr, "--output", "json", "savepoint", id)
@@ -86,12 +98,24 @@ func TestSavepointStopAndRestore(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sp), r.stdout)
 	assert.Equal(t, id, sp.JobID)
 	assert.NotEmpty(t, sp.RequestID)
-	assert.NotEmpty(t, sp.Location)
+	assert.Regexp(t, freshLocation(id, ""), sp.Location)
 	assert.Empty(t, sp.FailureCause)
+
+	// A second savepoint into the same target gets a directory of its own.
+	r = cmd(context.Background(), addr, "savepoint", id, "manual-sp")
+	require.Equal(t, 0, r.code, "%+v", r)
+	manual2, _ := strings.CutPrefix(strings.TrimSuffix(r.stdout, "\n"), "Savepoint completed. Path: ")
+	assert.Regexp(t, freshLocation(id, "manual-sp/"), manual2)
+	assert.NotEqual(t, manual, manual2)
 
 	r = cmd(context.Background(), addr, "stop", id, "--savepointPath", "stop-sp")
 	require.Equal(t, 0, r.code, "%+v", r)
-	assert.Equal(t, "Savepoint completed. Path: stop-sp\nJob "+id+" has been stopped.\n", r.stdout)
+	lines := strings.Split(r.stdout, "\n")
+	require.Len(t, lines, 3, r.stdout)
+	stopped, ok := strings.CutPrefix(lines[0], "Savepoint completed. Path: ")
+	require.True(t, ok, r.stdout)
+	assert.Regexp(t, freshLocation(id, "stop-sp/"), stopped)
+	assert.Equal(t, "Job "+id+" has been stopped.", lines[1])
 	assert.Contains(t, r.stderr, "Suspending job "+id)
 	assert.Equal(t, flink.JobFinished, jobStatus(t, c, id))
 	st, _, err := c.Dispatcher().CheckpointStats(flink.JobID(id))
@@ -106,8 +130,11 @@ func TestSavepointStopAndRestore(t *testing.T) {
 	assert.Empty(t, r.stdout)
 
 	// From the savepoint, at another parallelism: checkpoint ids go on
-	// after the savepoint's.
-	id2 := runDetached(t, addr, "checkpointed", "-p", "3", "--fromSavepoint", "stop-sp")
+	// after the savepoint's. The target is no savepoint.
+	r = cmd(context.Background(), addr, "run", "-d", "checkpointed", "--fromSavepoint", "stop-sp")
+	assert.Equal(t, 1, r.code, "%+v", r)
+	assert.Contains(t, r.stderr, `no savepoint at "stop-sp" (HTTP 400)`)
+	id2 := runDetached(t, addr, "checkpointed", "-p", "3", "--fromSavepoint", stopped)
 	assert.Greater(t, awaitCheckpoint(t, c, id2), spID, "the job started from the savepoint")
 
 	r = cmd(context.Background(), addr, "--output", "json", "stop", "-p", "stop-sp2", id2)
@@ -115,24 +142,52 @@ func TestSavepointStopAndRestore(t *testing.T) {
 	assert.Empty(t, r.stderr)
 	sp = savepointResult{}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sp), r.stdout)
-	assert.Equal(t, savepointResult{JobID: id2, RequestID: sp.RequestID, Location: "stop-sp2", State: flink.JobFinished}, sp)
+	assert.Regexp(t, freshLocation(id2, "stop-sp2/"), sp.Location)
+	assert.Equal(t, savepointResult{JobID: id2, RequestID: sp.RequestID, Location: sp.Location, State: flink.JobFinished}, sp)
 	assert.Equal(t, flink.JobFinished, jobStatus(t, c, id2))
+	stopped2 := sp.Location
 
 	// A job without the "sums" operator starts from the savepoint only with
 	// --allowNonRestoredState.
-	r = cmd(context.Background(), addr, "run", "-d", "checkpointed-nosums", "-p", "1", "--fromSavepoint", "stop-sp2")
+	r = cmd(context.Background(), addr, "run", "-d", "checkpointed-nosums", "-p", "1", "--fromSavepoint", stopped2)
 	assert.Equal(t, 1, r.code, "%+v", r)
 	assert.Contains(t, r.stderr, "AllowNonRestoredState")
 	assert.Contains(t, r.stderr, "(HTTP 400)")
-	id3 := runDetached(t, addr, "checkpointed-nosums", "-p", "1", "-s", "stop-sp2", "--allowNonRestoredState")
+	id3 := runDetached(t, addr, "checkpointed-nosums", "-p", "1", "-s", stopped2, "--allowNonRestoredState")
 	awaitCheckpoint(t, c, id3)
 	r = cmd(context.Background(), addr, "cancel", id3)
 	require.Equal(t, 0, r.code, "%+v", r)
 
 	r = cmd(context.Background(), addr, "run", "checkpointed", "-p", "1", "--fromSavepoint", "no-such-savepoint")
 	assert.Equal(t, 1, r.code, "%+v", r)
-	assert.Contains(t, r.stderr, "no-such-savepoint")
-	assert.Contains(t, r.stderr, "(HTTP 400)")
+	assert.Contains(t, r.stderr, `no savepoint at "no-such-savepoint" (HTTP 400)`)
+}
+
+// Savepoint targets and paths outside the cluster's savepoint roots are
+// refused (HTTP 400) with a message that says the same whether the path
+// exists or not; nothing is written.
+func TestSavepointOutsideRoots(t *testing.T) {
+	c, addr := startCluster(t)
+	id := runDetached(t, addr, "checkpointed", "-p", "1")
+	awaitCheckpoint(t, c, id)
+	for _, p := range []string{"/etc", "/etc/passwd", "/nonexistent", "../..", "/tmp/x/../../etc"} {
+		want := fmt.Sprintf("savepoint path %q is not a clean path inside the allowed savepoint directories (HTTP 400)", p)
+		r := cmd(context.Background(), addr, "savepoint", id, p)
+		assert.Equal(t, 1, r.code, "%+v", r)
+		assert.Contains(t, r.stderr, "invalid savepoint target: "+want)
+		assert.Empty(t, r.stdout)
+		r = cmd(context.Background(), addr, "stop", id, "-p", p)
+		assert.Equal(t, 1, r.code, "%+v", r)
+		assert.Contains(t, r.stderr, "invalid savepoint target: "+want)
+		r = cmd(context.Background(), addr, "run", "-d", "checkpointed", "-s", p)
+		assert.Equal(t, 1, r.code, "%+v", r)
+		assert.Contains(t, r.stderr, "invalid savepoint path: "+want)
+	}
+	jd, err := c.Dispatcher().JobDetails(context.Background(), flink.JobID(id))
+	require.NoError(t, err)
+	assert.Equal(t, flink.JobRunning, jd.Status, "the job runs on")
+	r := cmd(context.Background(), addr, "cancel", id)
+	require.Equal(t, 0, r.code, "%+v", r)
 }
 
 // A savepoint that cannot complete: progress while waiting, then its
