@@ -46,6 +46,11 @@ var (
 	// newest the receiver has seen), or reached a node that does not
 	// lead.
 	ErrStaleLeader = errors.New("flink: stale or no leader")
+	// ErrTaskManagerIDInUse: a TaskManager registered under the id of
+	// another that is registered and still answers at its address (a
+	// second process started with the same id): the registration is
+	// refused, and the first keeps its slots.
+	ErrTaskManagerIDInUse = errors.New("flink: task manager id in use")
 )
 
 // errTaskStopping is returned to user code that emits while its task is

@@ -37,8 +37,12 @@ type ResourceManagerGateway interface {
 
 // TaskManagerHeartbeat is what a TaskManager sends with every heartbeat.
 type TaskManagerHeartbeat struct {
-	ID    ResourceID
-	Slots []SlotStatus
+	ID ResourceID
+	// Instance is the TaskManager's, as registered: a heartbeat of another
+	// instance than the registered one under the same ID is refused, and
+	// its sender asked to register (see RegisterTaskManager).
+	Instance string
+	Slots    []SlotStatus
 	// Stats are its memory and network buffer figures, sampled for the
 	// heartbeat.
 	Stats TaskManagerStats
@@ -98,6 +102,11 @@ type TaskManagerGateway interface {
 	// TaskManager heartbeats: a final state whose report was lost still
 	// arrives, and a subtask the TaskManager does not know ends.
 	DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error)
+	// Instance returns the TaskManager's instance, as sent with its
+	// registration. The ResourceManager asks it when another process
+	// registers under the TaskManager's id, to tell a live TaskManager
+	// from a dead one.
+	Instance(ctx context.Context) (string, error)
 }
 
 // JobManagerGateway is a JobManager as other roles see it.

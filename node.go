@@ -384,6 +384,7 @@ func (n *Node) Start(ctx context.Context) error {
 		rmAddr := n.addr + "/resourcemanager"
 		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
 		n.rm.provider, n.rm.idleTimeout, n.rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, fingerprint
+		n.rm.heartbeatTimeout = n.cfg.HeartbeatTimeout
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: storage, now: time.Now,
