@@ -1,6 +1,7 @@
 package flink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -130,6 +131,11 @@ type NodeConfig struct {
 	Codecs *network.Codecs
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
+	// RPCLimits and RESTLimits bound what a peer can cost the node's RPC
+	// and REST servers (see limits.go); the data port's limits are in
+	// Network. Zero fields take their defaults.
+	RPCLimits  RPCLimits
+	RESTLimits RESTLimits
 
 	// HA turns on high availability (see hanode.go): the JobManager nodes
 	// form a Raft group, whose leader runs the Dispatcher, the
@@ -179,6 +185,8 @@ func DefaultNodeConfig(roles Role) NodeConfig {
 		HeartbeatTimeout:   2 * time.Second,
 		SlotRequestTimeout: 5 * time.Minute,
 		IdleTimeout:        30 * time.Second,
+		RPCLimits:          DefaultRPCLimits(),
+		RESTLimits:         DefaultRESTLimits(),
 	}
 }
 
@@ -205,6 +213,9 @@ func (c NodeConfig) Validate() error {
 	}
 	if err := c.validateHA(); err != nil {
 		return bad("%v", err)
+	}
+	if err := cmp.Or(c.RPCLimits.Validate(), c.RESTLimits.Validate()); err != nil {
+		return err
 	}
 	if c.Roles&RoleTaskManager != 0 {
 		if err := c.Network.Validate(); err != nil {
@@ -360,6 +371,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.local = newLocalResolver()
 	n.resolver = newRemoteResolver(n.local)
 	n.server = rpc.NewServer(rpcCodes, n.log)
+	n.server.SetLimits(rpc.Limits(n.cfg.RPCLimits))
 
 	fingerprint := n.cfg.Registry.Fingerprint()
 	storage := n.cfg.CheckpointStorage
@@ -429,7 +441,8 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
 		}
 		n.restAddr = rl.Addr().String()
-		n.restHTTP = newRESTHTTPServer(http.HandlerFunc(n.serveRESTHA), n.log)
+		n.restHTTP = newRESTHTTPServer(http.HandlerFunc(n.serveRESTHA), n.log, n.cfg.RESTLimits)
+		rl = newLimitListener(rl, n.cfg.RESTLimits.withDefaults().MaxConnections, n.log)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -445,6 +458,7 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("flink: node %s: REST listener on %s: %w", id, n.cfg.RESTAddr, err)
 		}
 		n.rest, n.restAddr = NewDispatcherRESTServer(n.dispatcher, n.rm), rl.Addr().String()
+		n.rest.SetLimits(n.cfg.RESTLimits)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
