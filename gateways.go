@@ -17,8 +17,8 @@ import (
 type ResourceManagerGateway interface {
 	// RegisterTaskManager adds a TaskManager and its slots, or refreshes
 	// them when it registers again. A registration under the id of another
-	// TaskManager instance that still answers at another address fails
-	// with ErrTaskManagerIDInUse.
+	// TaskManager instance that still answers at its address fails with
+	// ErrTaskManagerIDInUse.
 	RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error
 	// RequestSlots asks for req.Count slots for a job. Slots arrive
 	// asynchronously: TaskManagers offer them to req.JobManager. Slots that

@@ -30,13 +30,19 @@ func startIdentityJobManager(t *testing.T) *Node {
 }
 
 // newIdentityTaskManager prepares a TaskManager node with id on its own
-// loopback port, as a separate process would be, logging to log if given.
-func newIdentityTaskManager(t *testing.T, id, jmAddr string, slots int, log ...*slog.Logger) *Node {
+// loopback port, as a separate process would be; opts may give a
+// *slog.Logger to log to and a bind address (string).
+func newIdentityTaskManager(t *testing.T, id, jmAddr string, slots int, opts ...any) *Node {
 	t.Helper()
 	cfg := DefaultNodeConfig(RoleTaskManager)
 	cfg.ID, cfg.JobManagerAddr, cfg.Slots, cfg.Registry = id, jmAddr, slots, testRegistry()
-	if len(log) > 0 {
-		cfg.Logger = log[0]
+	for _, o := range opts {
+		switch o := o.(type) {
+		case *slog.Logger:
+			cfg.Logger = o
+		case string:
+			cfg.BindAddr = o
+		}
 	}
 	n, err := NewNode(cfg)
 	require.NoError(t, err)
@@ -74,6 +80,11 @@ func TestTaskManagerIDHijackRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrTaskManagerIDInUse)
 	require.ErrorContains(t, err, first.Addr())
 	second.Close()
+	// The address is the sender's word: one naming the first's is refused
+	// too.
+	err = rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: "tm-a", Address: first.Addr() + "/taskmanager/tm-a",
+		Instance: "rogue", Fingerprint: testRegistry().Fingerprint()})
+	require.ErrorIs(t, err, ErrTaskManagerIDInUse)
 
 	addr, slots := registeredAt(rm, "tm-a")
 	require.Equal(t, first.Addr()+"/taskmanager/tm-a", addr, "the first keeps its address")
@@ -115,6 +126,15 @@ func TestRestartedTaskManagerIDAcceptedAtOnce(t *testing.T) {
 	addr, slots := registeredAt(rm, "tm-b")
 	require.Equal(t, second.Addr()+"/taskmanager/tm-b", addr)
 	require.Equal(t, 2, slots)
+
+	// Restarted at the same address (a fixed port), it is accepted at
+	// once too: the old instance no longer answers there.
+	second.Close()
+	third := newIdentityTaskManager(t, "tm-b", jm.Addr(), 3, second.Addr())
+	require.NoError(t, third.Start(ctx))
+	addr, slots = registeredAt(rm, "tm-b")
+	require.Equal(t, second.Addr()+"/taskmanager/tm-b", addr)
+	require.Equal(t, 3, slots)
 }
 
 // TestSilentTaskManagerIDTakenOver registers a TaskManager whose address

@@ -70,12 +70,14 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 //
 // A registration under the id of a registered TaskManager with another
 // instance is either that TaskManager restarted (what the previous process
-// ran is lost, at once) or a second process started with the same id. When
-// the address differs too, the ResourceManager asks the registered one at
-// its address which instance it is (see probeInstance, never under rm.mu):
-// if it answers with the registered instance, the registration is refused
-// with ErrTaskManagerIDInUse; if it does not answer, it is lost and the new
-// one registers.
+// ran is lost, at once) or a second process started with the same id. The
+// ResourceManager asks the registered one at its address which instance it
+// is (see probeInstance, never under rm.mu): if it answers with the
+// registered instance, the registration is refused with
+// ErrTaskManagerIDInUse; if it does not answer, or answers with another
+// instance (a restart at the same address), it is lost and the new one
+// registers. The probe is made even when the new registration names the
+// same address: the address is the sender's word.
 func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error {
 	if rm.fingerprint != "" && reg.Fingerprint != rm.fingerprint {
 		rm.log.Warn("task manager refused: different binary", "tm", reg.ID)
@@ -91,7 +93,7 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 			break // with rm.mu held
 		}
 		live := rm.heartbeatTimeout <= 0 || time.Since(rm.mu.seen[reg.ID]) <= rm.heartbeatTimeout
-		if !live || prevAddr == reg.Address || probed == prev {
+		if !live || probed == prev {
 			// The process behind this ID was replaced before it missed its
 			// heartbeats: what the previous one ran is lost, now.
 			rm.lose(reg.ID, prev, fmt.Errorf("flink: task manager %s was restarted", reg.ID))
