@@ -49,6 +49,11 @@ var (
 	// ErrIdentityMismatch: with security on, a node acted under an id its
 	// certificate does not carry (a TaskManager registering as another).
 	ErrIdentityMismatch = errors.New("flink: identity does not match the peer's certificate")
+	// ErrTaskManagerIDInUse: a TaskManager registered under the id of
+	// another that is registered and still answers at its address (a
+	// second process started with the same id): the registration is
+	// refused, and the first keeps its slots.
+	ErrTaskManagerIDInUse = errors.New("flink: task manager id in use")
 )
 
 // errTaskStopping is returned to user code that emits while its task is

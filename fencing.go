@@ -72,6 +72,8 @@ func (f fencedTM) NotifyCheckpointAborted(ctx context.Context, id ExecutionAttem
 	return f.g.NotifyCheckpointAborted(f.ctx(ctx), id, checkpointID)
 }
 
+func (f fencedTM) Instance(ctx context.Context) (string, error) { return f.g.Instance(f.ctx(ctx)) }
+
 func (f fencedTM) DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error) {
 	return f.g.DeploymentReport(f.ctx(ctx), job, sinceAttempt)
 }

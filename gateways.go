@@ -16,7 +16,9 @@ import (
 // ResourceManagerGateway is the ResourceManager as other roles see it.
 type ResourceManagerGateway interface {
 	// RegisterTaskManager adds a TaskManager and its slots, or refreshes
-	// them when it registers again.
+	// them when it registers again. A registration under the id of another
+	// TaskManager instance that still answers at its address fails with
+	// ErrTaskManagerIDInUse.
 	RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error
 	// RequestSlots asks for req.Count slots for a job. Slots arrive
 	// asynchronously: TaskManagers offer them to req.JobManager. Slots that
@@ -37,8 +39,12 @@ type ResourceManagerGateway interface {
 
 // TaskManagerHeartbeat is what a TaskManager sends with every heartbeat.
 type TaskManagerHeartbeat struct {
-	ID    ResourceID
-	Slots []SlotStatus
+	ID ResourceID
+	// Instance is the TaskManager's, as registered: a heartbeat of another
+	// instance than the registered one under the same ID is refused, and
+	// its sender asked to register (see RegisterTaskManager).
+	Instance string
+	Slots    []SlotStatus
 	// Stats are its memory and network buffer figures, sampled for the
 	// heartbeat.
 	Stats TaskManagerStats
@@ -98,6 +104,11 @@ type TaskManagerGateway interface {
 	// TaskManager heartbeats: a final state whose report was lost still
 	// arrives, and a subtask the TaskManager does not know ends.
 	DeploymentReport(ctx context.Context, job JobID, sinceAttempt int) ([]TaskExecutionState, error)
+	// Instance returns the TaskManager's instance, as sent with its
+	// registration. The ResourceManager asks it when another process
+	// registers under the TaskManager's id, to tell a live TaskManager
+	// from a dead one.
+	Instance(ctx context.Context) (string, error)
 }
 
 // JobManagerGateway is a JobManager as other roles see it.

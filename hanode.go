@@ -317,6 +317,7 @@ func (n *Node) lead(tok ha.FencingToken) {
 	rmAddr := n.addr + "/resourcemanager"
 	rm := newResourceManager(rmAddr, res, n.log)
 	rm.provider, rm.idleTimeout, rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, n.fingerprint
+	rm.heartbeatTimeout = n.cfg.HeartbeatTimeout
 	d := newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, res, jobManagerConfig{
 		slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: n.storage, now: time.Now,
 		heartbeatInterval: n.cfg.HeartbeatInterval, heartbeatTimeout: n.cfg.HeartbeatTimeout,
@@ -647,8 +648,8 @@ func (n *Node) followLeaderUntil(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		err := n.followLeader(ctx)
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, ErrTaskManagerIDInUse) {
+			return err
 		}
 		select {
 		case <-tick.C:

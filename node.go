@@ -1,6 +1,7 @@
 package flink
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -138,6 +139,11 @@ type NodeConfig struct {
 	Codecs *network.Codecs
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
+	// RPCLimits and RESTLimits bound what a peer can cost the node's RPC
+	// and REST servers (see limits.go); the data port's limits are in
+	// Network. Zero fields take their defaults.
+	RPCLimits  RPCLimits
+	RESTLimits RESTLimits
 
 	// HA turns on high availability (see hanode.go): the JobManager nodes
 	// form a Raft group, whose leader runs the Dispatcher, the
@@ -196,6 +202,8 @@ func DefaultNodeConfig(roles Role) NodeConfig {
 		HeartbeatTimeout:   2 * time.Second,
 		SlotRequestTimeout: 5 * time.Minute,
 		IdleTimeout:        30 * time.Second,
+		RPCLimits:          DefaultRPCLimits(),
+		RESTLimits:         DefaultRESTLimits(),
 	}
 }
 
@@ -225,6 +233,9 @@ func (c NodeConfig) Validate() error {
 	}
 	if err := c.Security.Validate(); err != nil {
 		return bad("%v", err)
+	}
+	if err := cmp.Or(c.RPCLimits.Validate(), c.RESTLimits.Validate()); err != nil {
+		return err
 	}
 	if c.Roles&RoleTaskManager != 0 {
 		if err := c.Network.Validate(); err != nil {
@@ -442,6 +453,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.server.SetTLS(sec.Internal)
 		n.resolver.tls = sec.Internal
 	}
+	n.server.SetLimits(rpc.Limits(n.cfg.RPCLimits))
 
 	fingerprint := n.cfg.Registry.Fingerprint()
 	storage := n.cfg.CheckpointStorage
@@ -466,6 +478,7 @@ func (n *Node) Start(ctx context.Context) error {
 		rmAddr := n.addr + "/resourcemanager"
 		n.rm = newResourceManager(rmAddr, n.resolver, n.log)
 		n.rm.provider, n.rm.idleTimeout, n.rm.fingerprint = n.cfg.Provider, n.cfg.IdleTimeout, fingerprint
+		n.rm.heartbeatTimeout = n.cfg.HeartbeatTimeout
 		n.local.bind(rmAddr, n.rm)
 		n.dispatcher = newDispatcher(n.cfg.Registry, newGraphStore(), rmAddr, n.addr+"/", n.local, n.resolver, jobManagerConfig{
 			slotRequestTimeout: n.cfg.SlotRequestTimeout, storage: storage, now: time.Now,
@@ -512,7 +525,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.Close()
 			return err
 		}
-		n.restHTTP = newRESTHTTPServer(n.secureREST(http.HandlerFunc(n.serveRESTHA)), n.log)
+		n.restHTTP = newRESTHTTPServer(n.secureREST(http.HandlerFunc(n.serveRESTHA)), n.log, n.cfg.RESTLimits)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -528,11 +541,13 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 		n.rest = NewDispatcherRESTServer(n.dispatcher, n.rm)
+		n.rest.SetLimits(n.cfg.RESTLimits)
 		n.rest.srv.Handler = n.secureREST(n.rest.handler)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := n.rest.Serve(rl); err != nil {
+			// rl limits connections already (listenREST).
+			if err := n.rest.srv.Serve(rl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("REST server stopped", "err", err)
 			}
 		}()
@@ -601,15 +616,17 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// listenREST listens on the REST address, with TLS when security is on.
+// listenREST listens on the REST address, with the connection limit and,
+// when security is on, TLS.
 func (n *Node) listenREST() (net.Listener, error) {
 	rl, err := net.Listen("tcp", n.cfg.RESTAddr)
 	if err != nil {
 		return nil, fmt.Errorf("flink: node %s: REST listener on %s: %w", n.id, n.cfg.RESTAddr, err)
 	}
 	n.restAddr = rl.Addr().String()
+	rl = newLimitListener(rl, n.cfg.RESTLimits.withDefaults().MaxConnections, n.log)
 	if n.sec != nil {
-		rl = tls.NewListener(rl, n.sec.REST)
+		rl = tls.NewListener(rl, n.sec.REST) // over the limit: handshakes count
 	}
 	return rl, nil
 }

@@ -33,6 +33,7 @@ var rpcCodes = rpc.Codes{
 	"flink.illegal_transition":   ErrIllegalTransition,
 	"flink.stale_leader":         ErrStaleLeader,
 	"flink.identity_mismatch":    ErrIdentityMismatch,
+	"flink.task_manager_id_used": ErrTaskManagerIDInUse,
 }
 
 // splitAddr splits "host:port/path" into the endpoint and the path.
@@ -321,6 +322,17 @@ func (s tmStub) DeploymentReport(ctx context.Context, job JobID, sinceAttempt in
 	return states, nil
 }
 
+// Instance is tried twice at most, not until ctx ends as idempotent calls
+// are: a connection that broke since the last call gets one fresh dial,
+// and a dead TaskManager's refused dial answers at once.
+func (s tmStub) Instance(ctx context.Context) (string, error) {
+	inst, err := call[ResourceID, string](ctx, s.c, "tm.Instance", s.id)
+	if errors.Is(err, rpc.ErrConnectionLost) && ctx.Err() == nil {
+		inst, err = call[ResourceID, string](ctx, s.c, "tm.Instance", s.id)
+	}
+	return inst, err
+}
+
 type jmStub struct {
 	c   *rpc.Client
 	job JobID
@@ -499,6 +511,12 @@ func serveTaskManager(s *rpc.Server, tm *TaskManager) {
 			return empty{}, err
 		}
 		return empty{}, tm.NotifyCheckpointAborted(ctx, r.ID, r.Checkpoint)
+	})
+	rpc.Handle(s, "tm.Instance", func(ctx context.Context, id ResourceID) (string, error) {
+		if err := check(id); err != nil {
+			return "", err
+		}
+		return tm.Instance(ctx)
 	})
 	rpc.Handle(s, "tm.DeploymentReport", func(ctx context.Context, r deploymentReportReq) ([]taskStateReq, error) {
 		if err := check(r.TM); err != nil {

@@ -40,6 +40,10 @@ type ResourceManager struct {
 	}
 	provider    ResourceProvider
 	idleTimeout time.Duration
+	// heartbeatTimeout, when set, is the heartbeat timeout of monitor: a
+	// TaskManager silent for longer is not live, and a registration under
+	// its id takes it over without asking it.
+	heartbeatTimeout time.Duration
 	// fingerprint is the registry fingerprint TaskManagers must match;
 	// empty accepts any (one process, one registry).
 	fingerprint string
@@ -63,19 +67,50 @@ func newResourceManager(addr string, rpc resolver, log *slog.Logger) *ResourceMa
 }
 
 // RegisterTaskManager implements ResourceManagerGateway.
+//
+// A registration under the id of a registered TaskManager with another
+// instance is either that TaskManager restarted (what the previous process
+// ran is lost, at once) or a second process started with the same id. The
+// ResourceManager asks the registered one at its address which instance it
+// is (see probeInstance, never under rm.mu): if it answers with the
+// registered instance, the registration is refused with
+// ErrTaskManagerIDInUse; if it does not answer, or answers with another
+// instance (a restart at the same address), it is lost and the new one
+// registers. The probe is made even when the new registration names the
+// same address: the address is the sender's word.
 func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskManagerRegistration) error {
 	if rm.fingerprint != "" && reg.Fingerprint != rm.fingerprint {
 		rm.log.Warn("task manager refused: different binary", "tm", reg.ID)
 		return fmt.Errorf("%w: task manager %s runs a job registry with fingerprint %.12s, this job manager's is %.12s: the processes run different binaries",
 			ErrFingerprintMismatch, reg.ID, reg.Fingerprint, rm.fingerprint)
 	}
-	rm.mu.Lock()
-	if prev, ok := rm.mu.instances[reg.ID]; ok && prev != reg.Instance {
-		// The process behind this ID was replaced before it missed its
-		// heartbeats: what the previous one ran is lost, now.
-		rm.mu.Unlock()
-		rm.TaskManagerLost(reg.ID, fmt.Errorf("flink: task manager %s was restarted", reg.ID))
+	probed := "" // the registered instance found not answering
+	for {
 		rm.mu.Lock()
+		prev, known := rm.mu.instances[reg.ID]
+		prevAddr, registered := rm.mu.addrs[reg.ID]
+		if !known || !registered || prev == reg.Instance {
+			break // with rm.mu held
+		}
+		live := rm.heartbeatTimeout <= 0 || time.Since(rm.mu.seen[reg.ID]) <= rm.heartbeatTimeout
+		if !live || probed == prev {
+			// The process behind this ID was replaced before it missed its
+			// heartbeats: what the previous one ran is lost, now.
+			rm.lose(reg.ID, prev, fmt.Errorf("flink: task manager %s was restarted", reg.ID))
+			continue
+		}
+		rm.mu.Unlock()
+		alive, err := rm.probeInstance(ctx, prevAddr, prev)
+		if err != nil {
+			return err
+		}
+		if alive {
+			rm.log.Warn("task manager refused: its id is in use by a live task manager", "tm", reg.ID,
+				"address", reg.Address, "registered_address", prevAddr)
+			return fmt.Errorf("%w: %q is registered by a live task manager at %s; start this one with another id, or stop that one",
+				ErrTaskManagerIDInUse, reg.ID, prevAddr)
+		}
+		probed = prev // and look again: the registration may have changed meanwhile
 	}
 	if rm.mu.stopping[reg.ID] {
 		rm.mu.Unlock()
@@ -95,6 +130,34 @@ func (rm *ResourceManager) RegisterTaskManager(ctx context.Context, reg TaskMana
 	rm.log.Info("task manager registered", "tm", reg.ID, "slots", len(reg.Slots))
 	rm.dispatch(work)
 	return nil
+}
+
+// identityProbeTimeout bounds asking a registered TaskManager which
+// instance it is: one that cannot answer within it is taken for dead, and
+// its id is free for the process registering under it.
+const identityProbeTimeout = time.Second
+
+// probeInstance asks the TaskManager at addr whether it is still instance.
+// It reports false when it answers with another instance or does not
+// answer within identityProbeTimeout (dead, refused, or wedged); it fails
+// only when ctx ends first, so that a caller giving up never frees the
+// id. It must not be called with rm.mu held.
+func (rm *ResourceManager) probeInstance(ctx context.Context, addr, instance string) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, identityProbeTimeout)
+	defer cancel()
+	tm, err := rm.rpc.taskManager(addr)
+	var got string
+	if err == nil {
+		got, err = tm.Instance(pctx)
+	}
+	if err != nil && ctx.Err() != nil {
+		return false, fmt.Errorf("flink: asking the task manager at %s for its instance: %w", addr, ctx.Err())
+	}
+	if err != nil {
+		rm.log.Info("registered task manager does not answer: taken for dead", "address", addr, "err", err)
+		return false, nil
+	}
+	return got == instance, nil
 }
 
 // RequestSlots implements ResourceManagerGateway.
@@ -190,6 +253,10 @@ func (rm *ResourceManager) Heartbeat(ctx context.Context, hb TaskManagerHeartbea
 	if _, ok := rm.mu.addrs[hb.ID]; !ok {
 		return fmt.Errorf("flink: heartbeat from unregistered task manager %s: register first", hb.ID)
 	}
+	if inst := rm.mu.instances[hb.ID]; hb.Instance != "" && hb.Instance != inst {
+		return fmt.Errorf("flink: heartbeat from task manager %s instance %s, but instance %s is registered under its id: register first",
+			hb.ID, hb.Instance, inst)
+	}
 	rm.mu.seen[hb.ID] = time.Now()
 	rm.mu.stats[hb.ID] = hb.Stats
 	return nil
@@ -227,7 +294,14 @@ func (rm *ResourceManager) monitor(ctx context.Context, interval, timeout time.D
 // the membership) and tells the JobManagers that held slots on it.
 func (rm *ResourceManager) TaskManagerLost(id ResourceID, cause error) {
 	rm.mu.Lock()
-	if _, ok := rm.mu.addrs[id]; !ok {
+	rm.lose(id, "", cause)
+}
+
+// lose is TaskManagerLost, called with rm.mu held, which it releases. With
+// instance set it forgets the TaskManager only if that instance is the
+// registered one.
+func (rm *ResourceManager) lose(id ResourceID, instance string, cause error) {
+	if _, ok := rm.mu.addrs[id]; !ok || (instance != "" && rm.mu.instances[id] != instance) {
 		rm.mu.Unlock()
 		return
 	}

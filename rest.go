@@ -65,6 +65,7 @@ type RESTServer struct {
 	log      *slog.Logger
 	handler  http.Handler
 	srv      *http.Server
+	limits   RESTLimits // see SetLimits
 	version  string
 	revision string
 }
@@ -95,30 +96,28 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	s.mountDashboard(mux)   // dashboard.go: /, /web/, plan, backpressure
 	s.mountMetrics(mux)     // prometheus.go: /metrics
 	s.handler = jsonErrors(mux)
-	s.srv = newRESTHTTPServer(s.handler, s.log)
+	s.SetLimits(DefaultRESTLimits())
 	return s
 }
 
-// The REST servers' limits: a request's headers must arrive within
-// restReadHeaderTimeout and all of it within restReadTimeout (bodies are at
-// most 1 MiB), a keep-alive connection idles at most restIdleTimeout, and
-// headers are at most restMaxHeaderBytes. A client that stalls mid-request
-// is disconnected.
-const (
-	restReadHeaderTimeout = 10 * time.Second
-	restReadTimeout       = 30 * time.Second
-	restIdleTimeout       = 2 * time.Minute
-	restMaxHeaderBytes    = 64 << 10
-)
+// SetLimits replaces the server's limits (DefaultRESTLimits unless set);
+// zero fields take their defaults. Call it before Serve.
+func (s *RESTServer) SetLimits(l RESTLimits) {
+	s.limits = l.withDefaults()
+	s.srv = newRESTHTTPServer(s.handler, s.log, s.limits)
+}
 
-// newRESTHTTPServer returns an http.Server for h with the REST limits.
-func newRESTHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// newRESTHTTPServer returns an http.Server for h with the REST limits but
+// the connection limit, which newLimitListener sets on its listener: a
+// client that stalls mid-request is disconnected.
+func newRESTHTTPServer(h http.Handler, log *slog.Logger, l RESTLimits) *http.Server {
+	l = l.withDefaults()
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: restReadHeaderTimeout,
-		ReadTimeout:       restReadTimeout,
-		IdleTimeout:       restIdleTimeout,
-		MaxHeaderBytes:    restMaxHeaderBytes,
+		ReadHeaderTimeout: l.HeaderTimeout,
+		ReadTimeout:       l.RequestTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
@@ -129,9 +128,10 @@ func (s *RESTServer) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on l and serves the API until Close or
 // Shutdown; it then returns nil. Other errors of l are returned. Serve
-// takes ownership of l.
+// takes ownership of l. Connections beyond the limit (see RESTLimits) are
+// closed as soon as they are accepted.
 func (s *RESTServer) Serve(l net.Listener) error {
-	err := s.srv.Serve(l)
+	err := s.srv.Serve(newLimitListener(l, s.limits.MaxConnections, s.log))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -377,6 +378,17 @@ func (tm *TaskManager) DeploymentReport(ctx context.Context, job JobID, sinceAtt
 	return states, nil
 }
 
+// Instance implements TaskManagerGateway. A closed TaskManager answers
+// ErrClosed: its id is free.
+func (tm *TaskManager) Instance(ctx context.Context) (string, error) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.mu.closed {
+		return "", ErrClosed
+	}
+	return tm.instance, nil
+}
+
 // validDataAddrs checks a deployment's addresses against the graph, so a
 // malformed descriptor fails the deployment instead of a task.
 func validDataAddrs(g *JobGraph, addrs [][]string) bool {
@@ -422,11 +434,14 @@ func (tm *TaskManager) reportMetrics(interval time.Duration) {
 // TaskManager is alive, with its slots and figures (the first at once, so
 // that they show soon after registration), and registers again when the
 // ResourceManager forgot it; until the TaskManager closes. Each heartbeat
-// waits at most timeout.
+// waits at most timeout. A registration refused because another live
+// TaskManager took the id meanwhile (ErrTaskManagerIDInUse) is logged as
+// an error and tried again each interval, in case that one ends.
 func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 	defer tm.wg.Done()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	refused := false // the last registration was refused: the id is in use
 	for {
 		addr := tm.resourceManagerAddr()
 		if addr == "" && tm.onHeartbeatFailure != nil {
@@ -437,18 +452,29 @@ func (tm *TaskManager) heartbeats(interval, timeout time.Duration) {
 			tm.hbMu.cancel = cancel
 			tm.hbMu.Unlock()
 			tm.mu.Lock()
-			hb := TaskManagerHeartbeat{ID: tm.id, Slots: tm.mu.slots.Report()}
+			hb := TaskManagerHeartbeat{ID: tm.id, Instance: tm.instance, Slots: tm.mu.slots.Report()}
 			tm.mu.Unlock()
 			hb.Stats = tm.stats()
 			err = rm.Heartbeat(ctx, hb)
 			if err != nil && strings.Contains(err.Error(), "register first") {
-				if err = tm.register(ctx); err == nil {
+				err = tm.register(ctx)
+				inUse := errors.Is(err, ErrTaskManagerIDInUse)
+				switch {
+				case inUse && !refused:
+					tm.log.Error("registration refused: another live task manager registered under this id; this one gets no slots until the id is free", "err", err)
+				case err == nil && refused:
+					tm.log.Info("registered again: the task manager id is free")
+				}
+				refused = inUse
+				if err == nil {
 					tm.reofferSlots()
 				}
 			}
 			cancel()
 			switch {
 			case err == nil || tm.ctx.Err() != nil:
+			case errors.Is(err, ErrTaskManagerIDInUse):
+				// Looking for another leader would not help.
 			case tm.resourceManagerAddr() != addr:
 				// It follows a new leader meanwhile: beat there next.
 				tm.log.Debug("heartbeat to the previous ResourceManager failed", "err", err)

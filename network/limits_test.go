@@ -4,14 +4,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/flinkgo/flink/internal/stalltest"
 )
 
 // Peers that stall inside a frame on the data port (half a header, or a
 // header whose payload never comes) are disconnected within the frame
-// timeout; before, they stayed connected for ever.
+// timeout, cost a few MB at most and leave no goroutine behind; before,
+// they stayed connected for ever.
 func TestDataPortClosesStalledFrames(t *testing.T) {
 	cfg := testConfig(true)
 	cfg.FrameTimeout = 300 * time.Millisecond
@@ -21,38 +23,15 @@ func TestDataPortClosesStalledFrames(t *testing.T) {
 	hdr[2], hdr[3] = frameVersion, byte(msgAddCredit)
 	binary.BigEndian.PutUint32(hdr[4:], 12)
 	const peers = 50
-	var wg sync.WaitGroup
-	errs := make([]error, peers)
-	for i := range peers {
-		nc, err := net.Dial("tcp", env.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
+	res := stalltest.Run(t, stalltest.Config{Addr: env.Addr(), Peers: peers, Wait: 30 * time.Second, Start: func(i int) []byte {
 		if i%2 == 0 {
-			_, err = nc.Write(hdr[:3]) // half a header
-		} else {
-			_, err = nc.Write(hdr[:]) // a header; its payload never comes
+			return hdr[:3] // half a header
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, err := nc.Read(make([]byte, 1))
-			var ne net.Error
-			if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-				errs[i] = errors.New("still connected after 30 s")
-			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("peer %d: %v", i, err)
-		}
+		return hdr[:] // a header; its payload never comes
+	}})
+	t.Logf("heap in use grew by %d KiB with %d stalled peers", res.HeapGrowth>>10, peers)
+	if res.HeapGrowth > 8<<20 {
+		t.Errorf("the stalled peers cost %d KiB, want a few MB at most", res.HeapGrowth>>10)
 	}
 }
 

@@ -1,0 +1,122 @@
+package flink
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/flinkgo/flink/internal/stalltest"
+	"github.com/stretchr/testify/require"
+)
+
+// startLimitedNode starts a JobManager and TaskManager node on loopback
+// whose RPC and data ports disconnect a peer stalled in a frame after
+// 300 ms, with rest as its REST limits.
+func startLimitedNode(t *testing.T, rest RESTLimits) *Node {
+	t.Helper()
+	cfg := DefaultNodeConfig(RoleJobManager | RoleTaskManager)
+	cfg.BindAddr, cfg.RESTAddr, cfg.Registry, cfg.Slots = "127.0.0.1:0", "127.0.0.1:0", testRegistry(), 1
+	cfg.RPCLimits.FrameTimeout = 300 * time.Millisecond
+	cfg.Network.FrameTimeout = 300 * time.Millisecond
+	cfg.RESTLimits = rest
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	require.NoError(t, n.Start(context.Background()))
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// Fifty peers stalled in the middle of a frame or request on each port of
+// a node (RPC, data, REST) are disconnected within the timeouts set in
+// NodeConfig, cost a few MB at most, and leave no goroutine behind; each
+// port serves on.
+func TestNodePortsCloseStalledPeers(t *testing.T) {
+	n := startLimitedNode(t, RESTLimits{HeaderTimeout: 300 * time.Millisecond, RequestTimeout: 500 * time.Millisecond})
+	const peers = 50
+
+	rpcHeader := binary.BigEndian.AppendUint16(nil, 0xF1C0)      // internal/rpc's magic
+	rpcHeader = binary.BigEndian.AppendUint32(rpcHeader, 16<<20) // the largest body
+	dataHeader := binary.BigEndian.AppendUint16(nil, 0xF11C)     // network's magic
+	dataHeader = append(dataHeader, 1, 2)                        // version 1, AddCredit
+	dataHeader = binary.BigEndian.AppendUint32(dataHeader, 12)
+	ports := []struct {
+		name, addr string
+		start      func(i int) []byte
+	}{
+		{"rpc", n.Addr(), func(i int) []byte {
+			if i%2 == 0 {
+				return append(rpcHeader, make([]byte, 100)...) // 16 MiB announced, 100 bytes sent
+			}
+			return rpcHeader[:3] // half a header
+		}},
+		{"data", n.netEnv.Addr(), func(i int) []byte {
+			if i%2 == 0 {
+				return dataHeader[:3]
+			}
+			return dataHeader // its payload never comes
+		}},
+		{"rest", n.RESTAddr(), func(i int) []byte {
+			if i%2 == 0 {
+				return []byte("GET /overview HTTP/1.1\r\nHost: flink\r\n") // half the headers
+			}
+			return []byte("POST /jobs HTTP/1.1\r\nHost: flink\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"name\":")
+		}},
+	}
+	for _, p := range ports {
+		t.Run(p.name, func(t *testing.T) {
+			// 20 s is generous for timeouts of 300 and 500 ms, and shorter
+			// than the defaults (30 s): a setting NodeConfig failed to pass
+			// on fails the test.
+			res := stalltest.Run(t, stalltest.Config{Addr: p.addr, Peers: peers, Start: p.start, Wait: 20 * time.Second})
+			t.Logf("heap in use grew by %d KiB with %d stalled peers", res.HeapGrowth>>10, peers)
+			require.Less(t, res.HeapGrowth, int64(8<<20), "the stalled peers cost a few MB at most")
+		})
+	}
+	resp, err := http.Get("http://" + n.RESTAddr() + "/overview")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "REST serves on")
+	total, _, err := n.ResourceManager().SlotCounts(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, total, "the TaskManager is still registered: RPC serves on")
+}
+
+// A REST connection beyond NodeConfig.RESTLimits.MaxConnections is closed
+// as soon as it is accepted; a closed connection gives its place back.
+func TestRESTConnectionLimit(t *testing.T) {
+	n := startLimitedNode(t, RESTLimits{MaxConnections: 2, HeaderTimeout: time.Minute})
+	// Two connections that sent a request's first byte hold both places.
+	var holders []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", n.RESTAddr())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("G"))
+		require.NoError(t, err)
+		holders = append(holders, c)
+	}
+	extra, err := net.Dial("tcp", n.RESTAddr())
+	require.NoError(t, err)
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err = extra.Read(make([]byte, 1))
+	var ne net.Error
+	require.Error(t, err)
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "a third connection is closed at once, not left waiting: %v", err)
+
+	for _, c := range holders {
+		c.Close()
+	}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + n.RESTAddr() + "/overview")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 10*time.Millisecond, "REST serves once the holders are gone")
+}
