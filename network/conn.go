@@ -256,6 +256,9 @@ func (m *ConnectionManager) connect(ctx context.Context, addr string) (*clientCo
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err == nil && m.cfg.TLS != nil {
+		// crypto/tls reads about a record (16 KiB) per system call; the
+		// producer sends 64 KiB at once.
+		nc = &readBufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, 64<<10)}
 		nc, err = security.ClientHandshake(ctx, nc, m.cfg.TLS)
 	}
 	m.mu.Lock()
@@ -280,6 +283,14 @@ func (m *ConnectionManager) connect(ctx context.Context, addr string) (*clientCo
 	close(c.ready)
 	return c, nil
 }
+
+// readBufferedConn reads its connection through a buffer.
+type readBufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *readBufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // forgetClient removes a failed client connection so that the next request dials again.
 func (m *ConnectionManager) forgetClient(c *clientConn) {

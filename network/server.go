@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ import (
 type serverConn struct {
 	m        *ConnectionManager
 	nc       net.Conn
+	batch    *recordBatcher // under the TLS layer; nil without TLS
 	remote   string
 	signal   chan struct{}
 	done     chan struct{}
@@ -49,10 +51,13 @@ type serverReader struct {
 }
 
 func newServerConn(m *ConnectionManager, nc net.Conn) *serverConn {
+	var batch *recordBatcher
 	if m.cfg.TLS != nil {
-		nc = tls.Server(nc, m.cfg.TLS) // readLoop runs the handshake
+		batch = &recordBatcher{Conn: nc}
+		nc = tls.Server(batch, m.cfg.TLS) // readLoop runs the handshake
 	}
 	s := &serverConn{
+		batch:  batch,
 		m:      m,
 		nc:     nc,
 		remote: nc.RemoteAddr().String(),
@@ -113,6 +118,7 @@ func (s *serverConn) readLoop() {
 			s.shutdown()
 			return
 		}
+		s.batch.start()
 	}
 	br := bufio.NewReaderSize(s.nc, 16<<10)
 	fr := frameReader{r: br, maxData: s.m.cfg.MaxBufferSize}
@@ -314,7 +320,9 @@ func (s *serverConn) writeLoop() {
 				}
 			}
 			if fatal {
-				bw.Flush()
+				if bw.Flush() == nil {
+					s.batch.flush()
+				}
 				s.shutdown()
 				return
 			}
@@ -331,7 +339,73 @@ func (s *serverConn) writeLoop() {
 			s.shutdown()
 			return
 		}
+		if err := s.batch.flush(); err != nil {
+			s.shutdown()
+			return
+		}
 	}
+}
+
+// recordBatcher sits under a server connection's TLS layer. crypto/tls
+// writes each record (at most 16 KiB of data) with a Write of its own, a
+// system call each, where the plaintext connection writes 64 KiB at once;
+// once the handshake is done, the batcher gathers the records of one flush
+// of the writer loop and sends them with one write. Records written while
+// the writer loop is not flushing (an alert when the connection closes)
+// go out with the next flush, or not at all.
+type recordBatcher struct {
+	net.Conn
+	batching atomic.Bool // set after the handshake, whose flights go out at once
+	mu       sync.Mutex
+	buf      []byte
+}
+
+// batchSize holds the records of the writer's 64 KiB buffer with their
+// headers and tags.
+const batchSize = 80 << 10
+
+func (b *recordBatcher) start() {
+	b.mu.Lock()
+	b.buf = make([]byte, 0, batchSize)
+	b.mu.Unlock()
+	b.batching.Store(true)
+}
+
+func (b *recordBatcher) Write(p []byte) (int, error) {
+	if !b.batching.Load() {
+		return b.Conn.Write(p)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf)+len(p) > cap(b.buf) {
+		if err := b.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(b.buf) {
+			return b.Conn.Write(p)
+		}
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// flush sends the gathered records; it does nothing on a nil batcher.
+func (b *recordBatcher) flush() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flushLocked()
+}
+
+func (b *recordBatcher) flushLocked() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
 }
 
 // sendNext sends r's next buffer if its credit allows.
