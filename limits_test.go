@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink/internal/stalltest"
+	"github.com/flinkgo/flink/security"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,8 +18,14 @@ import (
 // whose RPC and data ports disconnect a peer stalled in a frame after
 // 300 ms, with rest as its REST limits.
 func startLimitedNode(t *testing.T, rest RESTLimits) *Node {
+	return startLimitedNodeSecured(t, rest, security.Config{})
+}
+
+// startLimitedNodeSecured is startLimitedNode with sec as its security.
+func startLimitedNodeSecured(t *testing.T, rest RESTLimits, sec security.Config) *Node {
 	t.Helper()
 	cfg := DefaultNodeConfig(RoleJobManager | RoleTaskManager)
+	cfg.Security = sec
 	cfg.BindAddr, cfg.RESTAddr, cfg.Registry, cfg.Slots = "127.0.0.1:0", "127.0.0.1:0", testRegistry(), 1
 	cfg.RPCLimits.FrameTimeout = 300 * time.Millisecond
 	cfg.Network.FrameTimeout = 300 * time.Millisecond
@@ -83,6 +90,63 @@ func TestNodePortsCloseStalledPeers(t *testing.T) {
 	total, _, err := n.ResourceManager().SlotCounts(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 1, total, "the TaskManager is still registered: RPC serves on")
+}
+
+// With security on, fifty peers stalled in the middle of a TLS handshake
+// on each port (a ClientHello's record header announcing 16 KiB, or half
+// of a real ClientHello) are disconnected within the same timeouts, cost
+// a few MB at most and leave no goroutine behind.
+func TestSecuredNodePortsCloseStalledHandshakes(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"node"}}))
+	n := startLimitedNodeSecured(t, RESTLimits{HeaderTimeout: 300 * time.Millisecond, RequestTimeout: 500 * time.Millisecond},
+		security.FromDir(dir, "node"))
+	hello := clientHelloBytes(t, dir)
+	start := func(i int) []byte {
+		if i%2 == 0 {
+			return []byte{0x16, 0x03, 0x01, 0x40, 0x00, 0x01} // a 16 KiB handshake record, 1 byte of it
+		}
+		return hello[:len(hello)/2]
+	}
+	for _, p := range []struct{ name, addr string }{{"rpc", n.Addr()}, {"data", n.netEnv.Addr()}, {"rest", n.RESTAddr()}} {
+		t.Run(p.name, func(t *testing.T) {
+			res := stalltest.Run(t, stalltest.Config{Addr: p.addr, Peers: 50, Start: start, Wait: 20 * time.Second})
+			t.Logf("heap in use grew by %d KiB with 50 stalled handshakes", res.HeapGrowth>>10)
+			require.Less(t, res.HeapGrowth, int64(8<<20), "the stalled handshakes cost a few MB at most")
+		})
+	}
+}
+
+// clientHelloBytes returns the first flight of a cluster member's TLS
+// client handshake.
+func clientHelloBytes(t *testing.T, dir string) []byte {
+	t.Helper()
+	m, err := security.Load(security.FromDir(dir, "node"))
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		k, _ := c.Read(buf)
+		got <- buf[:k]
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	security.ClientHandshake(ctx, c, m.Internal) // no answer: fails after sending its hello
+	hello := <-got
+	require.NotEmpty(t, hello)
+	return hello
 }
 
 // A REST connection beyond NodeConfig.RESTLimits.MaxConnections is closed
