@@ -283,6 +283,28 @@ func waitLines(t *testing.T, dir string, n int) {
 	}, time.Minute, 5*time.Millisecond, "waiting for %d committed lines in %s", n, dir)
 }
 
+// submitGatedCounts submits, at parallelism p and from savepoint (if
+// set), a job whose source generates records keyed by i%keys and writes
+// their running counts to out; the source generates only the records gate
+// (if set) lets through, so that the job cannot end before a test takes
+// its savepoint.
+func submitGatedCounts(ctx context.Context, t *testing.T, d *Dispatcher, p int, records, keys int64, savepoint, out string, gate *recordGate) JobID {
+	t.Helper()
+	env := NewEnv(WithParallelism(p), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
+	src := Generate(env, records, func(i int64) (int64, error) {
+		if gate != nil {
+			gate.pass()
+		}
+		return i % keys, nil
+	}).UID("source")
+	runningCounts(src, out, nil)
+	g, err := env.JobGraph()
+	require.NoError(t, err)
+	id, err := d.submitGraph(ctx, g)
+	require.NoError(t, err)
+	return id
+}
+
 func TestRescaleViaSavepoints(t *testing.T) {
 	records := int64(300_000)
 	if raceEnabled {
@@ -301,23 +323,8 @@ func TestRescaleViaSavepoints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// start runs the job at parallelism p from savepoint (if set); its
-	// source generates only the records gate (if set) lets through, so
-	// that the job cannot end before the test takes its savepoint.
 	start := func(p int, savepoint string, gate *recordGate) JobID {
-		env := NewEnv(WithParallelism(p), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
-		src := Generate(env, records, func(i int64) (int64, error) {
-			if gate != nil {
-				gate.pass()
-			}
-			return i % keys, nil
-		}).UID("source")
-		runningCounts(src, out, nil)
-		g, err := env.JobGraph()
-		require.NoError(t, err)
-		id, err := c.Dispatcher().submitGraph(ctx, g)
-		require.NoError(t, err)
-		return id
+		return submitGatedCounts(ctx, t, c.Dispatcher(), p, records, keys, savepoint, out, gate)
 	}
 	// stopWithSavepoint stops job id with a savepoint, then opens its gate
 	// so that its sources, held in the generator, see that they stop.

@@ -265,6 +265,32 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
+// startBrowser starts the headless browser at path with opts and returns
+// its context; the browser is closed, and waited for, when the test ends.
+func startBrowser(t *testing.T, path string, opts ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts = append(append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path)), opts...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	// Start the browser on a context without deadline: the first action's
+	// context owns the browser, and each step has its own deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		// Close the browser gracefully and wait for it, so that none of
+		// chromedp's goroutines outlive the test.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		chromedp.Cancel(cctx)
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return ctx
+}
+
 // TestDashboardBrowser drives the dashboard in a headless Chromium while
 // "clicks" runs: the overview counts the cluster, the job list shows the
 // job, the job page draws its graph with every operator, records and
@@ -274,21 +300,7 @@ func TestDashboardBrowser(t *testing.T) {
 	dir := artifactDir(t)
 	f, id := runningClicks(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.WindowSize(1400, 1000))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	// Start the browser on a context without deadline: the first action's
-	// context owns the browser, and each step below has its own deadline.
-	require.NoError(t, chromedp.Do(ctx), "starting %s", browser)
-	defer func() {
-		// Close the browser gracefully and wait for it, so that none of
-		// chromedp's goroutines outlive the test.
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		chromedp.Cancel(cctx)
-	}()
+	ctx := startBrowser(t, browser, chromedp.WindowSize(1400, 1000))
 
 	// step runs actions with a deadline and names the step that failed.
 	step := func(name string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {

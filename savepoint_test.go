@@ -50,19 +50,7 @@ func TestTwoSavepointsIntoOneTarget(t *testing.T) {
 	d := c.Dispatcher()
 
 	start := func(savepoint, out string, gate *recordGate) JobID {
-		env := NewEnv(WithParallelism(2), WithCheckpointing(30*time.Millisecond), WithSavepoint(savepoint, false))
-		src := Generate(env, records, func(i int64) (int64, error) {
-			if gate != nil {
-				gate.pass()
-			}
-			return i % keys, nil
-		}).UID("source")
-		runningCounts(src, out, nil)
-		g, err := env.JobGraph()
-		require.NoError(t, err)
-		id, err := d.submitGraph(ctx, g)
-		require.NoError(t, err)
-		return id
+		return submitGatedCounts(ctx, t, d, 2, records, keys, savepoint, out, gate)
 	}
 	finish := func(id JobID) {
 		res, err := d.JobResult(ctx, id)

@@ -23,27 +23,12 @@ import (
 // trusts the development CA in dir and sends its REST token.
 func restClient(t testing.TB, dir string) *http.Client {
 	t.Helper()
-	cc := security.ClientConfig{CAFile: security.FromDir(dir, "").CAFile, TokenFile: security.FromDir(dir, "").TokenFile}
-	tlsCfg, err := cc.TLS()
+	d := security.FromDir(dir, "")
+	rt, err := security.ClientConfig{CAFile: d.CAFile, TokenFile: d.TokenFile}.Transport(nil)
 	require.NoError(t, err)
-	token, err := cc.Token()
-	require.NoError(t, err)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Timeout: 2 * time.Second, Transport: withBearer{token, tr}}
-}
-
-// withBearer adds a bearer token to every request.
-type withBearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b withBearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
+	cl := &http.Client{Timeout: 2 * time.Second, Transport: rt}
+	t.Cleanup(cl.CloseIdleConnections)
+	return cl
 }
 
 // securedNodes starts a JobManager node (REST on) and two one-slot
@@ -256,17 +241,7 @@ func TestDashboardSecuredBrowser(t *testing.T) {
 	require.NoError(t, err)
 
 	// The development CA is not the browser's: it is told to trust any.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.Flag("ignore-certificate-errors", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	require.NoError(t, chromedp.Do(ctx), "starting %s", browser)
-	defer func() {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		chromedp.Cancel(cctx)
-	}()
+	ctx := startBrowser(t, browser, chromedp.Flag("ignore-certificate-errors", true))
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)

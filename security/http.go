@@ -88,3 +88,41 @@ type configError struct{ msg string }
 
 func (e *configError) Error() string { return ErrInvalidConfig.Error() + ": " + e.msg }
 func (e *configError) Unwrap() error { return ErrInvalidConfig }
+
+// Transport returns an HTTP transport for a REST client: base (nil: a
+// clone of http.DefaultTransport) with c's TLS settings, which adds c's
+// bearer token, if any, to every request, redirects to the leader
+// included.
+func (c ClientConfig) Transport(base *http.Transport) (http.RoundTripper, error) {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	tlsCfg, err := c.TLS()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		base.TLSClientConfig = tlsCfg
+	}
+	token, err := c.Token()
+	if err != nil || token == "" {
+		return base, err
+	}
+	return bearer{token, base}, nil
+}
+
+// bearer adds a bearer token to each request.
+type bearer struct {
+	token string
+	next  *http.Transport
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport.
+func (b bearer) CloseIdleConnections() { b.next.CloseIdleConnections() }

@@ -27,36 +27,11 @@ type client struct {
 // newClient returns a client of the REST API at base, with the TLS
 // settings and bearer token of sec, if any.
 func newClient(base string, sec security.ClientConfig) (*client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tlsCfg, err := sec.TLS()
+	rt, err := sec.Transport(nil)
 	if err != nil {
 		return nil, err
-	}
-	if tlsCfg != nil {
-		tr.TLSClientConfig = tlsCfg
-	}
-	token, err := sec.Token()
-	if err != nil {
-		return nil, err
-	}
-	var rt http.RoundTripper = tr
-	if token != "" {
-		// Set on every request, redirects to the leader included.
-		rt = bearer{token, tr}
 	}
 	return &client{base: base, http: &http.Client{Transport: rt, Timeout: requestTimeout}}, nil
-}
-
-// bearer adds a bearer token to each request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
 }
 
 // close drops the client's idle connections.
@@ -155,11 +130,4 @@ func (c *client) exceptions(ctx context.Context, id string) (flink.RESTJobExcept
 	var e flink.RESTJobExceptions
 	_, err := c.do(ctx, http.MethodGet, "/jobs/"+id+"/exceptions", nil, &e)
 	return e, err
-}
-
-// CloseIdleConnections lets client.close reach the transport.
-func (b bearer) CloseIdleConnections() {
-	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }
