@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,12 +39,21 @@ func restClient(t testing.TB, dir string) *http.Client {
 // returns the JobManager, the TaskManagers and the directory of the
 // development secret (nodes "jm", "tm-0", "tm-1", "client").
 func securedNodes(t *testing.T) (*Node, []*Node, string) {
+	jm, tms, dir, _ := securedNodesLogged(t)
+	return jm, tms, dir
+}
+
+// securedNodesLogged is securedNodes, and returns the JobManager node's
+// log as well.
+func securedNodesLogged(t *testing.T) (*Node, []*Node, string, *logBuffer) {
 	t.Helper()
+	logs := &logBuffer{}
 	dir := t.TempDir()
 	require.NoError(t, security.GenerateDevCerts(dir, security.DevCertsConfig{Nodes: []string{"jm", "tm-0", "tm-1"}}))
 	jmCfg := DefaultNodeConfig(RoleJobManager)
 	jmCfg.BindAddr, jmCfg.GossipAddr, jmCfg.RESTAddr, jmCfg.Registry = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", testRegistry()
 	jmCfg.Security = security.FromDir(dir, "jm")
+	jmCfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	jm, err := NewNode(jmCfg)
 	require.NoError(t, err)
 	require.NoError(t, jm.Start(context.Background()))
@@ -61,7 +73,25 @@ func securedNodes(t *testing.T) (*Node, []*Node, string) {
 		tms = append(tms, tm)
 	}
 	waitForSlots(t, jm.ResourceManager(), 2)
-	return jm, tms, dir
+	return jm, tms, dir, logs
+}
+
+// logBuffer collects log output; it is safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestSecuredClusterRunsJobsAndRefusesStrangers: with security on, a job
@@ -69,7 +99,7 @@ func securedNodes(t *testing.T) (*Node, []*Node, string) {
 // with exact results, while a process without the cluster secret is
 // refused on every port: RPC, data, gossip and REST.
 func TestSecuredClusterRunsJobsAndRefusesStrangers(t *testing.T) {
-	jm, tms, dir := securedNodes(t)
+	jm, tms, dir, logs := securedNodesLogged(t)
 	for i, tm := range tms {
 		require.Equal(t, fmt.Sprintf("tm-%d", i), tm.id, "a node's id defaults to its certificate's name")
 	}
@@ -106,6 +136,12 @@ func TestSecuredClusterRunsJobsAndRefusesStrangers(t *testing.T) {
 		require.Error(t, err, name)
 	}
 	require.Len(t, jm.ResourceManager().TaskManagers(), 2, "no stranger registered")
+	// Each refusal is logged with its reason.
+	require.Eventually(t, func() bool {
+		l := logs.String()
+		return strings.Contains(l, "rpc: connection refused") && strings.Contains(l, "certificate signed by unknown authority") &&
+			strings.Contains(l, "first record does not look like a TLS handshake")
+	}, 10*time.Second, 10*time.Millisecond, "the refusals are logged: %s", logs)
 
 	// Data: a consumer without the secret gets no partition.
 	dataAddr := tms[0].netEnv.Addr()
