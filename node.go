@@ -419,7 +419,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 func (n *Node) Start(ctx context.Context) error {
 	sec, err := security.Load(n.cfg.Security)
 	if err != nil {
-		return fmt.Errorf("flink: node: %w", err)
+		return fmt.Errorf("%w: node: %w", ErrInvalidConfig, err)
 	}
 	n.sec = sec
 	l, err := net.Listen("tcp", n.cfg.BindAddr)
