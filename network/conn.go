@@ -460,7 +460,15 @@ func (c *clientConn) writeLoop() {
 // readLoop dispatches frames from the producer's TaskManager until the connection fails or closes.
 func (c *clientConn) readLoop() {
 	defer c.m.wg.Done()
-	fr := frameReader{r: bufio.NewReaderSize(c.nc, 64<<10), maxData: c.m.cfg.MaxBufferSize}
+	size := 64 << 10
+	if c.m.cfg.TLS != nil {
+		// Over TLS, a buffer smaller than a network buffer lets most of
+		// each one's data go from the decrypted record straight into its
+		// segment (bufio reads large reads directly), saving a copy; the
+		// connection below buffers the system calls.
+		size = 16 << 10
+	}
+	fr := frameReader{r: bufio.NewReaderSize(c.nc, size), maxData: c.m.cfg.MaxBufferSize}
 	for {
 		if err := c.readFrame(&fr); err != nil {
 			c.fail(err)
