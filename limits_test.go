@@ -184,3 +184,23 @@ func TestRESTConnectionLimit(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 10*time.Millisecond, "REST serves once the holders are gone")
 }
+
+// The servers' limits come from the environment and flags too.
+func TestLimitsFromEnv(t *testing.T) {
+	t.Setenv("FLINK_RPC_MAX_CONNECTIONS", "100")
+	t.Setenv("FLINK_RPC_FRAME_TIMEOUT", "5s")
+	t.Setenv("FLINK_DATA_FRAME_TIMEOUT", "7s")
+	t.Setenv("FLINK_REST_MAX_CONNECTIONS", "20")
+	cfg, _, err := NodeConfigFromEnv(DefaultNodeConfig(RoleJobManager), []string{"-rest-max-connections", "30", "-data-max-connections", "40"})
+	require.NoError(t, err)
+	require.Equal(t, 100, cfg.RPCLimits.MaxConnections)
+	require.Equal(t, 5*time.Second, cfg.RPCLimits.FrameTimeout)
+	require.Equal(t, DefaultRPCLimits().IdleTimeout, cfg.RPCLimits.IdleTimeout, "unset: the default")
+	require.Equal(t, 7*time.Second, cfg.Network.FrameTimeout)
+	require.Equal(t, 40, cfg.Network.MaxConnections)
+	require.Equal(t, 30, cfg.RESTLimits.MaxConnections, "flags win over the environment")
+	t.Setenv("FLINK_RPC_IDLE_TIMEOUT", "forever")
+	_, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleJobManager), nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.ErrorContains(t, err, "FLINK_RPC_IDLE_TIMEOUT")
+}

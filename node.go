@@ -266,6 +266,9 @@ func (c NodeConfig) Validate() error {
 //	FLINK_RAFT_DIR / -raft-dir           Raft log and snapshot directory
 //	FLINK_RAFT_PEERS / -raft-peers       id=host:port,... bootstrap list
 //	FLINK_RAFT_BOOTSTRAP_EXPECT / -raft-expect  bootstrap from gossip
+//	FLINK_RPC_MAX_CONNECTIONS, FLINK_RPC_FRAME_TIMEOUT, FLINK_RPC_IDLE_TIMEOUT,
+//	FLINK_DATA_MAX_CONNECTIONS, FLINK_DATA_FRAME_TIMEOUT,
+//	FLINK_REST_MAX_CONNECTIONS / -rpc-max-connections, ...  server limits
 //	FLINK_SECURITY / -security           true: the security switch
 //	FLINK_SECURITY_DIR / -security-dir   files as "flink security gen-dev-certs"
 //	                                     writes them (ca.pem, ID.pem, ID-key.pem,
@@ -327,6 +330,35 @@ func NodeConfigFromEnv(cfg NodeConfig, args []string) (NodeConfig, []string, err
 		return cfg, nil, fmt.Errorf("%w: FLINK_SLOTS: %v", ErrInvalidConfig, err)
 	}
 	fs.IntVar(&cfg.Slots, "slots", slots, "task slots")
+	for _, v := range []struct {
+		env, flag, usage string
+		n                *int
+		d                *time.Duration
+	}{
+		{"FLINK_RPC_MAX_CONNECTIONS", "rpc-max-connections", "RPC connections served at once", &cfg.RPCLimits.MaxConnections, nil},
+		{"FLINK_RPC_FRAME_TIMEOUT", "rpc-frame-timeout", "longest arrival of one RPC frame", nil, &cfg.RPCLimits.FrameTimeout},
+		{"FLINK_RPC_IDLE_TIMEOUT", "rpc-idle-timeout", "idle RPC connections close after", nil, &cfg.RPCLimits.IdleTimeout},
+		{"FLINK_DATA_MAX_CONNECTIONS", "data-max-connections", "data connections served at once", &cfg.Network.MaxConnections, nil},
+		{"FLINK_DATA_FRAME_TIMEOUT", "data-frame-timeout", "longest arrival of one data frame", nil, &cfg.Network.FrameTimeout},
+		{"FLINK_REST_MAX_CONNECTIONS", "rest-max-connections", "REST connections served at once", &cfg.RESTLimits.MaxConnections, nil},
+	} {
+		s, ok := os.LookupEnv(v.env)
+		var err error
+		switch {
+		case v.n != nil && ok:
+			*v.n, err = strconv.Atoi(s)
+		case v.d != nil && ok:
+			*v.d, err = time.ParseDuration(s)
+		}
+		if err != nil {
+			return cfg, nil, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, v.env, err)
+		}
+		if v.n != nil {
+			fs.IntVar(v.n, v.flag, *v.n, v.usage)
+		} else {
+			fs.DurationVar(v.d, v.flag, *v.d, v.usage)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
