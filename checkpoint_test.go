@@ -418,13 +418,11 @@ func TestSavepointOfEndingJob(t *testing.T) {
 	assert.Equal(t, JobFinished, res.Status)
 }
 
-// savepointFixture runs the running-count job and stops it with a
-// savepoint; it returns the cluster, the savepoint's target and the
-// storage's root directory.
-func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
+// fileStorageCluster starts a local cluster of one TaskManager with two
+// slots that keeps checkpoints and savepoints in a FileStorage at root;
+// it is closed when the test ends.
+func fileStorageCluster(t *testing.T, root string) *LocalCluster {
 	t.Helper()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "checkpoints")
 	storage, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: root})
 	require.NoError(t, err)
 	cfg := DefaultClusterConfig()
@@ -432,6 +430,17 @@ func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
 	c, err := NewLocalCluster(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// savepointFixture runs the running-count job and stops it with a
+// savepoint; it returns the cluster, the savepoint's target and the
+// storage's root directory.
+func savepointFixture(t *testing.T) (*LocalCluster, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "checkpoints")
+	c := fileStorageCluster(t, root)
 	env := NewEnv(WithParallelism(2))
 	runningCountJob(env, -1, 100, filepath.Join(dir, "out"), nil, time.Millisecond)
 	g, err := env.JobGraph()

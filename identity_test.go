@@ -98,11 +98,7 @@ func TestTaskManagerIDHijackRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, res.Err)
 	require.Zero(t, res.Restarts)
-	totals := readTotals(t, dir)
-	require.Len(t, totals, 1000)
-	for k, c := range totals {
-		require.Equal(t, int64(n/1000), c, "key %d", k)
-	}
+	requireTotals(t, dir, n, "the next job")
 }
 
 // TestRestartedTaskManagerIDAcceptedAtOnce closes a TaskManager node and

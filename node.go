@@ -406,8 +406,8 @@ type Node struct {
 	rm         *ResourceManager
 	members    *ha.Membership     // written under haMu (read by REST and RPC handlers)
 	sec        *security.Material // nil: security off
-	rest       *RESTServer
 	restAddr   string
+	restHTTP   *http.Server // serves the REST API (startREST)
 	dispatcher *Dispatcher
 	tm         *TaskManager
 	netEnv     *network.Environment
@@ -416,8 +416,7 @@ type Node struct {
 	id          string
 	fingerprint string
 	storage     checkpoint.Storage
-	jmAddrs     []string // the JobManager nodes' RPC addresses, as configured
-	restHTTP    *http.Server
+	jmAddrs     []string   // the JobManager nodes' RPC addresses, as configured
 	reconcileMu sync.Mutex // serializes reconcileVoters
 	haMu        struct {
 		sync.Mutex
@@ -551,38 +550,16 @@ func (n *Node) Start(ctx context.Context) error {
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
 	}
-	if n.cfg.HA && n.cfg.Roles&RoleJobManager != 0 && n.cfg.RESTAddr != "" {
-		rl, err := n.listenREST()
-		if err != nil {
+	if n.cfg.RESTAddr != "" && n.cfg.Roles&RoleJobManager != 0 {
+		// With HA the leader serves the API and followers redirect to it.
+		h := http.Handler(http.HandlerFunc(n.serveRESTHA))
+		if !n.cfg.HA {
+			h = NewDispatcherRESTServer(n.dispatcher, n.rm).Handler()
+		}
+		if err := n.startREST(h); err != nil {
 			n.Close()
 			return err
 		}
-		n.restHTTP = newRESTHTTPServer(n.secureREST(http.HandlerFunc(n.serveRESTHA)), n.log, n.cfg.RESTLimits)
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			if err := n.restHTTP.Serve(rl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error("REST server stopped", "err", err)
-			}
-		}()
-	}
-	if n.dispatcher != nil && n.cfg.RESTAddr != "" {
-		rl, err := n.listenREST()
-		if err != nil {
-			n.Close()
-			return err
-		}
-		n.rest = NewDispatcherRESTServer(n.dispatcher, n.rm)
-		n.rest.SetLimits(n.cfg.RESTLimits)
-		n.rest.srv.Handler = n.secureREST(n.rest.handler)
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			// rl limits connections already (listenREST).
-			if err := n.rest.srv.Serve(rl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error("REST server stopped", "err", err)
-			}
-		}()
 	}
 	if n.cfg.GossipAddr != "" {
 		if err := n.startMembership(ctx, id, fingerprint); err != nil {
@@ -648,30 +625,31 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// listenREST listens on the REST address, with the connection limit and,
-// when security is on, TLS.
-func (n *Node) listenREST() (net.Listener, error) {
+// startREST serves h on the REST address with the node's REST limits and,
+// when security is on, over TLS (under it the connection limit, so that
+// handshakes count) admitting only requests with a client certificate
+// from the cluster CA or a bearer token; the dashboard's static files stay
+// public (they hold no data, and the page asks for the token).
+func (n *Node) startREST(h http.Handler) error {
 	rl, err := net.Listen("tcp", n.cfg.RESTAddr)
 	if err != nil {
-		return nil, fmt.Errorf("flink: node %s: REST listener on %s: %w", n.id, n.cfg.RESTAddr, err)
+		return fmt.Errorf("flink: node %s: REST listener on %s: %w", n.id, n.cfg.RESTAddr, err)
 	}
 	n.restAddr = rl.Addr().String()
 	rl = newLimitListener(rl, n.cfg.RESTLimits.withDefaults().MaxConnections, n.log)
 	if n.sec != nil {
-		rl = tls.NewListener(rl, n.sec.REST) // over the limit: handshakes count
+		rl = tls.NewListener(rl, n.sec.REST)
+		h = n.sec.RequireAuth(h, isDashboardAsset)
 	}
-	return rl, nil
-}
-
-// secureREST admits, with security on, only REST requests with a client
-// certificate from the cluster CA or a bearer token; the dashboard's
-// static files stay public (they hold no data, and the page asks for the
-// token).
-func (n *Node) secureREST(h http.Handler) http.Handler {
-	if n.sec == nil {
-		return h
-	}
-	return n.sec.RequireAuth(h, isDashboardAsset)
+	n.restHTTP = newRESTHTTPServer(h, n.log, n.cfg.RESTLimits)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.restHTTP.Serve(rl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("REST server stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // restScheme is the scheme of the node's REST URLs.
@@ -835,9 +813,6 @@ func (n *Node) Close() error {
 			n.members.Close() // ends the event loop
 		}
 		n.cancel()
-		if n.rest != nil {
-			n.rest.Close()
-		}
 		if n.restHTTP != nil {
 			n.restHTTP.Close()
 		}

@@ -328,6 +328,17 @@ func waitForSlots(t *testing.T, rm *ResourceManager, want int) {
 	}, time.Minute, 5*time.Millisecond, "waiting for %d slots", want)
 }
 
+// requireTotals checks the output of keyed-totals N DIR: every one of the
+// 1000 keys counted n/1000 times. what names the job in messages.
+func requireTotals(t *testing.T, dir string, n int64, what string) {
+	t.Helper()
+	totals := readTotals(t, dir)
+	require.Len(t, totals, 1000, "%s: keys in %s", what, dir)
+	for k, c := range totals {
+		require.Equal(t, n/1000, c, "%s: key %d", what, k)
+	}
+}
+
 func readTotals(t *testing.T, dir string) map[int64]int64 {
 	t.Helper()
 	totals := map[int64]int64{}
@@ -366,11 +377,7 @@ func TestSeparateProcessesKeyedShuffle(t *testing.T) {
 	res, err := jm.Dispatcher().JobResult(ctx, id)
 	require.NoError(t, err)
 	require.NoError(t, res.Err)
-	totals := readTotals(t, dir)
-	require.Len(t, totals, 1000)
-	for k, c := range totals {
-		require.Equal(t, n/1000, c, "key %d", k)
-	}
+	requireTotals(t, dir, n, "keyed-totals")
 	op, _ := res.Operator("totals")
 	assert.Equal(t, n, op.RecordsIn, "every record arrived exactly once")
 	t.Logf("%d records through a keyed exchange between two TaskManager processes in %v", n, res.Duration)
@@ -415,11 +422,7 @@ func TestKilledTaskManagerIsDetectedAndJobRestarts(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, res.Err)
 	assert.GreaterOrEqual(t, res.Restarts, 1)
-	totals := readTotals(t, dir)
-	require.Len(t, totals, 1000)
-	for k, c := range totals {
-		require.Equal(t, n/1000, c, "key %d: the restarted job's output is complete", k)
-	}
+	requireTotals(t, dir, n, "the restarted job's output is complete")
 	t.Logf("job finished after %d restart(s) in %v", res.Restarts, res.Duration)
 }
 

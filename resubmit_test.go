@@ -59,11 +59,7 @@ func TestResubmissionRunsWithItsOwnArguments(t *testing.T) {
 				res, err := d.JobResult(ctx, id)
 				require.NoError(t, err)
 				require.NoError(t, res.Err)
-				totals := readTotals(t, dir)
-				require.Len(t, totals, 1000, "job %d records into %s wrote elsewhere", n, dir)
-				for k, c := range totals {
-					require.Equal(t, n/1000, c, "key %d of the job of %d records", k, n)
-				}
+				requireTotals(t, dir, n, fmt.Sprintf("the job of %d records", n))
 			}
 		})
 	}

@@ -38,13 +38,7 @@ func TestTwoSavepointsIntoOneTarget(t *testing.T) {
 	const keys = 500
 	dir := t.TempDir()
 	root := filepath.Join(dir, "checkpoints")
-	storage, err := checkpoint.NewFileStorage(checkpoint.FileStorageConfig{Dir: root})
-	require.NoError(t, err)
-	cfg := DefaultClusterConfig()
-	cfg.SlotsPerTaskManager, cfg.CheckpointStorage = 2, storage
-	c, err := NewLocalCluster(cfg)
-	require.NoError(t, err)
-	defer c.Close()
+	c := fileStorageCluster(t, root)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d := c.Dispatcher()
