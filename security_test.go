@@ -319,6 +319,16 @@ func TestSecurityConfigFromEnv(t *testing.T) {
 	cfg.Registry = NewRegistry()
 	require.ErrorIs(t, cfg.Validate(), ErrInvalidConfig)
 	require.ErrorContains(t, cfg.Validate(), "security is on but no CA file is set")
+	// Files that cannot be loaded fail Start with the reason.
+	cfg.Security = security.FromDir(t.TempDir(), "tm-x")
+	cfg.BindAddr = "127.0.0.1:0"
+	n, err := NewNode(cfg)
+	require.NoError(t, err)
+	err = n.Start(context.Background())
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.ErrorContains(t, err, "CA file")
+	n.Close()
+
 	t.Setenv("FLINK_SECURITY", "maybe")
 	_, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleTaskManager), nil)
 	require.ErrorIs(t, err, ErrInvalidConfig)
