@@ -65,6 +65,8 @@ type aligner struct {
 	started  time.Time
 	barrier  CheckpointBarrier
 
+	// now is the clock alignment is measured with.
+	now       func() time.Time
 	block     func(ch int)
 	resumeAll func()
 	// checkpoint is called once a checkpoint's barriers are aligned, with
@@ -76,7 +78,7 @@ type aligner struct {
 }
 
 func newAligner(numChannels int) *aligner {
-	return &aligner{finished: make([]bool, numChannels), open: numChannels, seen: make([]bool, numChannels)}
+	return &aligner{now: time.Now, finished: make([]bool, numChannels), open: numChannels, seen: make([]bool, numChannels)}
 }
 
 // onBarrier handles barrier b from channel ch.
@@ -89,7 +91,7 @@ func (a *aligner) onBarrier(ch int, b CheckpointBarrier) error {
 			a.decline(a.current, fmt.Errorf("%w: barrier of checkpoint %d arrived before checkpoint %d was aligned", checkpoint.ErrSubsumed, b.ID, a.current))
 			a.release()
 		}
-		a.current, a.aligning, a.barrier, a.count, a.started = b.ID, true, b, 0, time.Now()
+		a.current, a.aligning, a.barrier, a.count, a.started = b.ID, true, b, 0, a.now()
 		clear(a.seen)
 	}
 	if a.seen[ch] {
@@ -120,7 +122,7 @@ func (a *aligner) maybeComplete() error {
 	if !a.aligning || a.count < a.open {
 		return nil
 	}
-	b, took := a.barrier, time.Since(a.started)
+	b, took := a.barrier, a.now().Sub(a.started)
 	a.aligning = false
 	err := a.checkpoint(b, took)
 	a.resumeAll()

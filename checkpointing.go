@@ -16,13 +16,14 @@ import (
 )
 
 // The task side of checkpoints. A source subtask takes a checkpoint when
-// its JobManager triggers it; any other subtask when the checkpoint's
-// barrier arrived on all its input channels. Either way the subtask, under
-// its emit lock (no record moves meanwhile), freezes the state of each
-// stateful operator of its chain (a few microseconds: copy on write),
-// sends the barrier on to its outputs, and releases the lock. A goroutine
-// then writes the frozen state to checkpoint storage and acknowledges the
-// checkpoint to the JobManager with the handles of what it wrote.
+// its JobManager's trigger, queued in its mailbox, reaches the head of the
+// queue; any other subtask when the checkpoint's barrier arrived on all its
+// input channels. Either way the chain's owner, between records, freezes
+// the state of each stateful operator of its chain (a few microseconds:
+// copy on write) and sends the barrier on to its outputs. A goroutine of
+// the task's then writes the frozen state to checkpoint storage and
+// acknowledges the checkpoint to the JobManager with the handles of what
+// it wrote.
 
 // TaskRestore is the state a subtask starts from: per operator id, the
 // operator's state in a completed checkpoint or savepoint, for all the
@@ -57,12 +58,12 @@ type operatorSnapshot struct {
 // stateEntry is a stateful operator of a task's chain.
 type stateEntry struct {
 	opID string
-	// snapshot freezes the operator's state; called under the emit lock.
+	// snapshot freezes the operator's state; called by the chain's owner.
 	snapshot func(b CheckpointBarrier) (operatorSnapshot, error)
 }
 
 // checkpointListener is told about completed and aborted checkpoints,
-// under the emit lock: transactional sinks commit there.
+// by the chain's owner: transactional sinks commit there.
 type checkpointListener interface {
 	notifyCheckpointComplete(id int64) error
 	notifyCheckpointAborted(id int64)
@@ -120,20 +121,26 @@ func (t *task) addBarrierWriter(f func(CheckpointBarrier) error) {
 	t.barrierWriters = append(t.barrierWriters, f)
 }
 
-// performCheckpoint takes checkpoint b: it freezes the chain's state and
-// forwards the barrier under the emit lock, then writes the state
-// asynchronously and acknowledges. It must be called without the lock.
+// performCheckpoint takes checkpoint b from the task goroutine, outside
+// the chain: once a barrier was aligned.
 func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) error {
-	t.mu.Lock()
+	t.chain.Lock()
+	defer t.chain.Unlock()
+	return t.performCheckpointLocked(b, alignment)
+}
+
+// performCheckpointLocked takes checkpoint b as the chain's owner: it
+// freezes the chain's state and forwards the barrier, then writes the state
+// and acknowledges on a goroutine of the task's, so that no storage or RPC
+// I/O holds the chain.
+func (t *task) performCheckpointLocked(b CheckpointBarrier, alignment time.Duration) error {
 	if err := t.ctx.Err(); err != nil {
-		t.mu.Unlock()
 		return fmt.Errorf("%w: %w", errTaskStopping, err)
 	}
 	if t.ckpt.inputEnded {
 		// The source emitted the end of its input: a barrier after it
 		// would reach no one, and a savepoint can no longer be taken.
-		t.mu.Unlock()
-		t.decline(b.ID, t.endingError())
+		t.goAsyncLocked(func() { t.decline(b.ID, t.endingError()) })
 		return nil
 	}
 	snaps := make([]operatorSnapshot, len(t.states))
@@ -164,21 +171,16 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 	if b.Stop && t.source.Load() != nil {
 		t.ckpt.halt(b.ID)
 	}
-	write := err == nil && snapErr == nil && !t.ckpt.closing
-	if write {
-		t.async.Add(1) // under the lock: run's end waits for it
-	}
-	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	switch {
 	case snapErr != nil:
-		t.decline(b.ID, snapErr)
-	case !write:
+		t.goAsyncLocked(func() { t.decline(b.ID, snapErr) })
+	case t.ckpt.closing:
 		t.decline(b.ID, t.endingError())
 	default:
-		go t.writeSnapshot(b, snaps, alignment)
+		t.goAsyncLocked(func() { t.writeSnapshot(b, snaps, alignment) })
 	}
 	if b.Final {
 		t.ckpt.finalOnce.Do(func() { close(t.ckpt.finalTaken) })
@@ -186,9 +188,22 @@ func (t *task) performCheckpoint(b CheckpointBarrier, alignment time.Duration) e
 	return nil
 }
 
+// goAsyncLocked runs f on a goroutine that run waits for before the task
+// ends; the chain token is held. Once run stopped waiting, f runs at once.
+func (t *task) goAsyncLocked(f func()) {
+	if t.ckpt.closing {
+		f()
+		return
+	}
+	t.async.Add(1)
+	go func() {
+		defer t.async.Done()
+		f()
+	}()
+}
+
 // writeSnapshot writes the frozen state and acknowledges the checkpoint.
 func (t *task) writeSnapshot(b CheckpointBarrier, snaps []operatorSnapshot, alignment time.Duration) {
-	defer t.async.Done()
 	ack := checkpoint.TaskAck{States: make(map[string]checkpoint.SubtaskState, len(snaps)), Alignment: alignment}
 	for i, s := range snaps {
 		st, n, err := t.writeOperator(b.Location, t.states[i].opID, s)
@@ -288,8 +303,9 @@ func (t *task) endingError() error {
 	return fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id)
 }
 
-// triggerCheckpoint takes a checkpoint at a source subtask, once it was
-// built.
+// triggerCheckpoint queues checkpoint b at a source subtask, once it was
+// built: the chain's owner takes it between records. It does not wait for
+// it; a subtask that cannot take it declines.
 func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error {
 	select {
 	case <-t.built:
@@ -301,7 +317,11 @@ func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error
 	if t.source.Load() == nil {
 		return fmt.Errorf("flink: checkpoint %d triggered on %s, which is not a running source subtask", b.ID, t.id)
 	}
-	return t.performCheckpoint(b, 0)
+	what := fmt.Sprintf("checkpoint %d", b.ID)
+	if !t.post(what, func() error { return t.performCheckpointLocked(b, 0) }, nil) {
+		return fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id)
+	}
+	return nil
 }
 
 // chainBuilt reports whether the chain was built, so that its checkpoint
@@ -319,51 +339,52 @@ func (t *task) chainBuilt() bool {
 	}
 }
 
-// notifyCheckpointComplete tells the chain that checkpoint id completed.
-func (t *task) notifyCheckpointComplete(id int64) error {
-	var err error
-	if t.chainBuilt() {
-		t.mu.Lock()
-		for _, l := range t.listeners {
-			if err = l.notifyCheckpointComplete(id); err != nil {
-				break
+// notifyCheckpointComplete queues the news that checkpoint id completed for
+// the chain: its transactional sinks commit there. A commit that fails
+// fails the subtask, and the job recovers and commits again from the
+// checkpoint.
+func (t *task) notifyCheckpointComplete(id int64) {
+	built := t.chainBuilt()
+	t.post(fmt.Sprintf("completion of checkpoint %d", id), func() error {
+		if built {
+			for _, l := range t.listeners {
+				if err := l.notifyCheckpointComplete(id); err != nil {
+					return err
+				}
 			}
 		}
-		t.mu.Unlock()
-	}
-	if err != nil {
-		// A commit failed: the subtask fails, and the job recovers and
-		// commits again from the checkpoint.
-		t.failWith(err)
-		return err
-	}
-	t.ckpt.mu.Lock()
-	t.ckpt.completed = max(t.ckpt.completed, id)
-	// Aborts are kept to fail the wait for the final checkpoint, which is
-	// newer than any completed one: older ones can go.
-	t.ckpt.aborted = slices.DeleteFunc(t.ckpt.aborted, func(a int64) bool { return a <= id })
-	t.ckpt.mu.Unlock()
-	t.ckpt.signal()
-	return nil
+		t.ckpt.mu.Lock()
+		t.ckpt.completed = max(t.ckpt.completed, id)
+		// Aborts are kept to fail the wait for the final checkpoint, which
+		// is newer than any completed one: older ones can go.
+		t.ckpt.aborted = slices.DeleteFunc(t.ckpt.aborted, func(a int64) bool { return a <= id })
+		t.ckpt.mu.Unlock()
+		return nil
+	}, nil)
 }
 
-// notifyCheckpointAborted tells the chain that checkpoint id was aborted.
+// notifyCheckpointAborted queues the news that checkpoint id was aborted
+// for the chain. A source halted by it resumes at once.
 func (t *task) notifyCheckpointAborted(id int64) {
-	if t.chainBuilt() {
-		t.mu.Lock()
-		for _, l := range t.listeners {
-			l.notifyCheckpointAborted(id)
-		}
-		t.mu.Unlock()
-	}
 	t.ckpt.mu.Lock()
-	t.ckpt.aborted = append(t.ckpt.aborted, id)
 	if t.ckpt.haltedBy == id {
 		t.ckpt.haltedBy = 0
 		t.ckpt.halted.Store(false)
 	}
 	t.ckpt.mu.Unlock()
 	t.ckpt.signal()
+	built := t.chainBuilt()
+	t.post(fmt.Sprintf("abort of checkpoint %d", id), func() error {
+		if built {
+			for _, l := range t.listeners {
+				l.notifyCheckpointAborted(id)
+			}
+		}
+		t.ckpt.mu.Lock()
+		t.ckpt.aborted = append(t.ckpt.aborted, id)
+		t.ckpt.mu.Unlock()
+		return nil
+	}, nil)
 }
 
 // halt stops a source from emitting after the barrier of stop-with-savepoint
@@ -393,39 +414,33 @@ func (t *task) awaitResume() error {
 	return nil
 }
 
-// awaitFinalCheckpoint blocks a subtask that has ended its input until the
-// final checkpoint it took part in completed, so that the state of its
-// transactional sinks is committed before it finishes. It fails if that
-// checkpoint was aborted: the job must then recover.
+// awaitFinalCheckpoint holds a subtask that has ended its input, running
+// its mails, until the final checkpoint it took part in completed, so that
+// the state of its transactional sinks is committed before it finishes. It
+// fails if that checkpoint was aborted: the job must then recover.
 func (t *task) awaitFinalCheckpoint() error {
-	t.mu.Lock()
+	t.chain.Lock()
 	final := t.ckpt.finalID
-	t.mu.Unlock()
+	t.chain.Unlock()
 	if final == 0 {
 		return nil
 	}
-	for {
+	var aborted bool
+	err := t.awaitMail(func() bool {
 		t.ckpt.mu.Lock()
-		done, aborted, wake := t.ckpt.completed >= final, slices.Contains(t.ckpt.aborted, final), t.ckpt.wake
-		t.ckpt.mu.Unlock()
-		switch {
-		case done:
-			return nil
-		case aborted:
-			return fmt.Errorf("flink: the final checkpoint %d was aborted; the job recovers from its last completed checkpoint", final)
-		}
-		select {
-		case <-wake:
-		case <-t.ctx.Done():
-			return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
-		}
+		defer t.ckpt.mu.Unlock()
+		aborted = slices.Contains(t.ckpt.aborted, final)
+		return t.ckpt.completed >= final || aborted
+	})
+	if err == nil && aborted {
+		return fmt.Errorf("flink: the final checkpoint %d was aborted; the job recovers from its last completed checkpoint", final)
 	}
+	return err
 }
 
-// taskCheckpoints is a task's checkpoint bookkeeping besides what the emit
-// lock guards.
+// taskCheckpoints is a task's checkpoint bookkeeping.
 type taskCheckpoints struct {
-	// finalID and closing are guarded by the task's emit lock.
+	// finalID, closing and inputEnded are guarded by the chain token.
 	finalID    int64
 	closing    bool // run is ending: no more snapshots are written
 	inputEnded bool // the source emitted the end of its input
@@ -439,7 +454,7 @@ type taskCheckpoints struct {
 	haltedBy  int64   // the stop-with-savepoint holding the source
 	completed int64   // the newest checkpoint known complete
 	aborted   []int64 // checkpoints known aborted, newer than completed
-	wake      chan struct{}
+	wake      chan struct{} // closed when the halt ends
 }
 
 func newTaskCheckpoints() *taskCheckpoints {
@@ -488,7 +503,7 @@ func keyedBackend[K comparable](oc *opContext) (*state.HeapKeyedBackend[K], erro
 
 // operatorBackend creates an operator's operator-state backend, restores it
 // when the operator has state to start from, and registers it for
-// checkpoints; before, if set, runs under the emit lock ahead of each
+// checkpoints; before, if set, runs by the chain's owner ahead of each
 // snapshot, to write positions into the states.
 func operatorBackend(oc *opContext, before func(id int64) error) (*state.OperatorBackend, error) {
 	b := state.NewOperatorBackend()

@@ -49,6 +49,14 @@ type ClusterConfig struct {
 	CheckpointStorage checkpoint.Storage
 	// Logger receives the cluster's logs. Default: discard.
 	Logger *slog.Logger
+	// TaskCancellationInterval is how long a TaskManager waits for a
+	// cancelled subtask to end before it logs it with its stack as stuck,
+	// and how often it logs it again (Flink's task.cancellation.interval).
+	// Default DefaultTaskCancellationInterval.
+	TaskCancellationInterval time.Duration
+
+	// clock, set by tests, is the TaskManagers' clock.
+	clock clock
 }
 
 // DefaultClusterConfig returns a one-TaskManager cluster with a slot per CPU.
@@ -127,6 +135,10 @@ func NewLocalCluster(cfg ClusterConfig) (*LocalCluster, error) {
 		c.envs = append(c.envs, env)
 		tm := newTaskManager(id, string(id), rmAddr, cfg.SlotsPerTaskManager, cfg.SlotProfile, c.rpc, cfg.Registry, graphs, shuffle, env, cfg.Codecs, log)
 		tm.storage = cfg.CheckpointStorage
+		if cfg.clock != nil {
+			tm.clock = cfg.clock
+		}
+		tm.startCancellationWatchdog(cfg.TaskCancellationInterval)
 		c.rpc.bind(string(id), tm)
 		c.tms = append(c.tms, tm)
 		tm.startMetricsReporter(time.Second)

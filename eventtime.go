@@ -197,7 +197,7 @@ func (t *task) addStatusWriter(f func(idle bool) error) {
 }
 
 // emitStatusLocked tells every consumer of the task whether it is idle;
-// the emit lock is held.
+// the chain token is held.
 func (t *task) emitStatusLocked(idle bool) error {
 	for _, w := range t.statusWriters {
 		if err := w(idle); err != nil {
@@ -208,7 +208,7 @@ func (t *task) emitStatusLocked(idle bool) error {
 }
 
 // endInput stops the task's processing-time timers, then ends its chain's
-// input with end under the emit lock.
+// input with end by the chain's owner.
 func (t *task) endInput(end func() error) error {
 	t.timers.stop()
 	return t.emit(end)

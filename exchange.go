@@ -235,11 +235,18 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 			select {
 			case b = <-g.queue:
 			default:
+				// Waiting for input, the task runs its mails.
 				start := time.Now()
-				select {
-				case b = <-g.queue:
-				case <-tk.ctx.Done():
-					return tk.ctx.Err()
+				for b == nil {
+					select {
+					case b = <-g.queue:
+					case <-tk.mailbox.signal:
+						if err := tk.processMail(); err != nil {
+							return err
+						}
+					case <-tk.ctx.Done():
+						return tk.ctx.Err()
+					}
 				}
 				tk.idleNanos.Add(int64(time.Since(start)))
 			}

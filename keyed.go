@@ -47,7 +47,7 @@ func (c *KeyedContext[K]) State() *state.HeapKeyedBackend[K] { return c.backend 
 
 type keyedTimerService[K comparable] struct{ kt *keyedTimers[K, struct{}] }
 
-func (s keyedTimerService[K]) CurrentProcessingTime() int64 { return nowMillis() }
+func (s keyedTimerService[K]) CurrentProcessingTime() int64 { return s.kt.t.timers.now() }
 func (s keyedTimerService[K]) CurrentWatermark() int64      { return s.kt.wm }
 func (s keyedTimerService[K]) RegisterEventTimeTimer(t int64) {
 	s.kt.register(EventTime, t, struct{}{})

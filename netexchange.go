@@ -214,7 +214,14 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 	var rec, zero stamped[T] // one record decoded into and copied out: no allocation per record
 	for {
 		rec = zero
-		res, err := r.Next(tk.ctx, &rec)
+		res, err := r.NextOr(tk.ctx, &rec, tk.mailbox.signal)
+		if errors.Is(err, network.ErrInterrupted) {
+			// Waiting for input, the task runs its mails.
+			if err := tk.processMail(); err != nil {
+				return err
+			}
+			continue
+		}
 		if errors.Is(err, io.EOF) {
 			if err := push(); err != nil {
 				return err

@@ -115,6 +115,11 @@ type NodeConfig struct {
 	// and 50 s).
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
+	// TaskCancellationInterval is how long the TaskManager waits for a
+	// cancelled subtask to end before it logs it with its stack as stuck,
+	// and how often it logs it again (Flink's task.cancellation.interval).
+	// Default DefaultTaskCancellationInterval.
+	TaskCancellationInterval time.Duration
 	// SlotRequestTimeout: see ClusterConfig.
 	SlotRequestTimeout time.Duration
 	// Provider starts TaskManagers when slots are short and stops them when
@@ -547,6 +552,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.resolver, n.cfg.Registry, newGraphStore(), newLocalShuffle(), env, n.cfg.Codecs, n.log)
 		n.tm.fingerprint, n.tm.storage = fingerprint, storage
 		n.tm.startMetricsReporter(n.cfg.HeartbeatInterval)
+		n.tm.startCancellationWatchdog(n.cfg.TaskCancellationInterval)
 		n.local.bind(tmAddr, n.tm)
 		serveTaskManager(n.server, n.tm)
 	}

@@ -88,7 +88,7 @@ type opContext struct {
 	restore *checkpoint.OperatorState
 	// side holds the operator's side outputs.
 	side *sideOutputs
-	// beforeKeyedSnapshot run under the emit lock before the operator's
+	// beforeKeyedSnapshot run by the chain's owner before the operator's
 	// keyed state is frozen for a checkpoint: they write what the operator
 	// keeps outside keyed state into it.
 	beforeKeyedSnapshot []func() error

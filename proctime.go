@@ -6,15 +6,17 @@ import (
 	"time"
 )
 
-// procTimers is a task's processing-time service: callbacks due at a wall
-// clock time in milliseconds, run on one goroutine under the task's emit
-// lock, so that they never race with record processing or checkpoints. It
+// procTimers is a task's processing-time service: callbacks due at a
+// time of the task's clock in Unix milliseconds. A goroutine waits for the
+// earliest; once it is due, a mail runs the due callbacks as the chain's
+// owner, so that they never race with record processing or checkpoints. It
 // drives periodic watermarks and processing-time timers.
 type procTimers struct {
 	t       *task
 	mu      sync.Mutex
 	q       procQueue
 	seq     uint64
+	firing  bool // a mail to run the due callbacks is queued
 	wake    chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -50,11 +52,11 @@ func newProcTimers(t *task) *procTimers {
 	return &procTimers{t: t, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// nowMillis is the processing time: the wall clock in Unix milliseconds.
-func nowMillis() int64 { return time.Now().UnixMilli() }
+// now is the processing time: the task's clock in Unix milliseconds.
+func (p *procTimers) now() int64 { return millisOf(p.t.clock) }
 
 // register asks for f(now) at processing time at (Unix ms) or soon after.
-// It may be called with or without the emit lock held. Callbacks registered
+// It may be called by the chain's owner or from another goroutine. Callbacks registered
 // after the service stopped never run.
 func (p *procTimers) register(at int64, f func(now int64) error) {
 	p.mu.Lock()
@@ -69,15 +71,12 @@ func (p *procTimers) register(at int64, f func(now int64) error) {
 		p.wg.Add(1)
 		go p.run()
 	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	p.poke()
 }
 
 func (p *procTimers) run() {
 	defer p.wg.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := p.t.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
@@ -85,40 +84,30 @@ func (p *procTimers) run() {
 			p.mu.Unlock()
 			return
 		}
-		var wait time.Duration = time.Hour
-		var due []procTimer
-		now := nowMillis()
-		for len(p.q) > 0 && p.q[0].at <= now {
-			due = append(due, heap.Pop(&p.q).(procTimer))
-		}
-		if len(p.q) > 0 {
-			wait = time.Duration(p.q[0].at-now) * time.Millisecond
+		wait := time.Hour
+		due := false
+		if len(p.q) > 0 && !p.firing {
+			now := millisOf(p.t.clock)
+			if due = p.q[0].at <= now; due {
+				p.firing = true
+			} else {
+				wait = time.Duration(p.q[0].at-now) * time.Millisecond
+			}
 		}
 		p.mu.Unlock()
-		if len(due) > 0 {
-			err := p.t.emit(func() error {
-				for _, d := range due {
-					if err := d.f(now); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				if !isCancellation(err) {
-					p.t.failWith(err)
-				}
+		if due {
+			if !p.t.post("processing-time timers", p.fire, nil) {
 				return
 			}
 			continue
 		}
 		timer.Reset(wait)
 		select {
-		case <-timer.C:
+		case <-timer.C():
 		case <-p.wake:
 			if !timer.Stop() {
 				select {
-				case <-timer.C:
+				case <-timer.C():
 				default:
 				}
 			}
@@ -130,8 +119,39 @@ func (p *procTimers) run() {
 	}
 }
 
-// stop ends the service and waits for a running callback to return; the
-// emit lock must not be held.
+// fire runs the callbacks due now, as the chain's owner.
+func (p *procTimers) fire() error {
+	now := millisOf(p.t.clock)
+	p.mu.Lock()
+	var due []procTimer
+	for len(p.q) > 0 && p.q[0].at <= now {
+		due = append(due, heap.Pop(&p.q).(procTimer))
+	}
+	p.firing = false
+	stopped := p.stopped
+	p.mu.Unlock()
+	defer p.poke()
+	if stopped {
+		return nil
+	}
+	for _, d := range due {
+		if err := d.f(now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poke wakes the goroutine to look at the queue again.
+func (p *procTimers) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the service and waits for its goroutine; callbacks not run
+// yet never run.
 func (p *procTimers) stop() {
 	p.mu.Lock()
 	if !p.stopped {

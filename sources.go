@@ -45,7 +45,7 @@ type batchSource[T any] struct {
 	// next appends up to batchSize records to buf and reports whether the
 	// source is exhausted.
 	next func(ctx context.Context, buf []T) ([]T, bool, error)
-	// commit runs under the emit lock once a batch was pushed: the reader's
+	// commit runs by the chain's owner once a batch was pushed: the reader's
 	// position after it becomes the one checkpoints record.
 	commit  func()
 	cleanup func()
@@ -90,7 +90,7 @@ func (s *batchSource[T]) cancel() {}
 // sourceSplits keeps a built-in source subtask's splits, with their read
 // positions, in operator list state: it returns the splits to read, the
 // restored ones or initial(), and checkpoints record committed() (called
-// under the emit lock). Splits are redistributed when the job is restored
+// by the chain's owner). Splits are redistributed when the job is restored
 // at another parallelism.
 func sourceSplits[S any](oc *opContext, initial func() []S, committed func() []S) ([]S, error) {
 	var list state.ListState[S]
@@ -447,7 +447,7 @@ func (c *SourceContext[T]) MarkIdle() error {
 	})
 }
 
-// flushLocked pushes the pending records; the task's emit lock is held.
+// flushLocked pushes the pending records; the chain token is held.
 func (c *SourceContext[T]) flushLocked() error {
 	if len(c.batch) == 0 {
 		return nil

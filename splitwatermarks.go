@@ -38,7 +38,7 @@ func FromSourceWithWatermarks[T any](env *Env, name string, newSource func() Sou
 				oc.task.timers.register(now+interval, periodic)
 				return nil
 			}
-			oc.task.timers.register(nowMillis()+interval, periodic)
+			oc.task.timers.register(oc.task.timers.now()+interval, periodic)
 		}
 		src := newSource()
 		if err := initCheckpointedFunction(oc, src); err != nil {
@@ -127,7 +127,7 @@ func (s *splitWatermarks[T]) finish(id int) error {
 }
 
 // collectFromSplitLocked assigns v its timestamp, feeds split's generator
-// and collects v; the emit lock is held.
+// and collects v; the chain token is held.
 func (c *SourceContext[T]) collectFromSplitLocked(split int, v T) error {
 	s := c.splits
 	if s == nil {
@@ -146,7 +146,7 @@ func (c *SourceContext[T]) collectFromSplitLocked(split int, v T) error {
 }
 
 // applySplitProgress emits the watermark and status the splits' generators
-// produced, behind the records collected so far; the emit lock is held.
+// produced, behind the records collected so far; the chain token is held.
 func (c *SourceContext[T]) applySplitProgress() error {
 	s := c.splits
 	if s.err != nil {

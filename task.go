@@ -93,8 +93,8 @@ type OperatorCounts struct {
 
 // task runs one subtask: its chain of operators, reading its input gate (or
 // running its source) and writing its outputs. It runs on its own
-// goroutine; its emit lock serializes record processing with the output
-// flusher.
+// goroutine, which owns the chain; everything else reaches the chain
+// through the task's mailbox (mailbox.go).
 type task struct {
 	id      ExecutionAttemptID
 	graph   *JobGraph
@@ -110,7 +110,28 @@ type task struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex // the emit lock
+	// chain is the chain token: whoever runs the chain holds it. Only the
+	// task's own goroutines take it (see mailbox.go); others post mails.
+	chain   sync.Mutex
+	mailbox *mailbox
+	clock   clock
+	// stopOnce guards stop; stopAt is when it was first asked to stop, in
+	// Unix nanoseconds, 0 before: the cancellation watchdog reads it.
+	stopOnce sync.Once
+	stopAt   atomic.Int64
+	// cancelers runs the source's Cancel, which is user code that may
+	// block; run waits for it. ended, under endMu, is set when run stops
+	// waiting for new ones.
+	cancelers sync.WaitGroup
+	endMu     sync.Mutex
+	ended     bool
+	// goroutine is the id of the goroutine running the task, for the
+	// stack the cancellation watchdog logs.
+	goroutine atomic.Int64
+	// sourceGoroutine is the id of a source task's source goroutine, and
+	// cancelGoroutine of the one running its Cancel.
+	sourceGoroutine, cancelGoroutine atomic.Int64
+
 	flushers []func() error
 	closers  []func() error
 	// flushEach ships buffers after every emission: buffer timeout 0.
@@ -122,15 +143,15 @@ type task struct {
 	idleNanos          atomic.Int64
 	inputWM, outputWM  atomic.Int64
 
-	source atomic.Pointer[sourceRunner] // set for source tasks; read by stop without the emit lock
+	source atomic.Pointer[sourceRunner] // set for source tasks; read by stop without the chain token
 
 	// metricsMu guards what metrics reads, so that it may run on another
-	// goroutine without waiting for the emit lock.
+	// goroutine without waiting for the chain token.
 	metricsMu sync.Mutex
 	// netMetrics add the network exchange's counters to the task's.
 	netMetrics []func(*TaskMetrics)
 
-	// Checkpoints: set up during build, then used under the emit lock.
+	// Checkpoints: set up during build, then used by the chain's owner.
 	checkpointing  bool
 	storage        checkpoint.Storage
 	restore        *TaskRestore
@@ -171,11 +192,15 @@ func (t *task) asyncFailure() error {
 	return t.failure
 }
 
-func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, log *slog.Logger) *task {
+func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, clk clock, log *slog.Logger) *task {
 	ctx, cancel := context.WithCancel(parent)
 	v := g.Vertices[id.Vertex]
+	if clk == nil {
+		clk = realClock{}
+	}
 	t := &task{
 		id: id, graph: g, shuffle: sh, ctx: ctx, cancel: cancel,
+		mailbox: newMailbox(), clock: clk,
 		flushEach: g.Config.BufferTimeout == 0,
 		ckpt:      newTaskCheckpoints(),
 		built:     make(chan struct{}),
@@ -187,15 +212,17 @@ func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *loc
 	return t
 }
 
-// emit runs f, which pushes records into the chain, under the emit lock.
+// emit runs f, which pushes records into the chain, with the chain token
+// held, then the mails queued meanwhile. It is called by the chain's owner
+// only: the task goroutine, or a source task's source goroutine.
 func (t *task) emit(f func() error) error {
 	if t.ckpt.halted.Load() {
 		if err := t.awaitResume(); err != nil {
 			return err
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.chain.Lock()
+	defer t.chain.Unlock()
 	if err := t.ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", errTaskStopping, err)
 	}
@@ -203,7 +230,12 @@ func (t *task) emit(f func() error) error {
 		return err
 	}
 	if t.flushEach {
-		return t.flushLocked()
+		if err := t.flushLocked(); err != nil {
+			return err
+		}
+	}
+	if t.mailbox.pending.Load() > 0 {
+		return t.runMailsLocked()
 	}
 	return nil
 }
@@ -317,6 +349,7 @@ type sourceHead struct {
 // run executes the subtask to its end and returns why it ended: nil when
 // its input was exhausted.
 func (t *task) run() (err error) {
+	t.goroutine.Store(goroutineID())
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrUserPanic, r)
@@ -326,10 +359,15 @@ func (t *task) run() (err error) {
 			t.cancel() // stops snapshots being written
 		}
 		t.timers.stop()
-		t.mu.Lock()
+		t.chain.Lock()
 		t.ckpt.closing = true
-		t.mu.Unlock()
+		t.chain.Unlock()
+		t.mailbox.close()
 		t.async.Wait()
+		t.endMu.Lock()
+		t.ended = true
+		t.endMu.Unlock()
+		t.cancelers.Wait()
 		for i := len(t.closers) - 1; i >= 0; i-- {
 			if cerr := t.closers[i](); cerr != nil && err == nil {
 				err = fmt.Errorf("closing: %w", cerr)
@@ -346,7 +384,7 @@ func (t *task) run() (err error) {
 
 	v := t.graph.Vertices[t.id.Vertex]
 	if src, ok := head.(sourceHead); ok {
-		if err := src.runner.run(t.ctx); err != nil {
+		if err := t.runSource(src.runner); err != nil {
 			return err
 		}
 		// The input ended: every event-time timer and window fires, before
@@ -377,6 +415,54 @@ func (t *task) run() (err error) {
 	return t.awaitFinalCheckpoint()
 }
 
+// runSource runs a source task's source on its own goroutine, which pushes
+// records through the chain, while this goroutine runs the mails that
+// arrive while the source waits for its own input. It returns when the
+// source does: nil once its input is exhausted.
+func (t *task) runSource(r sourceRunner) error {
+	done := make(chan error, 1)
+	go func() {
+		t.sourceGoroutine.Store(goroutineID())
+		var err error
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%w: %v", ErrUserPanic, p)
+			}
+			done <- err
+		}()
+		err = r.run(t.ctx)
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.mailbox.signal:
+			if err := t.processMail(); err != nil {
+				// The source must end before the task does.
+				t.stop()
+				<-done
+				return err
+			}
+		}
+	}
+}
+
+// awaitMail runs mails until cond reports true (checked after each batch of
+// mails) or the task is stopped.
+func (t *task) awaitMail(cond func() bool) error {
+	for !cond() {
+		select {
+		case <-t.mailbox.signal:
+			if err := t.processMail(); err != nil {
+				return err
+			}
+		case <-t.ctx.Done():
+			return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
+		}
+	}
+	return nil
+}
+
 // awaitFinalTrigger holds an exhausted source of a checkpointed job until
 // it took the final checkpoint, so that everything it emitted is covered by
 // a checkpoint before its input ends.
@@ -390,18 +476,21 @@ func (t *task) awaitFinalTrigger() error {
 	if err != nil {
 		return fmt.Errorf("reporting the end of input: %w", err)
 	}
-	select {
-	case <-t.ckpt.finalTaken:
-		return nil
-	case <-t.ctx.Done():
-		return fmt.Errorf("%w: %w", errTaskStopping, t.ctx.Err())
-	}
+	return t.awaitMail(func() bool {
+		select {
+		case <-t.ckpt.finalTaken:
+			return true
+		default:
+			return false
+		}
+	})
 }
 
 // newAligner returns a barrier aligner for an input of n channels that
 // checkpoints this task.
 func (t *task) newAligner(n int) *aligner {
 	a := newAligner(n)
+	a.now = t.clock.Now
 	a.checkpoint = t.performCheckpoint
 	a.decline = t.decline
 	return a
@@ -418,45 +507,30 @@ func (t *task) restoreOf(id string) *checkpoint.OperatorState {
 	return nil
 }
 
-// startFlusher ships partially filled buffers every buffer timeout, so
-// records wait at most that long. It returns a function that stops it.
-func (t *task) startFlusher() (stop func()) {
-	d := t.graph.Config.BufferTimeout
-	if d <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(d)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				t.mu.Lock()
-				err := t.flushLocked()
-				t.mu.Unlock()
-				if err != nil {
-					return
-				}
-			case <-done:
-				return
-			case <-t.ctx.Done():
-				return
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
 // stop cancels the task: its context ends and its source is told to stop.
+// It does not wait: the source's Cancel, user code that may block, runs on
+// a goroutine of the task's, which run waits for. Only the first call
+// does anything.
 func (t *task) stop() {
-	t.cancel()
-	if src := t.source.Load(); src != nil {
-		(*src).cancel()
-	}
+	t.stopOnce.Do(func() {
+		t.stopAt.Store(t.clock.Now().UnixNano())
+		t.cancel()
+		t.endMu.Lock()
+		defer t.endMu.Unlock()
+		if src := t.source.Load(); src != nil && !t.ended {
+			t.cancelers.Add(1)
+			go func() {
+				t.cancelGoroutine.Store(goroutineID())
+				defer t.cancelers.Done()
+				defer func() {
+					if p := recover(); p != nil {
+						t.log.Error("the source's Cancel panicked", "panic", p)
+					}
+				}()
+				(*src).cancel()
+			}()
+		}
+	})
 }
 
 func (t *task) metrics() *TaskMetrics {

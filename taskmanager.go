@@ -49,6 +49,14 @@ type TaskManager struct {
 	// dropReport, set by tests before any job runs, loses the state
 	// reports it returns true for.
 	dropReport func(TaskExecutionState) bool
+	// clock is its tasks' processing time and the cancellation watchdog's;
+	// tests drive a fake one.
+	clock clock
+	// stuckMu guards what the cancellation watchdog found last.
+	stuckMu struct {
+		sync.Mutex
+		tasks []StuckTask
+	}
 
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -81,7 +89,7 @@ func newTaskManager(id ResourceID, addr, rmAddr string, slots int, profile Resou
 	}
 	tm := &TaskManager{id: id, addr: addr, rpc: rpc, registry: reg, graphs: graphs, shuffle: sh,
 		net: &netContext{tm: id, env: env, codecs: codecs},
-		log: log.With("role", "taskmanager", "tm", id), instance: randomHex(8)}
+		log: log.With("role", "taskmanager", "tm", id), instance: randomHex(8), clock: realClock{}}
 	tm.ctx, tm.cancel = context.WithCancel(context.Background())
 	tm.mu.slots = NewSlotTable(id, slots, profile)
 	tm.mu.jms = make(map[AllocationID]string)
@@ -277,7 +285,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	if tdd.Exchange.Network && !validDataAddrs(g, tdd.Exchange.DataAddrs) {
 		return fmt.Errorf("flink: deployment of %s has no data address for every subtask", tdd.ID)
 	}
-	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.log)
+	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.clock, tm.log)
 	t.alloc, t.net, t.exchange, t.jm = tdd.AllocationID, tm.net, tdd.Exchange, jm
 	t.checkpointing, t.restore, t.storage = tdd.Checkpointing, tdd.Restore, tm.storage
 	t.term = tok.Term
@@ -499,6 +507,15 @@ func (tm *TaskManager) startHeartbeats(interval, timeout time.Duration) {
 	go tm.heartbeats(interval, timeout)
 }
 
+// startCancellationWatchdog starts watchCancellations; close stops it.
+func (tm *TaskManager) startCancellationWatchdog(interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultTaskCancellationInterval
+	}
+	tm.wg.Add(1)
+	go tm.watchCancellations(interval)
+}
+
 // startMetricsReporter starts reportMetrics; close stops it.
 func (tm *TaskManager) startMetricsReporter(interval time.Duration) {
 	tm.wg.Add(1)
@@ -549,7 +566,8 @@ func (tm *TaskManager) NotifyCheckpointComplete(ctx context.Context, id Executio
 	if err != nil {
 		return nil // finished or cancelled: nothing left to commit
 	}
-	return t.notifyCheckpointComplete(checkpointID)
+	t.notifyCheckpointComplete(checkpointID)
+	return nil
 }
 
 // NotifyCheckpointAborted implements TaskManagerGateway.

@@ -132,7 +132,7 @@ func newKeyedTimers[K, N comparable](oc *opContext, b *state.HeapKeyedBackend[K]
 }
 
 // sync writes the timers of the keys that changed into keyed state; it
-// runs under the emit lock before the keyed state is frozen.
+// runs by the chain's owner before the keyed state is frozen.
 func (kt *keyedTimers[K, N]) sync() error {
 	for k := range kt.dirty {
 		if err := kt.backend.SetCurrentKey(k); err != nil {

@@ -163,7 +163,7 @@ func (o *twoPhaseOp[T, TXN]) push(b []T, _ []int64) (err error) {
 }
 
 // snapshot pre-commits the current transaction for checkpoint id and
-// records the pending ones; called under the emit lock.
+// records the pending ones; called by the chain's owner.
 func (o *twoPhaseOp[T, TXN]) snapshot(id int64) (err error) {
 	defer o.oc.recoverInto(&err)
 	if o.hasCurrent {

@@ -67,7 +67,7 @@ func AssignTimestampsAndWatermarks[T any](s *DataStream[T], ws WatermarkStrategy
 		o := &assignOp[T]{oc: oc, out: out, assign: ws.assign, gen: gen, wm: MinWatermark}
 		if d := oc.task.graph.Config.watermarkInterval(); d > 0 {
 			o.interval = d.Milliseconds()
-			oc.task.timers.register(nowMillis()+o.interval, o.periodic)
+			oc.task.timers.register(oc.task.timers.now()+o.interval, o.periodic)
 		}
 		return o, nil
 	})
@@ -139,7 +139,7 @@ func (o *assignOp[T]) pushRange(b []T, ts []int64, from, to int) error {
 	return o.out.push(b[from:to], ts[from:to])
 }
 
-// periodic runs the generator's periodic emission, under the emit lock.
+// periodic runs the generator's periodic emission, by the chain's owner.
 func (o *assignOp[T]) periodic(now int64) error {
 	if o.wm == MaxWatermark {
 		return nil // the input ended

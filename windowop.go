@@ -242,7 +242,7 @@ func (o *windowOp[T, K, ACC, OUT]) push(b []T, ts []int64) (err error) {
 	for i, v := range b {
 		t := tsAt(ts, i)
 		if !o.eventTime {
-			t = nowMillis()
+			t = o.oc.task.timers.now()
 		} else if t == noTimestamp {
 			return o.oc.fail(fmt.Errorf("%w: window %v got record %v", ErrNoTimestamp, o.assigner, v))
 		}
@@ -505,7 +505,7 @@ func (o *windowOp[T, K, ACC, OUT]) endInput() error { return o.out.endInput() }
 // and window in curKey and curWin.
 
 func (o *windowOp[T, K, ACC, OUT]) CurrentWatermark() int64      { return o.timers.wm }
-func (o *windowOp[T, K, ACC, OUT]) CurrentProcessingTime() int64 { return nowMillis() }
+func (o *windowOp[T, K, ACC, OUT]) CurrentProcessingTime() int64 { return o.oc.task.timers.now() }
 func (o *windowOp[T, K, ACC, OUT]) RegisterEventTimeTimer(t int64) {
 	o.timers.register(EventTime, t, o.curWin)
 	o.keepErr(o.timers.takeErr())

@@ -12,6 +12,10 @@ var (
 
 	// ErrClosed reports use of a pool, partition, gate, writer or connection manager after Close.
 	ErrClosed = errors.New("network: closed")
+	// ErrInterrupted is returned by InputGate.NextOr and RecordReader.NextOr
+	// when their interrupt channel delivered before input did. It is not a
+	// failure: the gate and reader stay usable.
+	ErrInterrupted = errors.New("network: interrupted")
 
 	// ErrPartitionNotFound reports that no result partition with the requested id is registered
 	// (yet). It is retriable: the producer may not have registered its partition yet.

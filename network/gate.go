@@ -299,6 +299,14 @@ func (g *InputGate) requestLocal() error {
 // (wrapped, naming the channel) from then on; the task should then Close the gate. A returned
 // Buffer belongs to the caller, who must Recycle it.
 func (g *InputGate) Next(ctx context.Context) (BufferOrEvent, error) {
+	return g.NextOr(ctx, nil)
+}
+
+// NextOr is Next, except that it returns ErrInterrupted, leaving the gate as
+// it was, when interrupt delivers while it waits: a task's mailbox signal,
+// so that the task can run its mails and then call NextOr again. A nil
+// interrupt never delivers.
+func (g *InputGate) NextOr(ctx context.Context, interrupt <-chan struct{}) (BufferOrEvent, error) {
 	if err := g.RequestPartitions(ctx); err != nil {
 		return BufferOrEvent{}, err
 	}
@@ -336,6 +344,9 @@ func (g *InputGate) Next(ctx context.Context) (BufferOrEvent, error) {
 			select {
 			case <-wake:
 			case <-registered:
+			case <-interrupt:
+				g.idle.Add(int64(time.Since(start)))
+				return BufferOrEvent{}, ErrInterrupted
 			case <-ctx.Done():
 				g.idle.Add(int64(time.Since(start)))
 				return BufferOrEvent{}, ctx.Err()

@@ -42,6 +42,13 @@ func NewRecordReader[T any](gate *InputGate, codec Codec[T], maxRecordSize int) 
 // end-of-partition event) without touching *rec. It blocks until one is available or ctx ends and
 // returns io.EOF after every channel has ended. After an error the reader must not be used again.
 func (r *RecordReader[T]) Next(ctx context.Context, rec *T) (ReadResult, error) {
+	return r.NextOr(ctx, rec, nil)
+}
+
+// NextOr is Next, except that it returns ErrInterrupted, without touching
+// *rec and leaving the reader usable, when interrupt delivers while it
+// waits for input (see InputGate.NextOr).
+func (r *RecordReader[T]) NextOr(ctx context.Context, rec *T, interrupt <-chan struct{}) (ReadResult, error) {
 	for {
 		if r.current >= 0 {
 			ch := r.current
@@ -58,7 +65,7 @@ func (r *RecordReader[T]) Next(ctx context.Context, rec *T) (ReadResult, error) 
 			}
 			r.current = -1
 		}
-		boe, err := r.gate.Next(ctx)
+		boe, err := r.gate.NextOr(ctx, interrupt)
 		if err != nil {
 			return ReadResult{}, err
 		}
