@@ -451,9 +451,9 @@ type taskCheckpoints struct {
 	halted atomic.Bool // a stop-with-savepoint holds the source
 
 	mu        sync.Mutex
-	haltedBy  int64   // the stop-with-savepoint holding the source
-	completed int64   // the newest checkpoint known complete
-	aborted   []int64 // checkpoints known aborted, newer than completed
+	haltedBy  int64         // the stop-with-savepoint holding the source
+	completed int64         // the newest checkpoint known complete
+	aborted   []int64       // checkpoints known aborted, newer than completed
 	wake      chan struct{} // closed when the halt ends
 }
 

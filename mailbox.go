@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // The task mailbox, as Flink's StreamTask mailbox (TaskMailbox and
@@ -176,6 +175,3 @@ func (t *task) startFlusher() (stop func()) {
 	}()
 	return func() { close(done); wg.Wait() }
 }
-
-// elapsed is the time since start on the task's clock.
-func (t *task) elapsed(start time.Time) time.Duration { return t.clock.Now().Sub(start) }

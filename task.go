@@ -166,30 +166,9 @@ type task struct {
 	built     chan struct{} // closed once the chain was built, or run ended
 	builtOnce sync.Once
 
-	failMu  sync.Mutex
-	failure error // set by failWith
-
 	// stoppedBeforeEnd is set when run returns if the task had been
 	// stopped: it ended because it was cancelled.
 	stoppedBeforeEnd bool
-}
-
-// failWith fails the task from another goroutine: its context is cancelled
-// and run's caller reports err.
-func (t *task) failWith(err error) {
-	t.failMu.Lock()
-	if t.failure == nil {
-		t.failure = err
-	}
-	t.failMu.Unlock()
-	t.cancel()
-}
-
-// asyncFailure returns the error given to failWith, if any.
-func (t *task) asyncFailure() error {
-	t.failMu.Lock()
-	defer t.failMu.Unlock()
-	return t.failure
 }
 
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, clk clock, log *slog.Logger) *task {
