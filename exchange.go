@@ -165,15 +165,10 @@ func (typeInfo[T]) newWriter(tk *task, e *JobEdge) (any, error) {
 	}
 	w := &localWriter[T]{
 		tk:      tk,
-		part:    e.part,
-		maxPar:  target.MaxParallelism,
-		rr:      tk.id.Subtask,
+		sel:     newChannelSelector[T](tk, e),
 		gates:   make([]*localGate[T], target.Parallelism),
 		pending: make([]*localBuffer[T], target.Parallelism),
 		channel: offset + tk.id.Subtask,
-	}
-	if e.part == partHash {
-		w.keyGroupOf = e.keyGroupOf.(func(T) int)
 	}
 	width := gateWidth(g, target)
 	for j := range w.gates {
@@ -214,10 +209,9 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 	blocked := make([]bool, n)
 	parked := make([][]*localBuffer[T], n)
 	var replay []*localBuffer[T]
-	a := tk.newAligner(n)
-	valve := tk.newValve(n, h.watermark)
-	a.block = func(ch int) { blocked[ch] = true }
-	a.resumeAll = func() {
+	in := tk.newInputEvents(n, h.watermark)
+	in.aligner.block = func(ch int) { blocked[ch] = true }
+	in.aligner.resumeAll = func() {
 		for ch := range blocked {
 			if blocked[ch] {
 				blocked[ch] = false
@@ -259,24 +253,21 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 		case b.barrier != nil:
 			bar := *b.barrier
 			g.recycle(b)
-			if err := a.onBarrier(ch, bar); err != nil {
+			if err := in.onBarrier(ch, bar); err != nil {
 				return err
 			}
 			continue
 		case b.event != evNone:
 			ev, wm := b.event, b.wm
 			g.recycle(b)
-			if err := valve.onEvent(ch, ev, wm); err != nil {
+			if err := in.onTimeEvent(ch, ev, wm); err != nil {
 				return err
 			}
 			continue
 		case b.eop:
 			open--
 			g.recycle(b)
-			if err := a.onEndOfPartition(ch); err != nil {
-				return err
-			}
-			if err := valve.onEnd(ch); err != nil {
+			if err := in.onEnd(ch); err != nil {
 				return err
 			}
 			continue
@@ -293,43 +284,29 @@ func (typeInfo[T]) runInput(tk *task, head any) error {
 // localWriter partitions a producer subtask's records over the consumer
 // subtasks' gates: Flink's RecordWriter with its ChannelSelector.
 type localWriter[T any] struct {
-	tk         *task
-	part       partitionKind
-	keyGroupOf func(T) int
-	maxPar     int
-	rr         int // next channel for round robin
-	gates      []*localGate[T]
-	pending    []*localBuffer[T] // the buffer being filled per consumer
-	channel    int               // this producer's channel index in every gate
-	out        outputProgress
+	tk      *task
+	sel     channelSelector[T]
+	gates   []*localGate[T]
+	pending []*localBuffer[T] // the buffer being filled per consumer
+	channel int               // this producer's channel index in every gate
+	out     outputProgress
 }
 
 func (w *localWriter[T]) push(b []T, ts []int64) error {
-	n := len(w.gates)
-	switch w.part {
+	switch w.sel.part {
 	case partForward:
-		return w.appendAll(w.tk.id.Subtask, b, ts)
+		return w.appendAll(w.sel.self, b, ts)
 	case partBroadcast:
-		for j := range n {
+		for j := range w.gates {
 			if err := w.appendAll(j, b, ts); err != nil {
 				return err
 			}
 		}
-	case partHash:
-		for i, v := range b {
-			if err := w.append(w.keyGroupOf(v)*n/w.maxPar, v, tsAt(ts, i)); err != nil {
-				return err
-			}
-		}
-	default: // rebalance
-		for i, v := range b {
-			w.rr++
-			if w.rr >= n {
-				w.rr = 0
-			}
-			if err := w.append(w.rr, v, tsAt(ts, i)); err != nil {
-				return err
-			}
+		return nil
+	}
+	for i, v := range b {
+		if err := w.append(w.sel.channel(v), v, tsAt(ts, i)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -33,16 +33,12 @@ func partitionID(id ExecutionAttemptID, edge int) network.ResultPartitionID {
 // netWriter partitions records over the subpartitions of a result
 // partition: the network form of localWriter.
 type netWriter[T any] struct {
-	tk         *task
-	part       partitionKind
-	keyGroupOf func(T) int
-	maxPar     int
-	n          int
-	rr         int
-	p          *network.ResultPartition
-	w          *network.RecordWriter[stamped[T]]
-	finished   bool
-	out        outputProgress
+	tk       *task
+	sel      channelSelector[T]
+	p        *network.ResultPartition
+	w        *network.RecordWriter[stamped[T]]
+	finished bool
+	out      outputProgress
 }
 
 func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
@@ -54,11 +50,8 @@ func newNetWriter[T any](tk *task, e *JobEdge) (*netWriter[T], error) {
 	cfg := network.DefaultRecordWriterConfig()
 	cfg.BufferTimeout = tk.graph.Config.BufferTimeout
 	w := &netWriter[T]{
-		tk: tk, part: e.part, maxPar: target.MaxParallelism, n: target.Parallelism, rr: tk.id.Subtask,
+		tk: tk, sel: newChannelSelector[T](tk, e),
 		p: p, w: network.NewRecordWriter[stamped[T]](p, stampedCodec[T]{network.CodecFor[T](tk.net.codecs)}, cfg),
-	}
-	if e.part == partHash {
-		w.keyGroupOf = e.keyGroupOf.(func(T) int)
 	}
 	tk.addFlusher(w.flush)
 	tk.addBarrierWriter(w.emitBarrier)
@@ -79,18 +72,10 @@ func (w *netWriter[T]) push(b []T, ts []int64) error {
 	for i, r := range b {
 		v := stamped[T]{ts: tsAt(ts, i), v: r}
 		var err error
-		switch w.part {
-		case partForward:
-			err = w.w.Emit(ctx, w.tk.id.Subtask, v)
-		case partBroadcast:
+		if w.sel.part == partBroadcast {
 			err = w.w.Broadcast(ctx, v)
-		case partHash:
-			err = w.w.Emit(ctx, w.keyGroupOf(r)*w.n/w.maxPar, v)
-		default:
-			if w.rr++; w.rr >= w.n {
-				w.rr = 0
-			}
-			err = w.w.Emit(ctx, w.rr, v)
+		} else {
+			err = w.w.Emit(ctx, w.sel.channel(r), v)
 		}
 		if err != nil {
 			return err
@@ -187,14 +172,13 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 	}
 	r := network.NewRecordReader[stamped[T]](gate, stampedCodec[T]{network.CodecFor[T](tk.net.codecs)}, 0)
 	defer r.Close()
-	a := tk.newAligner(gate.NumChannels())
-	valve := tk.newValve(gate.NumChannels(), h.watermark)
+	in := tk.newInputEvents(gate.NumChannels(), h.watermark)
 	var blocked []int
-	a.block = func(ch int) {
+	in.aligner.block = func(ch int) {
 		gate.BlockChannel(ch)
 		blocked = append(blocked, ch)
 	}
-	a.resumeAll = func() {
+	in.aligner.resumeAll = func() {
 		for _, ch := range blocked {
 			gate.ResumeChannel(ch)
 		}
@@ -242,8 +226,7 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 				if err != nil {
 					return fmt.Errorf("input channel %d: %w", res.Channel, err)
 				}
-				err = a.onBarrier(res.Channel, b)
-				if err != nil {
+				if err := in.onBarrier(res.Channel, b); err != nil {
 					return err
 				}
 			case network.EventWatermark:
@@ -251,7 +234,7 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 				if err != nil {
 					return fmt.Errorf("input channel %d: %w", res.Channel, err)
 				}
-				if err := valve.onEvent(res.Channel, evWatermark, wm); err != nil {
+				if err := in.onTimeEvent(res.Channel, evWatermark, wm); err != nil {
 					return err
 				}
 			case network.EventWatermarkStatus:
@@ -259,14 +242,11 @@ func runNetInput[T any](tk *task, h consumer[T]) error {
 				if err != nil {
 					return fmt.Errorf("input channel %d: %w", res.Channel, err)
 				}
-				if err := valve.onEvent(res.Channel, ev, 0); err != nil {
+				if err := in.onTimeEvent(res.Channel, ev, 0); err != nil {
 					return err
 				}
 			case network.EventEndOfPartition:
-				if err := a.onEndOfPartition(res.Channel); err != nil {
-					return err
-				}
-				if err := valve.onEnd(res.Channel); err != nil {
+				if err := in.onEnd(res.Channel); err != nil {
 					return err
 				}
 			}

@@ -22,6 +22,9 @@ type TaskManagerStats struct {
 	// Goroutines is the number of goroutines of the process, as Flink's
 	// Status.JVM.Threads.Count.
 	Goroutines int
+	// StuckTasks are the cancelled subtasks whose user code has not
+	// returned after the cancellation interval (TaskManager.StuckTasks).
+	StuckTasks []StuckTask
 }
 
 // MemoryStats are a process's memory as the Go runtime accounts for it,
@@ -129,5 +132,5 @@ func networkBufferStats(p *network.NetworkBufferPool) NetworkBufferStats {
 // heartbeat.
 func (tm *TaskManager) stats() TaskManagerStats {
 	mem, g := readRuntimeStats()
-	return TaskManagerStats{Memory: mem, Network: networkBufferStats(tm.net.env.Buffers), Goroutines: g}
+	return TaskManagerStats{Memory: mem, Network: networkBufferStats(tm.net.env.Buffers), Goroutines: g, StuckTasks: tm.StuckTasks()}
 }
