@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,21 +47,36 @@ type haCluster struct {
 	sec    *security.Material
 }
 
-// freeAddrs returns n loopback addresses with free ports. The ports are
-// released before use, so another process could take one meanwhile; on a
-// test machine that is rare enough.
+// freeAddrs returns n loopback addresses with free ports, for servers that
+// must know each other's addresses before they start (gossip seeds, Raft
+// peers). The ports are released before use, so another process could take
+// one meanwhile. To make that rare they are picked at random below Linux's
+// ephemeral range (32768-60999), where the kernel never hands out ports
+// for outgoing connections or for listeners on port 0, and must be free
+// for TCP and UDP both (memberlist uses both).
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var ls []net.Listener
 	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
+	taken := make(map[int]bool)
+	for tries := 0; len(out) < n; tries++ {
+		require.Less(t, tries, 10_000, "no free ports")
+		port := 20_000 + rand.IntN(12_000)
+		if taken[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
 		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		taken[port] = true
+		out = append(out, addr)
 	}
 	return out
 }
