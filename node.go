@@ -144,6 +144,13 @@ type NodeConfig struct {
 	// Network. Zero fields take their defaults.
 	RPCLimits  RPCLimits
 	RESTLimits RESTLimits
+	// MetricsHandler, if set, makes the handler of the REST API's
+	// GET /metrics for a JobManager node (for the leader's Dispatcher with
+	// HA), from the served cluster's metrics and the node's logger: for
+	// example prometheus.Handler of package
+	// github.com/flinkgo/flink/metrics/prometheus. Default: none, and
+	// GET /metrics answers 404.
+	MetricsHandler func(MetricsSource, *slog.Logger) http.Handler
 
 	// HA turns on high availability (see hanode.go): the JobManager nodes
 	// form a Raft group, whose leader runs the Dispatcher, the
@@ -554,7 +561,7 @@ func (n *Node) Start(ctx context.Context) error {
 		// With HA the leader serves the API and followers redirect to it.
 		h := http.Handler(http.HandlerFunc(n.serveRESTHA))
 		if !n.cfg.HA {
-			h = NewDispatcherRESTServer(n.dispatcher, n.rm).Handler()
+			h = n.newRESTServer(n.dispatcher, n.rm).Handler()
 		}
 		if err := n.startREST(h); err != nil {
 			n.Close()
@@ -650,6 +657,16 @@ func (n *Node) startREST(h http.Handler) error {
 		}
 	}()
 	return nil
+}
+
+// newRESTServer returns the REST server of the node's Dispatcher, with
+// the node's metrics handler.
+func (n *Node) newRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
+	srv := NewDispatcherRESTServer(d, rm)
+	if n.cfg.MetricsHandler != nil {
+		srv.HandleMetrics(n.cfg.MetricsHandler(srv, n.log))
+	}
+	return srv
 }
 
 // restScheme is the scheme of the node's REST URLs.
