@@ -234,6 +234,11 @@ func (c NodeConfig) Validate() error {
 		return bad("slot request timeout %v", c.SlotRequestTimeout)
 	case c.Registry == nil:
 		return bad("no job registry")
+	case c.CheckpointStorage == nil && strings.Contains(c.CheckpointDir, "://"):
+		// A URL would silently become a local directory named after its
+		// scheme.
+		return bad("checkpoint directory %q is a URL, want a directory path; for an object store set CheckpointStorage "+
+			"(for S3: checkpoint.NewS3Storage)", c.CheckpointDir)
 	}
 	if err := c.validateHA(); err != nil {
 		return bad("%v", err)
