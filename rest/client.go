@@ -52,7 +52,9 @@ type Client struct {
 }
 
 // ClientOption configures a Client; see WithSecurity and WithHTTPClient.
-type ClientOption func(*clientOptions) error
+type ClientOption struct {
+	apply func(*clientOptions) error
+}
 
 type clientOptions struct {
 	http *http.Client
@@ -63,10 +65,10 @@ type clientOptions struct {
 // certificate or a bearer token (see security.ClientConfig). The files are
 // read by NewClient.
 func WithSecurity(sec security.ClientConfig) ClientOption {
-	return func(o *clientOptions) error {
+	return ClientOption{func(o *clientOptions) error {
 		o.sec = &sec
 		return nil
-	}
+	}}
 }
 
 // WithHTTPClient sends the requests with hc, as it is configured (its
@@ -74,13 +76,13 @@ func WithSecurity(sec security.ClientConfig) ClientOption {
 // package's own. It cannot be combined with WithSecurity: put the TLS
 // settings in hc's transport.
 func WithHTTPClient(hc *http.Client) ClientOption {
-	return func(o *clientOptions) error {
+	return ClientOption{func(o *clientOptions) error {
 		if hc == nil {
 			return errors.New("rest: WithHTTPClient(nil)")
 		}
 		o.http = hc
 		return nil
-	}
+	}}
 }
 
 // NewClient returns a client of the REST API at addr, a base URL such as
@@ -94,7 +96,10 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 	}
 	var o clientOptions
 	for _, opt := range opts {
-		if err := opt(&o); err != nil {
+		if opt.apply == nil {
+			continue // the zero ClientOption changes nothing
+		}
+		if err := opt.apply(&o); err != nil {
 			return nil, err
 		}
 	}

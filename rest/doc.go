@@ -12,7 +12,7 @@
 // This package imports nothing of the runtime, so a client (such as the
 // flink command) links neither Raft, gossip, nor any storage client:
 //
-//	c, err := rest.NewClient("http://127.0.0.1:8081", nil)
+//	c, err := rest.NewClient("http://127.0.0.1:8081") // rest.WithSecurity(...) for TLS and tokens
 //	...
 //	id, err := c.Submit(ctx, rest.SubmitRequest{Name: "wordcount", Parallelism: 2})
 //	d, err := c.Job(ctx, id)
