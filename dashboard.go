@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flinkgo/flink/rest"
 	"github.com/flinkgo/flink/web"
 )
 
@@ -34,48 +35,14 @@ func (s *RESTServer) mountDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("GET /jobs/{jobid}/vertices/{vertexid}/watermarks", s.getWatermarks)
 }
 
-// RESTJobPlan is the body of GET /jobs/{jobid}/plan, as Flink's JobPlanInfo.
-type RESTJobPlan struct {
-	Plan RESTPlan `json:"plan"`
-}
-
-// RESTPlan is a job's dataflow: its vertices in topological order.
-type RESTPlan struct {
-	JID   JobID          `json:"jid"`
-	Name  string         `json:"name"`
-	Type  string         `json:"type"`
-	Nodes []RESTPlanNode `json:"nodes"`
-}
-
-// RESTPlanNode is one vertex of a plan. ID is the vertex's ID as in
-// GET /jobs/{jobid}; Description is its name, the chained operators'
-// names joined by " -> ".
-type RESTPlanNode struct {
-	ID               string          `json:"id"`
-	Parallelism      int             `json:"parallelism"`
-	Operator         string          `json:"operator"`
-	OperatorStrategy string          `json:"operator_strategy"`
-	Description      string          `json:"description"`
-	Inputs           []RESTPlanInput `json:"inputs,omitempty"`
-}
-
-// RESTPlanInput is an edge into a plan node: ID is the producing node and
-// ShipStrategy its partitioner (FORWARD, REBALANCE, HASH, BROADCAST).
-type RESTPlanInput struct {
-	Num          int    `json:"num"`
-	ID           string `json:"id"`
-	ShipStrategy string `json:"ship_strategy"`
-	Exchange     string `json:"exchange"`
-}
-
 // newRESTPlan describes g as Flink's JSON plan.
-func newRESTPlan(id JobID, g *JobGraph) RESTPlan {
-	p := RESTPlan{JID: id, Name: g.Name, Type: "STREAMING", Nodes: make([]RESTPlanNode, 0, len(g.Vertices))}
+func newRESTPlan(id JobID, g *JobGraph) rest.Plan {
+	p := rest.Plan{JID: rest.JobID(id), Name: g.Name, Type: "STREAMING", Nodes: make([]rest.PlanNode, 0, len(g.Vertices))}
 	for _, v := range g.Vertices {
-		n := RESTPlanNode{ID: strconv.Itoa(v.ID), Parallelism: v.Parallelism, Description: v.Name}
+		n := rest.PlanNode{ID: strconv.Itoa(v.ID), Parallelism: v.Parallelism, Description: v.Name}
 		for i, eid := range v.Inputs {
 			e := g.Edges[eid]
-			n.Inputs = append(n.Inputs, RESTPlanInput{Num: i, ID: strconv.Itoa(e.Source),
+			n.Inputs = append(n.Inputs, rest.PlanInput{Num: i, ID: strconv.Itoa(e.Source),
 				ShipStrategy: e.Partitioner, Exchange: "pipelined_bounded"})
 		}
 		p.Nodes = append(p.Nodes, n)
@@ -88,34 +55,7 @@ func (s *RESTServer) getJobPlan(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, RESTJobPlan{Plan: newRESTPlan(j.id, j.graph)})
-}
-
-// RESTBackPressure is the body of GET
-// /jobs/{jobid}/vertices/{vertexid}/backpressure, as Flink's
-// JobVertexBackPressureInfo. Status is "ok" when every running subtask
-// has been measured and "deprecated" while some have not (the first
-// request for a subtask starts its measurement, which takes a few
-// seconds; Subtasks then lists those measured). Level is the highest
-// level of the subtasks.
-type RESTBackPressure struct {
-	Status       string                    `json:"status"`
-	Level        string                    `json:"backpressureLevel"`
-	EndTimestamp int64                     `json:"end-timestamp"`
-	Subtasks     []RESTSubtaskBackPressure `json:"subtasks"`
-}
-
-// RESTSubtaskBackPressure is one subtask's share of wall-clock time spent
-// back-pressured (Ratio: waiting for an output buffer), idle (waiting for
-// input) and busy (the rest), over the last few seconds. Level is "ok" up
-// to a ratio of 0.1, "low" up to 0.5 and "high" above, as in Flink.
-type RESTSubtaskBackPressure struct {
-	Subtask   int     `json:"subtask"`
-	Attempt   int     `json:"attempt-number"`
-	Level     string  `json:"backpressureLevel"`
-	Ratio     float64 `json:"ratio"`
-	IdleRatio float64 `json:"idleRatio"`
-	BusyRatio float64 `json:"busyRatio"`
+	writeJSON(w, http.StatusOK, rest.JobPlan{Plan: newRESTPlan(j.id, j.graph)})
 }
 
 // vertexMetrics answers a request for a vertex of a job: its metrics, or
@@ -144,13 +84,6 @@ func (s *RESTServer) vertexMetrics(w http.ResponseWriter, r *http.Request) (JobI
 	return id, vertex, vs[vertex], true
 }
 
-// RESTMetric is one metric's value, as an item of Flink's metric
-// collection responses: the value is a string.
-type RESTMetric struct {
-	ID    string `json:"id"`
-	Value string `json:"value"`
-}
-
 // getWatermarks answers GET /jobs/{jobid}/vertices/{vertexid}/watermarks as
 // Flink: per subtask i, "i.currentInputWatermark" and
 // "i.currentOutputWatermark" in Unix milliseconds (Long.MIN_VALUE,
@@ -160,11 +93,11 @@ func (s *RESTServer) getWatermarks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []RESTMetric{}
+	out := []rest.Metric{}
 	for _, st := range vm.Subtasks {
 		out = append(out,
-			RESTMetric{ID: fmt.Sprintf("%d.currentInputWatermark", st.Subtask), Value: strconv.FormatInt(st.InputWatermark, 10)},
-			RESTMetric{ID: fmt.Sprintf("%d.currentOutputWatermark", st.Subtask), Value: strconv.FormatInt(st.OutputWatermark, 10)})
+			rest.Metric{ID: fmt.Sprintf("%d.currentInputWatermark", st.Subtask), Value: strconv.FormatInt(st.InputWatermark, 10)},
+			rest.Metric{ID: fmt.Sprintf("%d.currentOutputWatermark", st.Subtask), Value: strconv.FormatInt(st.OutputWatermark, 10)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -174,8 +107,8 @@ func (s *RESTServer) getBackpressure(w http.ResponseWriter, r *http.Request, sam
 	if !ok {
 		return
 	}
-	out := RESTBackPressure{Status: "ok", Level: pressureLevel(0), EndTimestamp: millis(sampler.now()),
-		Subtasks: []RESTSubtaskBackPressure{}}
+	out := rest.BackPressure{Status: "ok", Level: pressureLevel(0), EndTimestamp: millis(sampler.now()),
+		Subtasks: []rest.SubtaskBackPressure{}}
 	worst := 0.0
 	for _, st := range vm.Subtasks {
 		if st.State != Running {
@@ -188,7 +121,7 @@ func (s *RESTServer) getBackpressure(w http.ResponseWriter, r *http.Request, sam
 			continue
 		}
 		worst = max(worst, ratio)
-		out.Subtasks = append(out.Subtasks, RESTSubtaskBackPressure{Subtask: st.Subtask, Attempt: st.Attempt,
+		out.Subtasks = append(out.Subtasks, rest.SubtaskBackPressure{Subtask: st.Subtask, Attempt: st.Attempt,
 			Level: pressureLevel(ratio), Ratio: ratio, IdleRatio: idle, BusyRatio: max(0, 1-ratio-idle)})
 	}
 	out.Level = pressureLevel(worst)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flinkgo/flink/rest"
 )
 
 // medianMillis returns the median of ds in milliseconds.
@@ -29,7 +31,7 @@ func haFailoverRounds(b *testing.B, disrupt, repair func(c *haCluster, i int)) (
 // on when secure is set.
 func haFailoverRoundsSecured(b *testing.B, secure bool, disrupt, repair func(c *haCluster, i int)) (toLeader, toRunning []time.Duration) {
 	c := startHAClusterSecured(b, 3, 2, secure)
-	id := c.submit(c.leader(), RESTSubmitRequest{Name: "endless", Parallelism: 2})
+	id := c.submit(c.leader(), rest.SubmitRequest{Name: "endless", Parallelism: 2})
 	b.ResetTimer()
 	for range b.N {
 		leader := c.leader()
@@ -135,7 +137,7 @@ func BenchmarkHAElectionsUnderLoad(b *testing.B) {
 	stressPath := ensureStressNG(b)
 	for range b.N {
 		c := startHACluster(b, 3, 2)
-		id := c.submit(c.leader(), RESTSubmitRequest{Name: "endless", Parallelism: 2})
+		id := c.submit(c.leader(), rest.SubmitRequest{Name: "endless", Parallelism: 2})
 		waitUntil(b, "the job runs", func() bool {
 			jd, ok := c.restJob(c.leader(), id)
 			return ok && jd.AllRunning()

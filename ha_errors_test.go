@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/rest"
 )
 
 // TestHANoLeaderAnswerSaysWhy: a JobManager node of a Raft group whose
@@ -36,7 +38,7 @@ func TestHANoLeaderAnswerSaysWhy(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	var e RESTError
+	var e rest.ErrorBody
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
 	require.Len(t, e.Errors, 1)
 	msg := e.Errors[0]
@@ -91,17 +93,17 @@ func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
 	}
 	c := startHACluster(t, 3, 2)
 	leader := c.leader()
-	done := c.submit(leader, RESTSubmitRequest{Name: "keyed-totals", Args: []string{"1000", t.TempDir()}, Parallelism: 1})
-	var finished RESTJobDetails
+	done := c.submit(leader, rest.SubmitRequest{Name: "keyed-totals", Args: []string{"1000", t.TempDir()}, Parallelism: 1})
+	var finished rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(leader, done)
 		finished = jd
 		return ok && jd.State.IsTerminal()
 	}, time.Minute, 10*time.Millisecond, "the bounded job ends")
-	require.Equal(t, JobFinished, finished.State)
+	require.Equal(t, rest.JobFinished, finished.State)
 
-	running := c.submit(leader, RESTSubmitRequest{Name: "endless", Parallelism: 1})
-	var before RESTJobDetails
+	running := c.submit(leader, rest.SubmitRequest{Name: "endless", Parallelism: 1})
+	var before rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(leader, running)
 		before = jd
@@ -112,7 +114,7 @@ func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
 	require.NoError(t, c.proc(leader).Process.Kill())
 	killed := time.Now()
 	next := c.leader(leader)
-	var after RESTJobDetails
+	var after rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(next, running)
 		after = jd
@@ -124,7 +126,7 @@ func TestHALeaderChangeKeepsJobTimesAndRestarts(t *testing.T) {
 
 	archived, ok := c.restJob(next, done)
 	require.True(t, ok)
-	require.Equal(t, JobFinished, archived.State)
+	require.Equal(t, rest.JobFinished, archived.State)
 	require.Equal(t, finished.StartTime, archived.StartTime, "the finished job keeps its start time")
 	require.Equal(t, finished.EndTime, archived.EndTime, "the finished job keeps its end time")
 	require.Equal(t, finished.Duration, archived.Duration)

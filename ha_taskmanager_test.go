@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/rest"
 )
 
 // TestHAKilledTaskManagersRecover kills, one after the other, TaskManager
@@ -28,8 +30,8 @@ func TestHAKilledTaskManagersRecover(t *testing.T) {
 	}
 	c := startHACluster(t, 3, 4)
 	leader := c.leader()
-	id := c.submit(leader, RESTSubmitRequest{Name: "endless", Args: []string{"50ms"}, Parallelism: 3})
-	var jd RESTJobDetails
+	id := c.submit(leader, rest.SubmitRequest{Name: "endless", Args: []string{"50ms"}, Parallelism: 3})
+	var jd rest.JobDetails
 	require.Eventually(t, func() bool {
 		var ok bool
 		jd, ok = c.restJob(leader, id)
@@ -67,7 +69,7 @@ func (c *haCluster) busyTaskManagers(i int) []string {
 			return false
 		}
 		defer resp.Body.Close()
-		var tms RESTTaskManagers
+		var tms rest.TaskManagers
 		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&tms) != nil {
 			return false
 		}

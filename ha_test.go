@@ -24,6 +24,7 @@ import (
 
 	"github.com/flinkgo/flink/ha"
 	"github.com/flinkgo/flink/internal/rpc"
+	"github.com/flinkgo/flink/rest"
 	"github.com/flinkgo/flink/security"
 )
 
@@ -224,35 +225,35 @@ func containsInt(xs []int, x int) bool {
 // the committed output in out holds every running count exactly once.
 func (c *haCluster) awaitExactEnd(t *testing.T, i int, id JobID, out string, records, keys int64) {
 	t.Helper()
-	var final RESTJobDetails
+	var final rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(i, id)
 		final = jd
 		return ok && jd.State.IsTerminal()
 	}, 5*time.Minute, 20*time.Millisecond, "the job ends")
-	require.Equal(t, JobFinished, final.State)
+	require.Equal(t, rest.JobFinished, final.State)
 	checkRunningCounts(t, readCommitted(t, out), records, keys)
 }
 
-func (c *haCluster) restJob(i int, id JobID) (RESTJobDetails, bool) {
+func (c *haCluster) restJob(i int, id JobID) (rest.JobDetails, bool) {
 	resp, err := c.http.Get(c.scheme + "://" + c.rest[i] + "/jobs/" + string(id))
 	if err != nil {
-		return RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
-	var jd RESTJobDetails
+	var jd rest.JobDetails
 	if json.NewDecoder(resp.Body).Decode(&jd) != nil {
-		return RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
 	return jd, true
 }
 
 // submit submits a registered job through node i's REST API (a follower
 // redirects to the leader).
-func (c *haCluster) submit(i int, req RESTSubmitRequest) JobID {
+func (c *haCluster) submit(i int, req rest.SubmitRequest) JobID {
 	c.t.Helper()
 	body, _ := json.Marshal(req)
 	var id JobID
@@ -262,11 +263,11 @@ func (c *haCluster) submit(i int, req RESTSubmitRequest) JobID {
 			return false
 		}
 		defer resp.Body.Close()
-		var r RESTSubmitResponse
+		var r rest.SubmitResponse
 		if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&r) != nil {
 			return false
 		}
-		id = r.JobID
+		id = JobID(r.JobID)
 		return true
 	}, time.Minute, 50*time.Millisecond, "submitting %s", req.Name)
 	return id
@@ -303,11 +304,11 @@ func testHAKillLeaderExactlyOnce(t *testing.T, secure bool) {
 	follower := (leader + 1) % 3
 	t.Logf("%s leads", c.ids[leader])
 
-	id := c.submit(follower, RESTSubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), out}, Parallelism: 2})
+	id := c.submit(follower, rest.SubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), out}, Parallelism: 2})
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	at := int(records/20) + rnd.IntN(int(records/5))
 	waitLines(t, out, at)
-	var before RESTJobDetails
+	var before rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(follower, id)
 		before = jd
@@ -337,7 +338,7 @@ func testHAKillLeaderExactlyOnce(t *testing.T, secure bool) {
 	// the TaskManagers ran the first submission, and must not reuse what
 	// they built for it.
 	again, out2 := records/10, filepath.Join(c.dir, "out-again")
-	id2 := c.submit(next, RESTSubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(again), fmt.Sprint(keys), out2}, Parallelism: 2})
+	id2 := c.submit(next, rest.SubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(again), fmt.Sprint(keys), out2}, Parallelism: 2})
 	c.awaitExactEnd(t, next, id2, out2, again, keys)
 
 	// With the second leader gone too, the last node has no quorum: it
@@ -350,7 +351,7 @@ func testHAKillLeaderExactlyOnce(t *testing.T, secure bool) {
 			return false
 		}
 		defer resp.Body.Close()
-		var e RESTError
+		var e rest.ErrorBody
 		return resp.StatusCode == http.StatusServiceUnavailable && json.NewDecoder(resp.Body).Decode(&e) == nil &&
 			len(e.Errors) == 1 && strings.Contains(e.Errors[0], "no raft quorum")
 	}, 30*time.Second, 20*time.Millisecond, "the last node answers 503: no quorum")
@@ -453,9 +454,9 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	c := startHACluster(t, 3, 2)
 	out := filepath.Join(c.dir, "out")
 	leader := c.leader()
-	id := c.submit(leader, RESTSubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), out}, Parallelism: 2})
+	id := c.submit(leader, rest.SubmitRequest{Name: "exactly-once", Args: []string{fmt.Sprint(records), fmt.Sprint(keys), out}, Parallelism: 2})
 	waitLines(t, out, int(records/10))
-	var before RESTJobDetails
+	var before rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(leader, id)
 		before = jd
@@ -486,7 +487,7 @@ func TestHAFrozenLeaderIsFenced(t *testing.T) {
 	third := c.leader(next)
 	require.Eventually(t, func() bool {
 		jd, ok := c.restJob(third, id)
-		return ok && jd.State == JobFinished
+		return ok && jd.State == rest.JobFinished
 	}, 30*time.Second, 20*time.Millisecond, "%s reports the job FINISHED", c.ids[third])
 	require.Len(t, readCommitted(t, out), lines, "a finished job is not run again")
 }

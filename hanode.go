@@ -327,7 +327,7 @@ func (n *Node) lead(tok ha.FencingToken) {
 	l := &leadership{tok: tok, rm: rm, d: d}
 	l.ctx, l.cancel = context.WithCancel(n.ctx)
 	if n.cfg.RESTAddr != "" {
-		l.rest = NewDispatcherRESTServer(d, rm).Handler()
+		l.rest = n.newRESTServer(d, rm).Handler()
 	}
 	n.local.bind(rmAddr, rm)
 	l.wg.Add(1)

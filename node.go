@@ -149,6 +149,13 @@ type NodeConfig struct {
 	// Network. Zero fields take their defaults.
 	RPCLimits  RPCLimits
 	RESTLimits RESTLimits
+	// MetricsHandler, if set, makes the handler of the REST API's
+	// GET /metrics for a JobManager node (for the leader's Dispatcher with
+	// HA), from the served cluster's metrics and the node's logger: for
+	// example prometheus.Handler of package
+	// github.com/flinkgo/flink/metrics/prometheus. Default: none, and
+	// GET /metrics answers 404.
+	MetricsHandler func(MetricsSource, *slog.Logger) http.Handler
 
 	// HA turns on high availability (see hanode.go): the JobManager nodes
 	// form a Raft group, whose leader runs the Dispatcher, the
@@ -232,6 +239,11 @@ func (c NodeConfig) Validate() error {
 		return bad("slot request timeout %v", c.SlotRequestTimeout)
 	case c.Registry == nil:
 		return bad("no job registry")
+	case c.CheckpointStorage == nil && strings.Contains(c.CheckpointDir, "://"):
+		// A URL would silently become a local directory named after its
+		// scheme.
+		return bad("checkpoint directory %q is a URL, want a directory path; for an object store set CheckpointStorage "+
+			"(for S3: checkpoint.NewS3Storage)", c.CheckpointDir)
 	}
 	if err := c.validateHA(); err != nil {
 		return bad("%v", err)
@@ -560,7 +572,7 @@ func (n *Node) Start(ctx context.Context) error {
 		// With HA the leader serves the API and followers redirect to it.
 		h := http.Handler(http.HandlerFunc(n.serveRESTHA))
 		if !n.cfg.HA {
-			h = NewDispatcherRESTServer(n.dispatcher, n.rm).Handler()
+			h = n.newRESTServer(n.dispatcher, n.rm).Handler()
 		}
 		if err := n.startREST(h); err != nil {
 			n.Close()
@@ -656,6 +668,16 @@ func (n *Node) startREST(h http.Handler) error {
 		}
 	}()
 	return nil
+}
+
+// newRESTServer returns the REST server of the node's Dispatcher, with
+// the node's metrics handler.
+func (n *Node) newRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
+	srv := NewDispatcherRESTServer(d, rm)
+	if n.cfg.MetricsHandler != nil {
+		srv.HandleMetrics(n.cfg.MetricsHandler(srv, n.log))
+	}
+	return srv
 }
 
 // restScheme is the scheme of the node's REST URLs.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flinkgo/flink/checkpoint"
 	"github.com/flinkgo/flink/network"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -584,4 +585,14 @@ func TestNodeConfigFromEnv(t *testing.T) {
 	cfg = DefaultNodeConfig(RoleTaskManager)
 	cfg.Registry = NewRegistry()
 	require.ErrorContains(t, cfg.Validate(), "job manager's address")
+
+	t.Setenv("FLINK_SLOTS", "1")
+	t.Setenv("FLINK_CHECKPOINT_DIR", "s3://bucket/checkpoints")
+	cfg, _, err = NodeConfigFromEnv(DefaultNodeConfig(RoleJobManager), nil)
+	require.NoError(t, err)
+	cfg.Registry = NewRegistry()
+	require.ErrorIs(t, cfg.Validate(), ErrInvalidConfig)
+	require.ErrorContains(t, cfg.Validate(), `checkpoint directory "s3://bucket/checkpoints" is a URL`)
+	cfg.CheckpointStorage = checkpoint.NewMemStorage()
+	require.NoError(t, cfg.Validate(), "the storage is set: the directory is not used")
 }

@@ -1,8 +1,6 @@
 package flink
 
 import (
-	"github.com/flinkgo/flink/checkpoint"
-
 	"bytes"
 	"cmp"
 	"context"
@@ -17,7 +15,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/rest"
 )
 
 // DefaultRESTAddress is where a session cluster serves its REST API unless
@@ -45,7 +47,7 @@ const maxRESTBody = 1 << 20
 //	POST  /jobs/{jobid}/savepoints, GET /jobs/{jobid}/savepoints/{triggerid}
 //	POST  /jobs/{jobid}/stop        stop with a savepoint
 //	GET   /jobs/{jobid}/plan, /jobs/{jobid}/vertices/{id}/backpressure
-//	GET   /metrics                  Prometheus metrics
+//	GET   /metrics                  metrics, with HandleMetrics (package metrics/prometheus)
 //	GET   /                         the web dashboard
 //
 // Every path is also served under Flink's version prefix /v1. Errors are
@@ -68,6 +70,7 @@ type RESTServer struct {
 	limits   RESTLimits // see SetLimits
 	version  string
 	revision string
+	metrics  atomic.Pointer[http.Handler] // GET /metrics; see HandleMetrics
 }
 
 // NewRESTServer returns a server for the cluster's REST API. Serve it on a
@@ -92,9 +95,9 @@ func NewDispatcherRESTServer(d *Dispatcher, rm *ResourceManager) *RESTServer {
 	mux.HandleFunc("GET /jobs/{jobid}/exceptions", s.getJobExceptions)
 	mux.HandleFunc("GET /taskmanagers", s.getTaskManagers)
 	mux.HandleFunc("GET /taskmanagers/{taskmanagerid}", s.getTaskManager)
-	s.mountCheckpoints(mux) // rest_checkpoints.go: checkpoints, savepoints, stop
-	s.mountDashboard(mux)   // dashboard.go: /, /web/, plan, backpressure
-	s.mountMetrics(mux)     // prometheus.go: /metrics
+	s.mountCheckpoints(mux)                        // rest_checkpoints.go: checkpoints, savepoints, stop
+	s.mountDashboard(mux)                          // dashboard.go: /, /web/, plan, backpressure
+	mux.HandleFunc("GET /metrics", s.serveMetrics) // metrics.go: HandleMetrics
 	s.handler = jsonErrors(mux)
 	s.SetLimits(DefaultRESTLimits())
 	return s
@@ -153,219 +156,9 @@ func (s *RESTServer) Close() error {
 	return nil
 }
 
-// RESTError is the body of every error response, as Flink's ErrorResponseBody.
-type RESTError struct {
-	Errors []string `json:"errors"`
-}
-
-// RESTOverview is the body of GET /overview, as Flink's ClusterOverview.
-type RESTOverview struct {
-	TaskManagers   int    `json:"taskmanagers"`
-	SlotsTotal     int    `json:"slots-total"`
-	SlotsAvailable int    `json:"slots-available"`
-	JobsRunning    int    `json:"jobs-running"`
-	JobsFinished   int    `json:"jobs-finished"`
-	JobsCancelled  int    `json:"jobs-cancelled"`
-	JobsFailed     int    `json:"jobs-failed"`
-	FlinkVersion   string `json:"flink-version"`
-	FlinkCommit    string `json:"flink-commit"`
-}
-
-// RESTDashboardConfig is the body of GET /config, as Flink's dashboard configuration.
-type RESTDashboardConfig struct {
-	RefreshInterval int64  `json:"refresh-interval"`
-	TimezoneName    string `json:"timezone-name"`
-	TimezoneOffset  int64  `json:"timezone-offset"`
-	FlinkVersion    string `json:"flink-version"`
-	FlinkRevision   string `json:"flink-revision"`
-}
-
-// RESTJobIDs is the body of GET /jobs.
-type RESTJobIDs struct {
-	Jobs []RESTJobIDWithStatus `json:"jobs"`
-}
-
-// RESTJobIDWithStatus is one job of GET /jobs.
-type RESTJobIDWithStatus struct {
-	ID     JobID     `json:"id"`
-	Status JobStatus `json:"status"`
-}
-
-// RESTJobsOverview is the body of GET /jobs/overview.
-type RESTJobsOverview struct {
-	Jobs []RESTJobOverview `json:"jobs"`
-}
-
-// RESTJobOverview summarizes one job, as Flink's JobDetails in
-// /jobs/overview. Tasks counts subtasks per lower-case execution state and
-// "total".
-type RESTJobOverview struct {
-	JID              JobID            `json:"jid"`
-	Name             string           `json:"name"`
-	State            JobStatus        `json:"state"`
-	StartTime        int64            `json:"start-time"`
-	EndTime          int64            `json:"end-time"`
-	Duration         int64            `json:"duration"`
-	LastModification int64            `json:"last-modification"`
-	Tasks            map[string]int64 `json:"tasks"`
-}
-
-// RESTJobDetails is the body of GET /jobs/{jobid}, as Flink's JobDetailsInfo.
-// StatusCounts counts subtasks per execution state. Restarts is our
-// addition: how often the whole job restarted.
-type RESTJobDetails struct {
-	JID            JobID            `json:"jid"`
-	Name           string           `json:"name"`
-	State          JobStatus        `json:"state"`
-	StartTime      int64            `json:"start-time"`
-	EndTime        int64            `json:"end-time"`
-	Duration       int64            `json:"duration"`
-	Now            int64            `json:"now"`
-	MaxParallelism int              `json:"maxParallelism"`
-	Restarts       int              `json:"restarts"`
-	Vertices       []RESTVertex     `json:"vertices"`
-	StatusCounts   map[string]int64 `json:"status-counts"`
-}
-
-// AllRunning reports whether the job runs with every subtask of every
-// vertex running: what a client waits for after submitting a job or after
-// a failover.
-func (d RESTJobDetails) AllRunning() bool {
-	if d.State != JobRunning || len(d.Vertices) == 0 {
-		return false
-	}
-	for _, v := range d.Vertices {
-		if int(v.Tasks[Running.String()]) != v.Parallelism {
-			return false
-		}
-	}
-	return true
-}
-
-// RESTVertex is one vertex of a job, as Flink's JobVertexDetailsInfo. ID is
-// the vertex's index in the JobGraph. Tasks counts its subtasks per
-// execution state. Metrics and Operators (our addition: every chained
-// operator's counts) are complete once the job ended.
-type RESTVertex struct {
-	ID             string             `json:"id"`
-	Name           string             `json:"name"`
-	Parallelism    int                `json:"parallelism"`
-	MaxParallelism int                `json:"maxParallelism"`
-	Status         string             `json:"status"`
-	Tasks          map[string]int64   `json:"tasks"`
-	Metrics        RESTVertexMetrics  `json:"metrics"`
-	Operators      []RESTOperatorInfo `json:"operators,omitempty"`
-}
-
-// RESTVertexMetrics are a vertex's input and output summed over its
-// subtasks, as Flink's IOMetricsInfo: records read by the chain's head and
-// written by its tail; serialized bytes read from and written to the
-// network exchange (0 over the in-process exchange, which passes Go
-// values, as Flink counts no bytes between chained operators); and the
-// milliseconds the subtasks waited for output buffers and for input. The
-// *-complete flags are set once the job ended and the counts are final.
-type RESTVertexMetrics struct {
-	ReadBytes                    int64 `json:"read-bytes"`
-	ReadBytesComplete            bool  `json:"read-bytes-complete"`
-	WriteBytes                   int64 `json:"write-bytes"`
-	WriteBytesComplete           bool  `json:"write-bytes-complete"`
-	ReadRecords                  int64 `json:"read-records"`
-	ReadRecordsComplete          bool  `json:"read-records-complete"`
-	WriteRecords                 int64 `json:"write-records"`
-	WriteRecordsComplete         bool  `json:"write-records-complete"`
-	AccumulatedBackPressuredTime int64 `json:"accumulated-backpressured-time"`
-	AccumulatedIdleTime          int64 `json:"accumulated-idle-time"`
-}
-
-// RESTOperatorInfo is one chained operator's record counts summed over its
-// subtasks.
-type RESTOperatorInfo struct {
-	Name       string `json:"name"`
-	RecordsIn  int64  `json:"records-in"`
-	RecordsOut int64  `json:"records-out"`
-}
-
-// RESTJobExceptions is the body of GET /jobs/{jobid}/exceptions. RootException
-// is empty unless the job failed or was cancelled.
-type RESTJobExceptions struct {
-	RootException string   `json:"root-exception,omitempty"`
-	Timestamp     int64    `json:"timestamp,omitempty"`
-	AllExceptions []string `json:"all-exceptions"`
-	Truncated     bool     `json:"truncated"`
-}
-
-// RESTSubmitRequest is the body of POST /jobs: run the job registered as
-// Name with Args; Parallelism above 0 overrides the job's default.
-type RESTSubmitRequest struct {
-	Name        string   `json:"name"`
-	Args        []string `json:"args,omitempty"`
-	Parallelism int      `json:"parallelism,omitempty"`
-	// SavepointPath and AllowNonRestoredState start the job from a
-	// savepoint, as Flink's JarRunRequestBody.
-	SavepointPath         string `json:"savepointPath,omitempty"`
-	AllowNonRestoredState bool   `json:"allowNonRestoredState,omitempty"`
-}
-
-// RESTSubmitResponse is the body of a 202 answer to POST /jobs.
-type RESTSubmitResponse struct {
-	JobID JobID `json:"jobid"`
-}
-
-// RESTTaskManagers is the body of GET /taskmanagers.
-type RESTTaskManagers struct {
-	TaskManagers []RESTTaskManager `json:"taskmanagers"`
-}
-
-// RESTTaskManager describes one TaskManager, as Flink's TaskManagerInfo
-// and, with its metrics, TaskManagerDetailsInfo (here GET /taskmanagers
-// shows the metrics too). TimeSinceLastHeartbeat is, as in Flink despite
-// its name, when the last heartbeat arrived (ms since the epoch).
-type RESTTaskManager struct {
-	ID                     ResourceID             `json:"id"`
-	Path                   string                 `json:"path"`
-	TimeSinceLastHeartbeat int64                  `json:"timeSinceLastHeartbeat"`
-	SlotsNumber            int                    `json:"slotsNumber"`
-	FreeSlots              int                    `json:"freeSlots"`
-	Metrics                RESTTaskManagerMetrics `json:"metrics"`
-}
-
-// RESTTaskManagerMetrics are a TaskManager's memory and network buffers as
-// of its last heartbeat, as Flink's TaskManagerMetricsInfo, with the Go
-// runtime's figures in the JVM's places (see MemoryStats): the heap is
-// Go's heap, non-heap the rest the runtime holds (committed = used; max
-// -1), and one garbage collector named "go". Sizes are bytes; the
-// memorySegments* fields are Flink's older names of the
-// nettyShuffleMemorySegments* ones. Goroutines is our addition.
-type RESTTaskManagerMetrics struct {
-	HeapUsed                            int64                  `json:"heapUsed"`
-	HeapCommitted                       int64                  `json:"heapCommitted"`
-	HeapMax                             int64                  `json:"heapMax"`
-	NonHeapUsed                         int64                  `json:"nonHeapUsed"`
-	NonHeapCommitted                    int64                  `json:"nonHeapCommitted"`
-	NonHeapMax                          int64                  `json:"nonHeapMax"`
-	MemorySegmentsAvailable             int                    `json:"memorySegmentsAvailable"`
-	MemorySegmentsTotal                 int                    `json:"memorySegmentsTotal"`
-	NettyShuffleMemorySegmentsAvailable int                    `json:"nettyShuffleMemorySegmentsAvailable"`
-	NettyShuffleMemorySegmentsUsed      int                    `json:"nettyShuffleMemorySegmentsUsed"`
-	NettyShuffleMemorySegmentsTotal     int                    `json:"nettyShuffleMemorySegmentsTotal"`
-	NettyShuffleMemoryAvailable         int64                  `json:"nettyShuffleMemoryAvailable"`
-	NettyShuffleMemoryUsed              int64                  `json:"nettyShuffleMemoryUsed"`
-	NettyShuffleMemoryTotal             int64                  `json:"nettyShuffleMemoryTotal"`
-	GarbageCollectors                   []RESTGarbageCollector `json:"garbageCollectors"`
-	Goroutines                          int                    `json:"goroutines"`
-}
-
-// RESTGarbageCollector is a garbage collector's cycles and the
-// milliseconds (of CPU time, for Go's concurrent collector) it took.
-type RESTGarbageCollector struct {
-	Name  string `json:"name"`
-	Count int64  `json:"count"`
-	Time  int64  `json:"time"`
-}
-
 func (s *RESTServer) getOverview(w http.ResponseWriter, r *http.Request) {
 	tms := s.rm.TaskManagers()
-	o := RESTOverview{TaskManagers: len(tms), FlinkVersion: s.version, FlinkCommit: s.revision}
+	o := rest.Overview{TaskManagers: len(tms), FlinkVersion: s.version, FlinkCommit: s.revision}
 	for _, tm := range tms {
 		o.SlotsTotal += tm.SlotsTotal
 		o.SlotsAvailable += tm.SlotsFree
@@ -387,23 +180,23 @@ func (s *RESTServer) getOverview(w http.ResponseWriter, r *http.Request) {
 
 func (s *RESTServer) getConfig(w http.ResponseWriter, r *http.Request) {
 	name, offset := time.Now().Zone()
-	writeJSON(w, http.StatusOK, RESTDashboardConfig{RefreshInterval: 3000, TimezoneName: name,
+	writeJSON(w, http.StatusOK, rest.DashboardConfig{RefreshInterval: 3000, TimezoneName: name,
 		TimezoneOffset: int64(offset) * 1000, FlinkVersion: s.version, FlinkRevision: s.revision})
 }
 
 func (s *RESTServer) getJobs(w http.ResponseWriter, r *http.Request) {
-	out := RESTJobIDs{Jobs: []RESTJobIDWithStatus{}}
+	out := rest.JobIDs{Jobs: []rest.JobIDWithStatus{}}
 	for _, j := range s.d.restSnapshots() {
-		out.Jobs = append(out.Jobs, RESTJobIDWithStatus{ID: j.id, Status: j.status})
+		out.Jobs = append(out.Jobs, rest.JobIDWithStatus{ID: rest.JobID(j.id), Status: rest.JobStatus(j.status)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *RESTServer) getJobsOverview(w http.ResponseWriter, r *http.Request) {
-	out := RESTJobsOverview{Jobs: []RESTJobOverview{}}
+	out := rest.JobsOverview{Jobs: []rest.JobOverview{}}
 	now := time.Now()
 	for _, j := range s.d.restSnapshots() {
-		o := RESTJobOverview{JID: j.id, Name: j.name, State: j.status,
+		o := rest.JobOverview{JID: rest.JobID(j.id), Name: j.name, State: rest.JobStatus(j.status),
 			StartTime: millis(j.start), EndTime: endMillis(j.end), Duration: j.duration(now),
 			LastModification: millis(j.lastModified()), Tasks: map[string]int64{"total": 0}}
 		for _, st := range stateNames {
@@ -426,14 +219,14 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	d := RESTJobDetails{JID: j.id, Name: j.name, State: j.status, StartTime: millis(j.start),
+	d := rest.JobDetails{JID: rest.JobID(j.id), Name: j.name, State: rest.JobStatus(j.status), StartTime: millis(j.start),
 		EndTime: endMillis(j.end), Duration: j.duration(now), Now: millis(now),
-		MaxParallelism: j.graph.Config.MaxParallelism, StatusCounts: zeroStateCounts(), Vertices: []RESTVertex{}}
+		MaxParallelism: j.graph.Config.MaxParallelism, StatusCounts: zeroStateCounts(), Vertices: []rest.Vertex{}}
 	if res := cmp.Or(j.result, j.live); res != nil {
 		d.Restarts = res.Restarts
 	}
 	for _, v := range j.graph.Vertices {
-		rv := RESTVertex{ID: strconv.Itoa(v.ID), Name: v.Name, Parallelism: v.Parallelism,
+		rv := rest.Vertex{ID: strconv.Itoa(v.ID), Name: v.Name, Parallelism: v.Parallelism,
 			MaxParallelism: v.MaxParallelism, Tasks: zeroStateCounts()}
 		var states []ExecutionState
 		if v.ID < len(j.tasks) {
@@ -456,7 +249,7 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 			}
 			for _, o := range res.Operators {
 				if o.Vertex == v.ID {
-					rv.Operators = append(rv.Operators, RESTOperatorInfo{Name: o.Name, RecordsIn: o.RecordsIn, RecordsOut: o.RecordsOut})
+					rv.Operators = append(rv.Operators, rest.OperatorInfo{Name: o.Name, RecordsIn: o.RecordsIn, RecordsOut: o.RecordsOut})
 				}
 			}
 		}
@@ -470,7 +263,7 @@ func (s *RESTServer) getJobExceptions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := RESTJobExceptions{AllExceptions: []string{}}
+	out := rest.JobExceptions{AllExceptions: []string{}}
 	if j.result != nil && j.result.Err != nil {
 		out.RootException = j.result.Err.Error()
 		out.Timestamp = millis(j.end)
@@ -591,12 +384,12 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("job submitted", "job", id, "name", req.Name, "args", req.Args, "parallelism", req.Parallelism)
 	w.Header().Set("Location", "/jobs/"+string(id))
-	writeJSON(w, http.StatusAccepted, RESTSubmitResponse{JobID: id})
+	writeJSON(w, http.StatusAccepted, rest.SubmitResponse{JobID: rest.JobID(id)})
 }
 
 // decodeSubmit reads exactly one JSON object with only known fields.
-func decodeSubmit(body io.Reader) (RESTSubmitRequest, error) {
-	var req RESTSubmitRequest
+func decodeSubmit(body io.Reader) (rest.SubmitRequest, error) {
+	var req rest.SubmitRequest
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -619,7 +412,7 @@ func registeredNames(reg *Registry) string {
 }
 
 func (s *RESTServer) getTaskManagers(w http.ResponseWriter, r *http.Request) {
-	out := RESTTaskManagers{TaskManagers: []RESTTaskManager{}}
+	out := rest.TaskManagers{TaskManagers: []rest.TaskManager{}}
 	for _, tm := range s.rm.TaskManagers() {
 		out.TaskManagers = append(out.TaskManagers, newRESTTaskManager(tm))
 	}
@@ -637,18 +430,18 @@ func (s *RESTServer) getTaskManager(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Sprintf("task manager %q not found", id))
 }
 
-func newRESTTaskManager(tm TaskManagerInfo) RESTTaskManager {
+func newRESTTaskManager(tm TaskManagerInfo) rest.TaskManager {
 	mem, buf := tm.Stats.Memory, tm.Stats.Network
-	return RESTTaskManager{ID: tm.ID, Path: tm.Address, TimeSinceLastHeartbeat: millis(tm.LastHeartbeat),
+	return rest.TaskManager{ID: string(tm.ID), Path: tm.Address, TimeSinceLastHeartbeat: millis(tm.LastHeartbeat),
 		SlotsNumber: tm.SlotsTotal, FreeSlots: tm.SlotsFree,
-		Metrics: RESTTaskManagerMetrics{
+		Metrics: rest.TaskManagerMetrics{
 			HeapUsed: mem.HeapUsed, HeapCommitted: mem.HeapCommitted, HeapMax: mem.HeapMax,
 			NonHeapUsed: mem.NonHeapUsed, NonHeapCommitted: mem.NonHeapUsed, NonHeapMax: -1,
 			MemorySegmentsAvailable: buf.AvailableSegments, MemorySegmentsTotal: buf.TotalSegments,
 			NettyShuffleMemorySegmentsAvailable: buf.AvailableSegments, NettyShuffleMemorySegmentsUsed: buf.UsedSegments,
 			NettyShuffleMemorySegmentsTotal: buf.TotalSegments, NettyShuffleMemoryAvailable: buf.AvailableMemory(),
 			NettyShuffleMemoryUsed: buf.UsedMemory(), NettyShuffleMemoryTotal: buf.TotalMemory(),
-			GarbageCollectors: []RESTGarbageCollector{{Name: "go", Count: int64(mem.GCCount), Time: mem.GCTime.Milliseconds()}},
+			GarbageCollectors: []rest.GarbageCollector{{Name: "go", Count: int64(mem.GCCount), Time: mem.GCTime.Milliseconds()}},
 			Goroutines:        tm.Stats.Goroutines,
 		}}
 }
@@ -795,7 +588,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(RESTError{Errors: []string{"encoding the response: " + err.Error()}})
+		b, _ = json.Marshal(rest.ErrorBody{Errors: []string{"encoding the response: " + err.Error()}})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -803,7 +596,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, RESTError{Errors: []string{msg}})
+	writeJSON(w, status, rest.ErrorBody{Errors: []string{msg}})
 }
 
 // jsonErrors serves mux under / and Flink's /v1 prefix, and turns the

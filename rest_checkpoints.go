@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/rest"
 )
 
 // The REST API's checkpoint and savepoint endpoints, in Flink's shapes:
@@ -90,74 +91,6 @@ func (d *Dispatcher) SavepointStatus(id JobID, trigger string) (SavepointOperati
 	return *op, nil
 }
 
-// RESTCheckpoints is the body of GET /jobs/{jobid}/checkpoints, as Flink's
-// CheckpointingStatistics.
-type RESTCheckpoints struct {
-	Counts  RESTCheckpointCounts    `json:"counts"`
-	Summary RESTCheckpointSummary   `json:"summary"`
-	Latest  RESTLatestCheckpoints   `json:"latest"`
-	History []RESTCheckpointDetails `json:"history"`
-}
-
-// RESTCheckpointCounts counts a job's checkpoints.
-type RESTCheckpointCounts struct {
-	Restored   uint64 `json:"restored"`
-	Total      uint64 `json:"total"`
-	InProgress int    `json:"in_progress"`
-	Completed  uint64 `json:"completed"`
-	Failed     uint64 `json:"failed"`
-}
-
-// RESTCheckpointSummary summarizes the completed checkpoints of the
-// history: durations in milliseconds, sizes in bytes.
-type RESTCheckpointSummary struct {
-	StateSize         RESTMinMaxAvg `json:"state_size"`
-	EndToEndDuration  RESTMinMaxAvg `json:"end_to_end_duration"`
-	AlignmentBuffered RESTMinMaxAvg `json:"alignment_buffered"`
-}
-
-// RESTMinMaxAvg is a minimum, maximum and average.
-type RESTMinMaxAvg struct {
-	Min int64 `json:"min"`
-	Max int64 `json:"max"`
-	Avg int64 `json:"avg"`
-}
-
-// RESTLatestCheckpoints are the newest checkpoints of each outcome.
-type RESTLatestCheckpoints struct {
-	Completed *RESTCheckpointDetails  `json:"completed"`
-	Savepoint *RESTCheckpointDetails  `json:"savepoint"`
-	Failed    *RESTCheckpointDetails  `json:"failed"`
-	Restored  *RESTRestoredCheckpoint `json:"restored"`
-}
-
-// RESTRestoredCheckpoint is the checkpoint the job last restored.
-type RESTRestoredCheckpoint struct {
-	ID               int64  `json:"id"`
-	RestoreTimestamp int64  `json:"restore_timestamp"`
-	ExternalPath     string `json:"external_path"`
-}
-
-// RESTCheckpointDetails describes one checkpoint, as Flink's
-// CheckpointStatistics: times in milliseconds since the epoch (-1 for not
-// yet), durations in milliseconds.
-type RESTCheckpointDetails struct {
-	ID                     int64  `json:"id"`
-	Status                 string `json:"status"`
-	IsSavepoint            bool   `json:"is_savepoint"`
-	CheckpointType         string `json:"checkpoint_type"`
-	TriggerTimestamp       int64  `json:"trigger_timestamp"`
-	LatestAckTimestamp     int64  `json:"latest_ack_timestamp"`
-	EndTimestamp           int64  `json:"end_timestamp"`
-	EndToEndDuration       int64  `json:"end_to_end_duration"`
-	StateSize              int64  `json:"state_size"`
-	AlignmentBuffered      int64  `json:"alignment_buffered"`
-	NumSubtasks            int    `json:"num_subtasks"`
-	NumAcknowledgedSubtask int    `json:"num_acknowledged_subtasks"`
-	ExternalPath           string `json:"external_path,omitempty"`
-	FailureMessage         string `json:"failure_message,omitempty"`
-}
-
 func restMillis(t time.Time) int64 {
 	if t.IsZero() {
 		return -1
@@ -165,7 +98,7 @@ func restMillis(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func restCheckpoint(c *checkpoint.CheckpointStats) *RESTCheckpointDetails {
+func restCheckpoint(c *checkpoint.CheckpointStats) *rest.CheckpointDetails {
 	if c == nil {
 		return nil
 	}
@@ -173,7 +106,7 @@ func restCheckpoint(c *checkpoint.CheckpointStats) *RESTCheckpointDetails {
 	if c.IsSavepoint {
 		typ = "SAVEPOINT"
 	}
-	return &RESTCheckpointDetails{
+	return &rest.CheckpointDetails{
 		ID: c.ID, Status: c.Status.String(), IsSavepoint: c.IsSavepoint, CheckpointType: typ,
 		TriggerTimestamp: restMillis(c.TriggerTime), LatestAckTimestamp: restMillis(c.LatestAckTime),
 		EndTimestamp: restMillis(c.EndTime), EndToEndDuration: c.Duration.Milliseconds(),
@@ -183,8 +116,8 @@ func restCheckpoint(c *checkpoint.CheckpointStats) *RESTCheckpointDetails {
 	}
 }
 
-func restMMA(m checkpoint.MinMaxAvg, scale int64) RESTMinMaxAvg {
-	return RESTMinMaxAvg{Min: m.Min / scale, Max: m.Max / scale, Avg: m.Avg / scale}
+func restMMA(m checkpoint.MinMaxAvg, scale int64) rest.MinMaxAvg {
+	return rest.MinMaxAvg{Min: m.Min / scale, Max: m.Max / scale, Avg: m.Avg / scale}
 }
 
 // checkpointStats answers 404 for an unknown job and for a cluster without
@@ -211,17 +144,17 @@ func (s *RESTServer) getCheckpoints(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body := RESTCheckpoints{
-		Counts: RESTCheckpointCounts{Restored: st.Counts.Restored, Total: st.Counts.Triggered,
+	body := rest.Checkpoints{
+		Counts: rest.CheckpointCounts{Restored: st.Counts.Restored, Total: st.Counts.Triggered,
 			InProgress: st.Counts.InProgress, Completed: st.Counts.Completed, Failed: st.Counts.Failed},
-		Summary: RESTCheckpointSummary{StateSize: restMMA(st.Summary.StateSize, 1),
+		Summary: rest.CheckpointSummary{StateSize: restMMA(st.Summary.StateSize, 1),
 			EndToEndDuration: restMMA(st.Summary.Duration, 1), AlignmentBuffered: restMMA(st.Summary.Alignment, 1)},
-		Latest: RESTLatestCheckpoints{Completed: restCheckpoint(st.LatestCompleted),
+		Latest: rest.LatestCheckpoints{Completed: restCheckpoint(st.LatestCompleted),
 			Savepoint: restCheckpoint(st.LatestSavepoint), Failed: restCheckpoint(st.LatestFailed)},
-		History: []RESTCheckpointDetails{},
+		History: []rest.CheckpointDetails{},
 	}
 	if lr := st.LatestRestored; lr != nil {
-		body.Latest.Restored = &RESTRestoredCheckpoint{ID: lr.ID, RestoreTimestamp: restMillis(lr.RestoreTime), ExternalPath: lr.ExternalPath}
+		body.Latest.Restored = &rest.RestoredCheckpoint{ID: lr.ID, RestoreTimestamp: restMillis(lr.RestoreTime), ExternalPath: lr.ExternalPath}
 	}
 	for i := range st.History {
 		body.History = append(body.History, *restCheckpoint(&st.History[i]))
@@ -245,35 +178,6 @@ func (s *RESTServer) getCheckpointDetails(w http.ResponseWriter, r *http.Request
 		return
 	}
 	writeJSON(w, http.StatusOK, restCheckpoint(&c))
-}
-
-// RESTTriggerResponse is the answer to an asynchronous trigger.
-type RESTTriggerResponse struct {
-	RequestID string `json:"request-id"`
-}
-
-// RESTSavepointStatus is the body of GET /jobs/{jobid}/savepoints/{triggerid}.
-type RESTSavepointStatus struct {
-	Status    RESTQueueStatus         `json:"status"`
-	Operation *RESTSavepointOperation `json:"operation,omitempty"`
-}
-
-// RESTQueueStatus is IN_PROGRESS or COMPLETED, as Flink's QueueStatus.
-type RESTQueueStatus struct {
-	ID string `json:"id"`
-}
-
-// RESTSavepointOperation is the outcome of a savepoint: its location, or
-// why it failed.
-type RESTSavepointOperation struct {
-	Location     string            `json:"location,omitempty"`
-	FailureCause *RESTFailureCause `json:"failure-cause,omitempty"`
-}
-
-// RESTFailureCause describes a failure.
-type RESTFailureCause struct {
-	Class      string `json:"class"`
-	StackTrace string `json:"stack-trace"`
 }
 
 func (s *RESTServer) postSavepoint(w http.ResponseWriter, r *http.Request, stop bool) {
@@ -308,7 +212,7 @@ func (s *RESTServer) postSavepoint(w http.ResponseWriter, r *http.Request, stop 
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
 		s.log.Info("savepoint requested", "job", id, "stop", stop, "request", trigger)
-		writeJSON(w, http.StatusAccepted, RESTTriggerResponse{RequestID: trigger})
+		writeJSON(w, http.StatusAccepted, rest.TriggerResponse{RequestID: trigger})
 	}
 }
 
@@ -322,12 +226,12 @@ func (s *RESTServer) getSavepoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	body := RESTSavepointStatus{Status: RESTQueueStatus{ID: "IN_PROGRESS"}}
+	body := rest.SavepointStatus{Status: rest.QueueStatus{ID: "IN_PROGRESS"}}
 	if op.Done {
 		body.Status.ID = "COMPLETED"
-		body.Operation = &RESTSavepointOperation{Location: op.Location}
+		body.Operation = &rest.SavepointOperation{Location: op.Location}
 		if op.Err != nil {
-			body.Operation = &RESTSavepointOperation{FailureCause: &RESTFailureCause{Class: "SavepointException", StackTrace: op.Err.Error()}}
+			body.Operation = &rest.SavepointOperation{FailureCause: &rest.FailureCause{Class: "SavepointException", StackTrace: op.Err.Error()}}
 		}
 	}
 	writeJSON(w, http.StatusOK, body)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/rest"
 )
 
 // restTestRegistry holds the jobs the REST tests run:
@@ -522,10 +524,10 @@ func TestRESTServeAndClose(t *testing.T) {
 	defer client.CloseIdleConnections()
 	resp, err := client.Get("http://" + l.Addr().String() + "/overview")
 	require.NoError(t, err)
-	var o RESTOverview
+	var o rest.Overview
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
 	resp.Body.Close()
-	assert.Equal(t, RESTOverview{TaskManagers: 1, SlotsTotal: 1, SlotsAvailable: 1, FlinkVersion: o.FlinkVersion, FlinkCommit: o.FlinkCommit}, o)
+	assert.Equal(t, rest.Overview{TaskManagers: 1, SlotsTotal: 1, SlotsAvailable: 1, FlinkVersion: o.FlinkVersion, FlinkCommit: o.FlinkCommit}, o)
 
 	require.NoError(t, s.Close())
 	require.NoError(t, <-served)
@@ -647,11 +649,12 @@ func TestRESTCheckpointsAndSavepoints(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status, "a target holds savepoints, it is none: %v", m)
 }
 
-func TestRESTAndPrometheusWatermarks(t *testing.T) {
+// The watermarks in Prometheus: metrics/prometheus.TestPrometheusWatermarks.
+func TestRESTWatermarks(t *testing.T) {
 	f := newRESTFixture(t, restTestRegistry())
 	id := f.submit(t, `{"name": "eventtime", "parallelism": 1}`)
 	defer f.cluster.Dispatcher().CancelJob(context.Background(), id)
-	var got []RESTMetric
+	var got []rest.Metric
 	require.Eventually(t, func() bool {
 		resp, err := f.client.Get(f.url + "/jobs/" + string(id) + "/vertices/1/watermarks")
 		require.NoError(t, err)
@@ -670,19 +673,6 @@ func TestRESTAndPrometheusWatermarks(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 10*time.Millisecond, "the sink's input watermark never advanced: %v", got)
-
-	// The source vertex emits watermarks; its lag to the wall clock shows.
-	require.Eventually(t, func() bool {
-		resp, err := f.client.Get(f.url + "/metrics")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		s := string(body)
-		return strings.Contains(s, "flink_taskmanager_job_task_currentInputWatermark{") &&
-			strings.Contains(s, "flink_taskmanager_job_task_currentOutputWatermark{") &&
-			strings.Contains(s, "flink_taskmanager_job_task_watermarkLag{")
-	}, 30*time.Second, 10*time.Millisecond)
 
 	status, _, m := f.do(t, http.MethodGet, "/jobs/"+string(id)+"/vertices/7/watermarks", "")
 	assert.Equal(t, http.StatusNotFound, status, "%v", m)
@@ -714,4 +704,16 @@ func TestRESTClosesStalledRequestBody(t *testing.T) {
 	_, err = io.ReadAll(conn) // whatever the server answers, it then closes
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server still holds the stalled connection after 20 s")
+}
+
+// Package rest spells the job statuses as the root package does, and
+// agrees on which are terminal.
+func TestRESTJobStatuses(t *testing.T) {
+	for _, s := range allJobStatuses {
+		assert.Equal(t, s.IsTerminal(), rest.JobStatus(s).IsTerminal(), "%s", s)
+	}
+	for _, s := range []rest.JobStatus{rest.JobCreated, rest.JobRunning, rest.JobFailing, rest.JobFailed, rest.JobCancelling,
+		rest.JobCanceled, rest.JobFinished, rest.JobRestarting, rest.JobSuspended} {
+		assert.Contains(t, allJobStatuses, JobStatus(s))
+	}
 }

@@ -1,24 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
-	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // runJob implements "run <name> [args...] [-p N] [--detached]
 // [--fromSavepoint path] [--allowNonRestoredState]".
-func (c *cli) runJob(ctx context.Context, cl *client, args []string) error {
+func (c *cli) runJob(ctx context.Context, cl *rest.Client, args []string) error {
 	fs := c.flagSet("run")
 	var (
 		par                   int
@@ -58,33 +55,33 @@ func (c *cli) runJob(ctx context.Context, cl *client, args []string) error {
 	if c.output != "text" && c.output != "json" {
 		return usagef("unknown output format %q: want text or json", c.output)
 	}
-	id, err := cl.submit(ctx, flink.RESTSubmitRequest{Name: pos[0], Args: pos[1:], Parallelism: par,
+	id, err := cl.Submit(ctx, rest.SubmitRequest{Name: pos[0], Args: pos[1:], Parallelism: par,
 		SavepointPath: savepointPath, AllowNonRestoredState: allowNonRestoredState})
 	if err != nil {
 		return err
 	}
 	if detached {
 		if c.output == "json" {
-			return writeJSON(c.stdout, flink.RESTSubmitResponse{JobID: id})
+			return writeJSON(c.stdout, rest.SubmitResponse{JobID: id})
 		}
 		fmt.Fprintf(c.stdout, "Job has been submitted with JobID %s\n", id)
 		return nil
 	}
 	fmt.Fprintf(c.stderr, "Job has been submitted with JobID %s\n", id)
-	return c.await(ctx, cl, string(id))
+	return c.await(ctx, cl, id)
 }
 
 // await polls a job until it ends, reporting progress on stderr, then
 // shows it like info.
-func (c *cli) await(ctx context.Context, cl *client, id string) error {
+func (c *cli) await(ctx context.Context, cl *rest.Client, id rest.JobID) error {
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
 	last := ""
 	for {
-		d, raw, err := cl.job(ctx, id)
+		d, err := cl.Job(ctx, id)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			fmt.Fprintf(c.stderr, "stopped waiting; job %s keeps running (flink cancel %s stops it)\n", id, id)
-			return &jobEndedError{id: id, state: "unknown: stopped waiting"}
+			return &jobEndedError{id: string(id), state: "unknown: stopped waiting"}
 		}
 		if err != nil {
 			return err
@@ -94,19 +91,19 @@ func (c *cli) await(ctx context.Context, cl *client, id string) error {
 			last = p
 		}
 		if d.State.IsTerminal() {
-			return c.show(ctx, cl, d, raw)
+			return c.show(ctx, cl, d)
 		}
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(c.stderr, "stopped waiting; job %s keeps running (flink cancel %s stops it)\n", id, id)
-			return &jobEndedError{id: id, state: "unknown: stopped waiting"}
+			return &jobEndedError{id: string(id), state: "unknown: stopped waiting"}
 		case <-t.C:
 		}
 	}
 }
 
 // progress is one line on a job's state and its subtasks.
-func progress(d flink.RESTJobDetails) string {
+func progress(d rest.JobDetails) string {
 	var total int64
 	for _, n := range d.StatusCounts {
 		total += n
@@ -116,17 +113,16 @@ func progress(d flink.RESTJobDetails) string {
 }
 
 // list implements "list".
-func (c *cli) list(ctx context.Context, cl *client, args []string) error {
+func (c *cli) list(ctx context.Context, cl *rest.Client, args []string) error {
 	if len(args) > 0 {
 		return usagef("list: unexpected arguments %q", args)
 	}
-	var o flink.RESTJobsOverview
-	raw, err := cl.do(ctx, http.MethodGet, "/jobs/overview", nil, &o)
+	o, err := cl.JobsOverview(ctx)
 	if err != nil {
 		return err
 	}
 	if c.output == "json" {
-		return writeRaw(c.stdout, raw)
+		return writeJSON(c.stdout, o)
 	}
 	if len(o.Jobs) == 0 {
 		fmt.Fprintln(c.stdout, "No jobs.")
@@ -141,16 +137,16 @@ func (c *cli) list(ctx context.Context, cl *client, args []string) error {
 }
 
 // info implements "info <jobid>".
-func (c *cli) info(ctx context.Context, cl *client, args []string) error {
+func (c *cli) info(ctx context.Context, cl *rest.Client, args []string) error {
 	id, err := oneJobID("info", args)
 	if err != nil {
 		return err
 	}
-	d, raw, err := cl.job(ctx, id)
+	d, err := cl.Job(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := c.show(ctx, cl, d, raw); err != nil {
+	if err := c.show(ctx, cl, d); err != nil {
 		var je *jobEndedError
 		if errors.As(err, &je) {
 			return nil // info succeeds whatever the job's state
@@ -162,15 +158,15 @@ func (c *cli) info(ctx context.Context, cl *client, args []string) error {
 
 // show prints a job's details; for a job that failed or was cancelled it
 // also prints why, and returns a jobEndedError.
-func (c *cli) show(ctx context.Context, cl *client, d flink.RESTJobDetails, raw []byte) error {
+func (c *cli) show(ctx context.Context, cl *rest.Client, d rest.JobDetails) error {
 	var why string
-	if d.State == flink.JobFailed || d.State == flink.JobCanceled {
-		if e, err := cl.exceptions(ctx, url.PathEscape(string(d.JID))); err == nil {
+	if d.State == rest.JobFailed || d.State == rest.JobCanceled {
+		if e, err := cl.JobExceptions(ctx, d.JID); err == nil {
 			why = e.RootException
 		}
 	}
 	if c.output == "json" {
-		if err := writeRaw(c.stdout, raw); err != nil {
+		if err := writeJSON(c.stdout, d); err != nil {
 			return err
 		}
 	} else {
@@ -201,7 +197,7 @@ func (c *cli) show(ctx context.Context, cl *client, d flink.RESTJobDetails, raw 
 			return err
 		}
 	}
-	if d.State == flink.JobFailed || d.State == flink.JobCanceled {
+	if d.State == rest.JobFailed || d.State == rest.JobCanceled {
 		if why != "" {
 			fmt.Fprintf(c.stderr, "job %s %s: %s\n", d.JID, d.State, why)
 		} else {
@@ -213,27 +209,27 @@ func (c *cli) show(ctx context.Context, cl *client, d flink.RESTJobDetails, raw 
 }
 
 // cancel implements "cancel <jobid>".
-func (c *cli) cancel(ctx context.Context, cl *client, args []string) error {
+func (c *cli) cancel(ctx context.Context, cl *rest.Client, args []string) error {
 	id, err := oneJobID("cancel", args)
 	if err != nil {
 		return err
 	}
-	if _, err := cl.do(ctx, http.MethodPatch, "/jobs/"+id+"?mode=cancel", nil, nil); err != nil {
+	if err := cl.Cancel(ctx, id); err != nil {
 		return err
 	}
 	if c.output == "json" {
-		return writeJSON(c.stdout, flink.RESTSubmitResponse{JobID: flink.JobID(id)})
+		return writeJSON(c.stdout, rest.SubmitResponse{JobID: id})
 	}
 	fmt.Fprintf(c.stdout, "Cancelled job %s.\n", id)
 	return nil
 }
 
-func oneJobID(cmd string, args []string) (string, error) {
+func oneJobID(cmd string, args []string) (rest.JobID, error) {
 	switch len(args) {
 	case 0:
 		return "", usagef("%s: missing job id", cmd)
 	case 1:
-		return url.PathEscape(args[0]), nil
+		return rest.JobID(args[0]), nil
 	}
 	return "", usagef("%s: want one job id, got %q", cmd, args)
 }
@@ -258,16 +254,5 @@ func writeJSON(w io.Writer, v any) error {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}
-
-// writeRaw indents a JSON answer of the server.
-func writeRaw(w io.Writer, raw []byte) error {
-	var b bytes.Buffer
-	if err := json.Indent(&b, bytes.TrimSpace(raw), "", "  "); err != nil {
-		return fmt.Errorf("the server's answer is not JSON: %w", err)
-	}
-	b.WriteByte('\n')
-	_, err := w.Write(b.Bytes())
 	return err
 }

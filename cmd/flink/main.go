@@ -50,6 +50,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flinkgo/flink/rest"
 	"github.com/flinkgo/flink/security"
 )
 
@@ -154,7 +155,7 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	err := c.dispatch(ctx, args)
 	var (
 		ue *usageError
-		ne *unreachableError
+		ae *rest.APIError
 		je *jobEndedError
 	)
 	switch {
@@ -166,11 +167,19 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.stderr, "flink: %v\n\n%s", err, usage)
 		return exitUsage
-	case errors.As(err, &ne):
-		fmt.Fprintf(c.stderr, "flink: %v\n", err)
+	case errors.Is(err, rest.ErrUnreachable):
+		fmt.Fprintf(c.stderr, "flink: %s\n", strings.TrimPrefix(err.Error(), "rest: "))
 		return exitUnreachable
 	case errors.As(err, &je):
 		return exitFailed // already reported
+	case errors.As(err, &ae) && err == error(ae):
+		// The server's messages carry their own "flink: " prefix.
+		msgs := make([]string, len(ae.Messages))
+		for i, m := range ae.Messages {
+			msgs[i] = strings.TrimPrefix(m, "flink: ")
+		}
+		fmt.Fprintf(c.stderr, "flink: %s (HTTP %d)\n", strings.Join(msgs, "; "), ae.StatusCode)
+		return exitFailed
 	default:
 		fmt.Fprintf(c.stderr, "flink: %v\n", err)
 		return exitFailed
@@ -186,14 +195,14 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	if len(pos) == 0 {
 		return usagef("missing command")
 	}
-	cmd, rest := pos[0], pos[1:]
+	cmd, cmdArgs := pos[0], pos[1:]
 	if cmd == "help" {
 		return flag.ErrHelp
 	}
 	if cmd == "security" {
-		return c.security(rest)
+		return c.security(cmdArgs)
 	}
-	var exec func(context.Context, *client, []string) error
+	var exec func(context.Context, *rest.Client, []string) error
 	switch cmd {
 	case "run":
 		exec = c.runJob
@@ -213,7 +222,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	// Commands other than run and stop take no options of their own, but
 	// global options may follow them.
 	if cmd != "run" && cmd != "stop" {
-		if rest, err = parseInterspersed(c.flagSet(cmd), rest, -1); err != nil {
+		if cmdArgs, err = parseInterspersed(c.flagSet(cmd), cmdArgs, -1); err != nil {
 			return err
 		}
 	}
@@ -239,12 +248,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			*f.dst = c.getenv(f.env)
 		}
 	}
-	cl, err := newClient(base, c.tls)
+	cl, err := rest.NewClient(base, rest.WithSecurity(c.tls))
 	if err != nil {
 		return err
 	}
-	defer cl.close()
-	return exec(ctx, cl, rest)
+	defer cl.CloseIdleConnections()
+	return exec(ctx, cl, cmdArgs)
 }
 
 // flagSet returns a flag set with the global options.

@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkgo/flink"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -201,9 +203,9 @@ func TestRunAttachedJSON(t *testing.T) {
 	_, addr := startCluster(t)
 	r := cmd(context.Background(), addr, "--output", "json", "run", "-p", "1", "count", "5")
 	require.Equal(t, 0, r.code, "%+v", r)
-	var d flink.RESTJobDetails
+	var d rest.JobDetails
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d), r.stdout)
-	assert.Equal(t, flink.JobFinished, d.State)
+	assert.Equal(t, rest.JobFinished, d.State)
 	assert.Equal(t, "count", d.Name)
 	require.NotEmpty(t, d.Vertices)
 	require.NotEmpty(t, d.Vertices[0].Operators)
@@ -229,9 +231,9 @@ func TestRunDetachedInfoList(t *testing.T) {
 
 	r = cmd(context.Background(), addr, "info", id, "--output", "json")
 	require.Equal(t, 0, r.code, "%+v", r)
-	var d flink.RESTJobDetails
+	var d rest.JobDetails
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
-	assert.Equal(t, flink.JobID(id), d.JID)
+	assert.Equal(t, rest.JobID(id), d.JID)
 
 	r = cmd(context.Background(), addr, "list")
 	require.Equal(t, 0, r.code, "%+v", r)
@@ -240,14 +242,14 @@ func TestRunDetachedInfoList(t *testing.T) {
 
 	r = cmd(context.Background(), addr, "--output=json", "list")
 	require.Equal(t, 0, r.code, "%+v", r)
-	var o flink.RESTJobsOverview
+	var o rest.JobsOverview
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &o))
 	require.Len(t, o.Jobs, 1)
-	assert.Equal(t, flink.JobID(id), o.Jobs[0].JID)
+	assert.Equal(t, rest.JobID(id), o.Jobs[0].JID)
 
 	r = cmd(context.Background(), addr, "run", "-d", "--output", "json", "count")
 	require.Equal(t, 0, r.code, "%+v", r)
-	var sub flink.RESTSubmitResponse
+	var sub rest.SubmitResponse
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sub))
 	assert.Len(t, sub.JobID, 32)
 }

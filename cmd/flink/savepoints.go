@@ -4,61 +4,45 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // savepointResult is what savepoint and stop print with --output json:
 // the savepoint's location, or why it failed. State is the job's state
 // when stop stopped waiting for it: FINISHED once it stopped.
 type savepointResult struct {
-	JobID        string          `json:"jobid"`
-	RequestID    string          `json:"request-id"`
-	Location     string          `json:"location,omitempty"`
-	FailureCause string          `json:"failure-cause,omitempty"`
-	State        flink.JobStatus `json:"state,omitempty"`
-}
-
-// savepointRequest is the body of POST /jobs/{jobid}/savepoints, as
-// Flink's SavepointTriggerRequestBody.
-type savepointRequest struct {
-	TargetDirectory string `json:"target-directory,omitempty"`
-	CancelJob       bool   `json:"cancel-job"`
-}
-
-// stopRequest is the body of POST /jobs/{jobid}/stop, as Flink's
-// StopWithSavepointRequestBody.
-type stopRequest struct {
-	TargetDirectory string `json:"targetDirectory,omitempty"`
+	JobID        string         `json:"jobid"`
+	RequestID    string         `json:"request-id"`
+	Location     string         `json:"location,omitempty"`
+	FailureCause string         `json:"failure-cause,omitempty"`
+	State        rest.JobStatus `json:"state,omitempty"`
 }
 
 // savepoint implements "savepoint <jobid> [targetDir]": trigger a
 // savepoint, wait for it and print its location.
-func (c *cli) savepoint(ctx context.Context, cl *client, args []string) error {
+func (c *cli) savepoint(ctx context.Context, cl *rest.Client, args []string) error {
 	switch {
 	case len(args) == 0:
 		return usagef("savepoint: missing job id")
 	case len(args) > 2:
 		return usagef("savepoint: want a job id and at most one target directory, got %q", args)
 	}
-	id := args[0]
-	req := savepointRequest{}
+	id, target := args[0], ""
 	if len(args) == 2 {
 		if args[1] == "" {
 			return usagef("savepoint: empty target directory")
 		}
-		req.TargetDirectory = args[1]
+		target = args[1]
 	}
 	c.progressf("Triggering savepoint for job %s.\n", id)
-	var trig flink.RESTTriggerResponse
-	if _, err := cl.do(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/savepoints", req, &trig); err != nil {
+	trig, err := cl.TriggerSavepoint(ctx, rest.JobID(id), target, false)
+	if err != nil {
 		return err
 	}
-	res := savepointResult{JobID: id, RequestID: trig.RequestID}
+	res := savepointResult{JobID: id, RequestID: trig}
 	if err := c.awaitSavepoint(ctx, cl, &res); err != nil {
 		return err
 	}
@@ -73,7 +57,7 @@ func (c *cli) savepoint(ctx context.Context, cl *client, args []string) error {
 // stop implements "stop <jobid> [--savepointPath dir]": stop the job with
 // a savepoint, print the savepoint's location and wait until the job has
 // finished.
-func (c *cli) stop(ctx context.Context, cl *client, args []string) error {
+func (c *cli) stop(ctx context.Context, cl *rest.Client, args []string) error {
 	fs := c.flagSet("stop")
 	var dir string
 	fs.StringVar(&dir, "savepointPath", "", "savepoint directory")
@@ -94,11 +78,11 @@ func (c *cli) stop(ctx context.Context, cl *client, args []string) error {
 	}
 	id := pos[0]
 	c.progressf("Suspending job %s with a savepoint.\n", id)
-	var trig flink.RESTTriggerResponse
-	if _, err := cl.do(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/stop", stopRequest{TargetDirectory: dir}, &trig); err != nil {
+	trig, err := cl.StopWithSavepoint(ctx, rest.JobID(id), dir)
+	if err != nil {
 		return err
 	}
-	res := savepointResult{JobID: id, RequestID: trig.RequestID}
+	res := savepointResult{JobID: id, RequestID: trig}
 	if err := c.awaitSavepoint(ctx, cl, &res); err != nil {
 		return err
 	}
@@ -115,7 +99,7 @@ func (c *cli) stop(ctx context.Context, cl *client, args []string) error {
 	switch {
 	case waitErr != nil:
 		return waitErr
-	case state != flink.JobFinished:
+	case state != rest.JobFinished:
 		return fmt.Errorf("job %s ended %s after its savepoint at %s", id, state, res.Location)
 	}
 	if c.output != "json" {
@@ -127,17 +111,15 @@ func (c *cli) stop(ctx context.Context, cl *client, args []string) error {
 // awaitSavepoint polls the savepoint request res.RequestID of job
 // res.JobID until it completes, and fills in its location. A failed
 // savepoint is an error, printed as JSON first with --output json.
-func (c *cli) awaitSavepoint(ctx context.Context, cl *client, res *savepointResult) error {
+func (c *cli) awaitSavepoint(ctx context.Context, cl *rest.Client, res *savepointResult) error {
 	if res.RequestID == "" {
 		return errors.New("the server accepted the savepoint request but returned no request id")
 	}
-	path := "/jobs/" + url.PathEscape(res.JobID) + "/savepoints/" + url.PathEscape(res.RequestID)
 	p := c.newWaitReporter("savepoint of job " + res.JobID)
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
 	for {
-		var st flink.RESTSavepointStatus
-		_, err := cl.do(ctx, http.MethodGet, path, nil, &st)
+		st, err := cl.SavepointStatus(ctx, rest.JobID(res.JobID), res.RequestID)
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped waiting for the savepoint of job %s; it goes on (request id %s)", res.JobID, res.RequestID)
 		}
@@ -177,13 +159,13 @@ func (c *cli) awaitSavepoint(ctx context.Context, cl *client, res *savepointResu
 // awaitJobEnd polls a job until it reaches a terminal state and returns
 // that state; when ctx ends first, it returns the last state seen and an
 // error.
-func (c *cli) awaitJobEnd(ctx context.Context, cl *client, id string) (flink.JobStatus, error) {
+func (c *cli) awaitJobEnd(ctx context.Context, cl *rest.Client, id string) (rest.JobStatus, error) {
 	p := c.newWaitReporter("job " + id + " to finish")
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
-	var last flink.JobStatus
+	var last rest.JobStatus
 	for {
-		d, _, err := cl.job(ctx, url.PathEscape(id))
+		d, err := cl.Job(ctx, rest.JobID(id))
 		if ctx.Err() != nil {
 			return last, fmt.Errorf("stopped waiting for job %s to finish; it was %s", id, last)
 		}

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkgo/flink"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // runDetached submits a job and returns its id.
@@ -49,7 +51,7 @@ func awaitAllRunning(t *testing.T, addr, id string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		r := cmd(context.Background(), addr, "--output", "json", "info", id)
-		var d flink.RESTJobDetails
+		var d rest.JobDetails
 		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil {
 			return false
 		}
@@ -143,7 +145,7 @@ func TestSavepointStopAndRestore(t *testing.T) {
 	sp = savepointResult{}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sp), r.stdout)
 	assert.Regexp(t, freshLocation(id2, "stop-sp2/"), sp.Location)
-	assert.Equal(t, savepointResult{JobID: id2, RequestID: sp.RequestID, Location: sp.Location, State: flink.JobFinished}, sp)
+	assert.Equal(t, savepointResult{JobID: id2, RequestID: sp.RequestID, Location: sp.Location, State: rest.JobFinished}, sp)
 	assert.Equal(t, flink.JobFinished, jobStatus(t, c, id2))
 	stopped2 := sp.Location
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flinkgo/flink"
 	"github.com/flinkgo/flink/deploy/docker/dockertest"
+	"github.com/flinkgo/flink/rest"
 )
 
 // noRedirect is an HTTP client that reports redirects instead of following
@@ -80,19 +81,19 @@ func (c *dockerCluster) leader(ctx context.Context, candidates ...int) (int, str
 }
 
 // job returns the job's details from the leader among the candidates.
-func (c *dockerCluster) job(ctx context.Context, id flink.JobID, candidates ...int) (flink.RESTJobDetails, bool) {
+func (c *dockerCluster) job(ctx context.Context, id flink.JobID, candidates ...int) (rest.JobDetails, bool) {
 	_, ip, ok := c.leader(ctx, candidates...)
 	if !ok {
-		return flink.RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
 	resp, err := noRedirect.Get("http://" + ip + ":8081/jobs/" + string(id))
 	if err != nil {
-		return flink.RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
 	defer resp.Body.Close()
-	var jd flink.RESTJobDetails
+	var jd rest.JobDetails
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&jd) != nil {
-		return flink.RESTJobDetails{}, false
+		return rest.JobDetails{}, false
 	}
 	return jd, true
 }
@@ -200,7 +201,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	// so it is still running when the leader is cut off however fast or
 	// slow the machine is.
 	const rate, keys, parallelism = 5000, 1000, 2
-	body, _ := json.Marshal(flink.RESTSubmitRequest{Name: "chaos", Args: []string{fmt.Sprint(rate), fmt.Sprint(keys), "/shared/out", "/shared/stop"}, Parallelism: parallelism})
+	body, _ := json.Marshal(rest.SubmitRequest{Name: "chaos", Args: []string{fmt.Sprint(rate), fmt.Sprint(keys), "/shared/out", "/shared/stop"}, Parallelism: parallelism})
 	var id flink.JobID
 	require.Eventually(t, func() bool { // the TaskManagers may still be registering
 		resp, err := http.Post("http://"+leaderIP+":8081/jobs", "application/json", bytes.NewReader(body))
@@ -208,11 +209,11 @@ func TestDockerLeaderPartition(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		var r flink.RESTSubmitResponse
+		var r rest.SubmitResponse
 		if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&r) != nil {
 			return false
 		}
-		id = r.JobID
+		id = flink.JobID(r.JobID)
 		return true
 	}, time.Minute, 100*time.Millisecond, "submitting the job")
 	submitted := time.Now()
@@ -272,13 +273,13 @@ func TestDockerLeaderPartition(t *testing.T) {
 	require.NoError(t, os.Rename(stop+".tmp", stop))
 	t.Logf("the job ends at record %d", end)
 
-	var final flink.RESTJobDetails
+	var final rest.JobDetails
 	require.Eventually(t, func() bool {
 		jd, ok := c.job(ctx, id, 0, 1, 2)
 		final = jd
 		return ok && jd.State.IsTerminal()
 	}, 2*time.Minute, 100*time.Millisecond, "the job ends")
-	require.Equal(t, flink.JobFinished, final.State)
+	require.Equal(t, rest.JobFinished, final.State)
 
 	c.mu.Lock()
 	require.NotEmpty(t, c.completed, "the JobManagers' logs report completed checkpoints")

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/metrics/prometheus"
 )
 
 // keyCount is a key's running count.
@@ -105,6 +106,8 @@ func run() error {
 		return err
 	}
 	cfg.Registry = registry()
+	// GET /metrics on the leader's REST API, in Prometheus' format.
+	cfg.MetricsHandler = prometheus.Handler
 	var level slog.Level // FLINK_LOG_LEVEL: debug, info (the default), warn or error
 	if v := os.Getenv("FLINK_LOG_LEVEL"); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {

@@ -71,6 +71,7 @@ import (
 
 	"github.com/flinkgo/flink"
 	"github.com/flinkgo/flink/deploy/docker"
+	"github.com/flinkgo/flink/metrics/prometheus"
 )
 
 func main() {
@@ -203,6 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	out := &syncWriter{w: stdout} // the reports and the sinks' lines
 	cfg.Registry, cfg.Logger = Jobs(out), log
+	cfg.MetricsHandler = prometheus.Handler // GET /metrics
 	if s.provider == "docker" && cfg.Roles&flink.RoleJobManager != 0 {
 		jmAddr := cfg.AdvertiseAddr
 		if jmAddr == "" {

@@ -36,6 +36,7 @@ import (
 	"unicode"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/metrics/prometheus"
 )
 
 // shutdownTimeout bounds the wait for REST requests in flight at shutdown.
@@ -85,6 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return fmt.Errorf("REST API: %w", err)
 	}
 	srv := flink.NewRESTServer(cluster)
+	srv.HandleMetrics(prometheus.Handler(srv, log)) // GET /metrics
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info("session cluster ready", "rest", "http://"+l.Addr().String(),

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkgo/flink"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -78,19 +80,19 @@ func (s *session) call(t *testing.T, method, path, body string, out any) int {
 
 func (s *session) submit(t *testing.T, body string) flink.JobID {
 	t.Helper()
-	var r flink.RESTSubmitResponse
+	var r rest.SubmitResponse
 	require.Equal(t, http.StatusAccepted, s.call(t, "POST", "/jobs", body, &r), body)
-	return r.JobID
+	return flink.JobID(r.JobID)
 }
 
 // awaitState polls the job until it reaches state, within a deadline.
-func (s *session) awaitState(t *testing.T, id flink.JobID, state flink.JobStatus) flink.RESTJobDetails {
+func (s *session) awaitState(t *testing.T, id flink.JobID, state flink.JobStatus) rest.JobDetails {
 	t.Helper()
-	var d flink.RESTJobDetails
+	var d rest.JobDetails
 	require.Eventually(t, func() bool {
-		d = flink.RESTJobDetails{}
+		d = rest.JobDetails{}
 		s.call(t, "GET", "/jobs/"+string(id), "", &d)
-		return d.State == state
+		return d.State == rest.JobStatus(state)
 	}, 30*time.Second, 5*time.Millisecond, "job %s never reached %s; last %+v", id, state, d)
 	return d
 }
@@ -98,10 +100,11 @@ func (s *session) awaitState(t *testing.T, id flink.JobID, state flink.JobStatus
 func TestSessionCluster(t *testing.T) {
 	s := startSession(t, "-taskmanagers", "2", "-slots", "2")
 
-	var o flink.RESTOverview
+	var o rest.Overview
 	require.Equal(t, 200, s.call(t, "GET", "/overview", "", &o))
 	assert.Equal(t, 2, o.TaskManagers)
 	assert.Equal(t, 4, o.SlotsTotal)
+	require.Equal(t, 200, s.call(t, "GET", "/metrics", "", nil), "the session cluster exports Prometheus metrics")
 
 	sum := s.submit(t, `{"name": "sum", "args": ["100"], "parallelism": 2}`)
 	s.awaitState(t, sum, flink.JobFinished)
@@ -118,10 +121,10 @@ func TestSessionCluster(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(s.out.String(), "tick 2\n") },
 		30*time.Second, 5*time.Millisecond, "the ticker prints while it runs")
 
-	var jobs flink.RESTJobIDs
+	var jobs rest.JobIDs
 	require.Equal(t, 200, s.call(t, "GET", "/jobs", "", &jobs))
-	assert.ElementsMatch(t, []flink.RESTJobIDWithStatus{
-		{ID: sum, Status: flink.JobFinished}, {ID: wc, Status: flink.JobFinished}, {ID: tick, Status: flink.JobRunning},
+	assert.ElementsMatch(t, []rest.JobIDWithStatus{
+		{ID: rest.JobID(sum), Status: rest.JobFinished}, {ID: rest.JobID(wc), Status: rest.JobFinished}, {ID: rest.JobID(tick), Status: rest.JobRunning},
 	}, jobs.Jobs)
 
 	require.Equal(t, http.StatusAccepted, s.call(t, "PATCH", "/jobs/"+string(tick)+"?mode=cancel", "", nil))
@@ -131,7 +134,7 @@ func TestSessionCluster(t *testing.T) {
 	assert.Equal(t, 2, o.JobsFinished)
 	assert.Equal(t, 4, o.SlotsAvailable)
 
-	var e flink.RESTError
+	var e rest.ErrorBody
 	assert.Equal(t, 400, s.call(t, "POST", "/jobs", `{"name": "ticker", "args": ["soon"]}`, &e))
 	assert.Contains(t, e.Errors[0], `interval "soon"`)
 	assert.Equal(t, 400, s.call(t, "POST", "/jobs", `{"name": "sum", "args": ["-1"]}`, &e))

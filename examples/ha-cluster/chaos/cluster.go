@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // node is one process of the cluster: a JobManager node (jm-i) or a
@@ -263,20 +264,20 @@ func (c *cluster) jmUp(i int) bool {
 
 // overview returns the leader's cluster overview, found by asking every
 // JobManager node without following redirects.
-func (c *cluster) overview() (flink.RESTOverview, bool) {
+func (c *cluster) overview() (rest.Overview, bool) {
 	for _, n := range c.jms {
 		resp, err := noRedirect.Get("http://" + n.rest + "/overview")
 		if err != nil {
 			continue
 		}
-		var ov flink.RESTOverview
+		var ov rest.Overview
 		ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ov) == nil
 		resp.Body.Close()
 		if ok {
 			return ov, true
 		}
 	}
-	return flink.RESTOverview{}, false
+	return rest.Overview{}, false
 }
 
 // allUp reports whether every node runs, every JobManager node answers,
@@ -321,7 +322,7 @@ func (c *cluster) restartCrashed() ([]string, error) {
 
 // submit submits a registered job through any JobManager node (a follower
 // redirects to the leader), retrying until one accepts it or ctx ends.
-func (c *cluster) submit(ctx context.Context, req flink.RESTSubmitRequest) (flink.JobID, error) {
+func (c *cluster) submit(ctx context.Context, req rest.SubmitRequest) (flink.JobID, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return "", err
@@ -339,11 +340,11 @@ func (c *cluster) submit(ctx context.Context, req flink.RESTSubmitRequest) (flin
 				last = err
 				continue
 			}
-			var r flink.RESTSubmitResponse
-			var e flink.RESTError
+			var r rest.SubmitResponse
+			var e rest.ErrorBody
 			if resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&r) == nil {
 				resp.Body.Close()
-				return r.JobID, nil
+				return flink.JobID(r.JobID), nil
 			}
 			json.NewDecoder(resp.Body).Decode(&e)
 			resp.Body.Close()
@@ -364,7 +365,7 @@ func (c *cluster) exceptions(id flink.JobID) string {
 		if err != nil {
 			continue
 		}
-		var ex flink.RESTJobExceptions
+		var ex rest.JobExceptions
 		ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ex) == nil
 		resp.Body.Close()
 		if ok {

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // config configures a chaos run.
@@ -194,7 +195,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	outDir, stopFile := filepath.Join(dir, "out"), filepath.Join(dir, "stop")
 	submitted := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	rep.job, err = c.submit(sctx, flink.RESTSubmitRequest{Name: "chaos", Parallelism: cfg.Parallelism,
+	rep.job, err = c.submit(sctx, rest.SubmitRequest{Name: "chaos", Parallelism: cfg.Parallelism,
 		Args: []string{fmt.Sprint(cfg.Rate), fmt.Sprint(cfg.Keys), outDir, stopFile}})
 	cancel()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/rest"
 )
 
 // What a JobManager node answered to GET /jobs/{id}.
@@ -30,7 +31,7 @@ type answer struct {
 	kind   int
 	status int
 	to     int // followers: the node redirected to (-1 unknown)
-	job    flink.RESTJobDetails
+	job    rest.JobDetails
 }
 
 // staleAfter: an answer to a request sent longer ago than this no longer
@@ -198,7 +199,7 @@ func (o *observer) combineLocked(now time.Time) segment {
 		seg.leader = -2
 	}
 	seg.healthy = true
-	seg.state = o.latest[leaders[0]].job.State
+	seg.state = flink.JobStatus(o.latest[leaders[0]].job.State)
 	for _, i := range leaders {
 		seg.healthy = seg.healthy && o.latest[i].job.AllRunning()
 	}
@@ -207,7 +208,7 @@ func (o *observer) combineLocked(now time.Time) segment {
 
 // jobSummary renders the job's state and its subtasks' states, such as
 // "RUNNING 7/9 running, 2 DEPLOYING".
-func jobSummary(jd flink.RESTJobDetails) string {
+func jobSummary(jd rest.JobDetails) string {
 	counts := map[string]int64{}
 	var total int64
 	for _, v := range jd.Vertices {

@@ -1,24 +1,143 @@
-package flink
+package prometheus_test
 
 import (
+	"context"
+	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	promclient "github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/flinkgo/flink"
+	"github.com/flinkgo/flink/metrics/prometheus"
+	"github.com/flinkgo/flink/rest"
 )
 
-// scrape gets /metrics and parses it with Prometheus' text parser.
-func (f *restFixture) scrape(t *testing.T) map[string]*dto.MetricFamily {
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clickCount is a user's running count of clicks.
+type clickCount struct {
+	User  string
+	Count int64
+}
+
+// testRegistry holds "clicks", as the root package's dashboard tests: an
+// unbounded Generate source of clicks by 50 users, counted per user, into
+// a sink that sleeps a millisecond every 50 records, so that the operators
+// before it are back-pressured; and "eventtime": ticks every 5 ms stamped
+// with the wall clock, with watermarks every 10 ms. Both run until
+// cancelled.
+func testRegistry() *flink.Registry {
+	reg := flink.NewRegistry()
+	reg.MustRegister("clicks", func(env *flink.Env, args []string) error {
+		clicks := flink.Generate(env, -1, func(i int64) (int64, error) { return i, nil }).Name("clicks")
+		parsed := flink.Map(clicks, func(i int64) (clickCount, error) {
+			return clickCount{User: fmt.Sprintf("user-%d", i%50), Count: 1}, nil
+		}).Name("parse")
+		counts := flink.Reduce(flink.KeyBy(parsed, func(c clickCount) string { return c.User }),
+			func(a, b clickCount) (clickCount, error) { return clickCount{a.User, a.Count + b.Count}, nil }).Name("count per user")
+		lines := flink.Map(counts, func(c clickCount) (string, error) { return fmt.Sprintf("%s %d", c.User, c.Count), nil }).Name("format")
+		var n int
+		flink.SinkTo(lines, "slow sink", flink.SinkFunc(func(string) error {
+			if n++; n%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})).SetParallelism(1)
+		return nil
+	})
+	reg.MustRegister("eventtime", func(env *flink.Env, args []string) error {
+		env.Configure(flink.WithAutoWatermarkInterval(10 * time.Millisecond))
+		ticks := flink.Generate(env, -1, func(i int64) (int64, error) {
+			time.Sleep(5 * time.Millisecond)
+			return i, nil
+		})
+		stamped := flink.AssignTimestampsAndWatermarks(ticks, flink.ForMonotonousTimestamps[int64]().
+			WithTimestampAssigner(func(int64, int64) int64 { return time.Now().UnixMilli() }))
+		flink.SinkTo(stamped.Rebalance(), "discard", flink.SinkFunc(func(int64) error { return nil }))
+		return nil
+	})
+	return reg
+}
+
+// fixture is a local cluster of two TaskManagers with two slots each,
+// serving its REST API with the Prometheus handler.
+type fixture struct {
+	cluster *flink.LocalCluster
+	url     string
+	http    *http.Client
+	client  *rest.Client
+}
+
+// newFixture starts the cluster, its configuration changed by tune (nil:
+// unchanged).
+func newFixture(t *testing.T, tune func(*flink.ClusterConfig)) *fixture {
 	t.Helper()
-	resp, err := f.client.Get(f.url + "/metrics")
+	cfg := flink.DefaultClusterConfig()
+	cfg.TaskManagers, cfg.SlotsPerTaskManager, cfg.Registry = 2, 2, testRegistry()
+	if tune != nil {
+		tune(&cfg)
+	}
+	c, err := flink.NewLocalCluster(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	srv := flink.NewRESTServer(c)
+	srv.HandleMetrics(prometheus.Handler(srv, nil))
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	cl, err := rest.NewClient(ts.URL, rest.WithHTTPClient(ts.Client()))
+	require.NoError(t, err)
+	return &fixture{cluster: c, url: ts.URL, http: ts.Client(), client: cl}
+}
+
+// submit runs a job of testRegistry.
+func (f *fixture) submit(t *testing.T, name string, parallelism int) rest.JobID {
+	t.Helper()
+	id, err := f.client.Submit(t.Context(), rest.SubmitRequest{Name: name, Parallelism: parallelism})
+	require.NoError(t, err)
+	return id
+}
+
+// cancel cancels a job and waits for its result.
+func (f *fixture) cancel(t *testing.T, id rest.JobID) *flink.JobResult {
+	t.Helper()
+	require.NoError(t, f.client.Cancel(t.Context(), id))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := f.cluster.Dispatcher().JobResult(ctx, flink.JobID(id))
+	require.NoError(t, err)
+	return res
+}
+
+// runningClicks starts a fixture, submits "clicks" with parallelism 2 and
+// waits until every subtask runs.
+func runningClicks(t *testing.T) (*fixture, rest.JobID) {
+	t.Helper()
+	f := newFixture(t, nil)
+	id := f.submit(t, "clicks", 2)
+	require.Eventually(t, func() bool {
+		d, err := f.client.Job(t.Context(), id)
+		require.NoError(t, err)
+		return d.AllRunning()
+	}, 30*time.Second, 10*time.Millisecond, "every subtask of clicks runs")
+	return f, id
+}
+
+// scrape gets /metrics and parses it with Prometheus' text parser.
+func (f *fixture) scrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := f.http.Get(f.url + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -139,9 +258,10 @@ func TestPrometheusMetrics(t *testing.T) {
 	for _, tm := range []string{"taskmanager-0", "taskmanager-1"} {
 		assert.Equal(t, 2.0, gauge("flink_taskmanager_taskSlotsTotal", map[string]string{"tm_id": tm}))
 	}
-	for _, st := range allJobStatuses {
+	for _, st := range []flink.JobStatus{flink.JobCreated, flink.JobRunning, flink.JobFailing, flink.JobFailed,
+		flink.JobCancelling, flink.JobCanceled, flink.JobFinished, flink.JobRestarting, flink.JobSuspended} {
 		want := 0.0
-		if st == JobRunning {
+		if st == flink.JobRunning {
 			want = 1
 		}
 		assert.Equal(t, want, gauge("flink_jobmanager_job_status", map[string]string{"job_id": string(id), "status": string(st)}), st)
@@ -193,9 +313,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "the source is back-pressured")
 
 	// Once cancelled, the job's status and uptime say so.
-	status, _, _ := f.do(t, http.MethodPatch, "/jobs/"+string(id)+"?mode=cancel", "")
-	require.Equal(t, http.StatusAccepted, status)
-	require.Equal(t, JobCanceled, f.await(t, id).Status)
+	require.Equal(t, flink.JobCanceled, f.cancel(t, id).Status)
 	fams = f.scrape(t)
 	assert.Equal(t, 1.0, gauge("flink_jobmanager_job_status", map[string]string{"job_id": string(id), "status": "CANCELED"}))
 	assert.Equal(t, -1.0, gauge("flink_jobmanager_job_uptime", job))
@@ -210,10 +328,11 @@ func TestPrometheusMetrics(t *testing.T) {
 // network figures: bytes per task, buffer pool usage behind the slow sink,
 // and the TaskManagers' memory and network buffers.
 func TestPrometheusNetworkMetrics(t *testing.T) {
-	f := newRESTFixtureWith(t, dashboardTestRegistry(), func(c *ClusterConfig) {
+	f := newFixture(t, func(c *flink.ClusterConfig) {
 		c.IsolatedTaskManagers, c.SlotsPerTaskManager = true, 1
 	})
-	id := f.submit(t, `{"name": "clicks", "parallelism": 2}`)
+	id := f.submit(t, "clicks", 2)
+	defer f.cancel(t, id)
 	task := func(v string) map[string]string { return map[string]string{"job_id": string(id), "task_id": v} }
 	var fams map[string]*dto.MetricFamily
 	metric := func(name, task string) float64 {
@@ -278,51 +397,36 @@ func TestPrometheusNetworkMetrics(t *testing.T) {
 	}
 }
 
-func TestMetricsSnapshot(t *testing.T) {
-	f, id := runningClicks(t)
+// The watermarks of a running job: the input and output watermarks of its
+// tasks, and the source's lag to the wall clock.
+func TestPrometheusWatermarks(t *testing.T) {
+	f := newFixture(t, nil)
+	id := f.submit(t, "eventtime", 1)
+	defer f.cancel(t, id)
 	require.Eventually(t, func() bool {
-		m := f.cluster.Metrics()
-		return len(m.Jobs) == 1 && m.Jobs[0].Vertices[2].Subtasks[0].RecordsIn > 0
-	}, 30*time.Second, 10*time.Millisecond, "the sink's records are reported")
-
-	m := f.cluster.Metrics()
-	require.Len(t, m.TaskManagers, 2)
-	tm0 := m.TaskManagers[0]
-	assert.Equal(t, TaskManagerMetrics{ID: "taskmanager-0", Address: "taskmanager-0", SlotsTotal: 2, SlotsFree: tm0.SlotsFree,
-		LastHeartbeat: tm0.LastHeartbeat, Stats: tm0.Stats}, tm0)
-	assert.False(t, tm0.LastHeartbeat.IsZero())
-	assert.Equal(t, 2, m.TaskManagers[0].SlotsFree+m.TaskManagers[1].SlotsFree)
-
-	j := m.Jobs[0]
-	assert.Equal(t, id, j.ID)
-	assert.Equal(t, "clicks", j.Name)
-	assert.Equal(t, JobRunning, j.Status)
-	assert.True(t, j.End.IsZero())
-	assert.Zero(t, j.Restarts)
-	require.Len(t, j.Vertices, 3)
-	for v, ops := range clicksOperators {
-		vm := j.Vertices[v]
-		assert.Equal(t, v, vm.ID)
-		assert.Equal(t, strings.Join(ops, " -> "), vm.Name)
-		require.Len(t, vm.Subtasks, vm.Parallelism)
-		for i, s := range vm.Subtasks {
-			assert.Equal(t, i, s.Subtask)
-			assert.Equal(t, Running, s.State)
-			assert.NotEmpty(t, s.TaskManager)
-		}
-	}
-	sink := j.Vertices[2].Subtasks[0]
-	require.Len(t, sink.Operators, 1)
-	assert.Equal(t, "slow sink", sink.Operators[0].Name)
-	assert.Equal(t, sink.Operators[0].RecordsIn, sink.RecordsIn)
-
-	// The REST server's snapshot is the same cluster's.
-	srv := NewRESTServer(f.cluster)
-	assert.Equal(t, id, srv.Metrics().Jobs[0].ID)
-
-	require.NoError(t, f.cluster.Dispatcher().CancelJob(t.Context(), id))
-	require.Equal(t, JobCanceled, f.await(t, id).Status)
-	j = f.cluster.Metrics().Jobs[0]
-	assert.Equal(t, JobCanceled, j.Status)
-	assert.False(t, j.End.IsZero())
+		fams := f.scrape(t)
+		_, in := sumWhere(fams["flink_taskmanager_job_task_currentInputWatermark"], map[string]string{"job_id": string(id)})
+		_, out := sumWhere(fams["flink_taskmanager_job_task_currentOutputWatermark"], map[string]string{"job_id": string(id)})
+		_, lag := sumWhere(fams["flink_taskmanager_job_task_watermarkLag"], map[string]string{"job_id": string(id)})
+		return in > 0 && out > 0 && lag > 0
+	}, 30*time.Second, 10*time.Millisecond)
 }
+
+// NewCollector registers the cluster's figures in a registry of the
+// caller's own.
+func TestNewCollector(t *testing.T) {
+	f, id := runningClicks(t)
+	defer f.cancel(t, id)
+	reg := promclient.NewRegistry()
+	require.NoError(t, reg.Register(prometheus.NewCollector(f.cluster)))
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, fam := range fams {
+		names[fam.GetName()] = true
+	}
+	assert.True(t, names["flink_jobmanager_job_status"], "%v", names)
+	assert.False(t, names["go_goroutines"], "only the cluster's figures")
+}
+
+func sortedKeys(ks ...string) []string { slices.Sort(ks); return ks }

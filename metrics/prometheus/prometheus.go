@@ -1,210 +1,37 @@
-package flink
+// Package prometheus exports a flinkgo cluster's metrics to Prometheus,
+// with the names and labels of Flink's Prometheus reporter, so that
+// dashboards and alerts written for Flink work.
+//
+// The root package pulls its figures into plain structs (flink.ClusterMetrics,
+// read through flink.MetricsSource) and links no metrics client; import this
+// package to serve them on the REST API's GET /metrics:
+//
+//	srv := flink.NewRESTServer(cluster)
+//	srv.HandleMetrics(prometheus.Handler(srv, logger))
+//
+// or, on a node,
+//
+//	cfg.MetricsHandler = prometheus.Handler
+//
+// NewCollector registers the same figures in a registry of your own.
+package prometheus
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flinkgo/flink"
 )
 
-// ClusterMetrics is a snapshot of a cluster's figures, pulled with
-// LocalCluster.Metrics or RESTServer.Metrics and exported to Prometheus by
-// NewPrometheusCollector.
-type ClusterMetrics struct {
-	// TaskManagers are the registered TaskManagers, in registration order.
-	TaskManagers []TaskManagerMetrics
-	// Jobs are the jobs the Dispatcher knows, oldest first, including
-	// those that ended.
-	Jobs []JobMetrics
-}
-
-// TaskManagerMetrics are one TaskManager's slots and, as of its last
-// heartbeat, its memory and network buffers.
-type TaskManagerMetrics struct {
-	ID         ResourceID
-	Address    string
-	SlotsTotal int
-	SlotsFree  int
-	// LastHeartbeat is when the TaskManager last sent a heartbeat (or
-	// registered); Stats are the figures of that heartbeat, zero before
-	// the first.
-	LastHeartbeat time.Time
-	Stats         TaskManagerStats
-}
-
-// JobMetrics are one job's status and its subtasks' counters.
-type JobMetrics struct {
-	ID   JobID
-	Name string
-	// Status is the job's status as the REST API reports it: terminal only
-	// once the job's result is known.
-	Status JobStatus
-	Start  time.Time
-	// End is zero while the job runs.
-	End time.Time
-	// Restarts counts restarts of the whole job.
-	Restarts int
-	// Checkpoints are the job's checkpoint figures; zero without
-	// checkpoint storage.
-	Checkpoints CheckpointMetrics
-	// Vertices are the job's vertices in topological order.
-	Vertices []VertexMetrics
-}
-
-// CheckpointMetrics are a job's checkpoint counts and its latest completed
-// checkpoint, as Flink's checkpointing metrics.
-type CheckpointMetrics struct {
-	Completed, Failed, InProgress, Restored uint64
-	// LastDuration and LastSize describe the latest completed checkpoint.
-	LastDuration time.Duration
-	LastSize     int64
-	// LastRestore is when the job last restored a checkpoint; zero if never.
-	LastRestore time.Time
-}
-
-// VertexMetrics are one vertex's subtasks.
-type VertexMetrics struct {
-	ID          int
-	Name        string
-	Parallelism int
-	// Subtasks are the current attempts, by subtask index.
-	Subtasks []SubtaskMetrics
-}
-
-// SubtaskMetrics are the current attempt of one subtask and its counters
-// as its TaskManager last reported them: TaskManagers report running tasks
-// every second and a task's final counters when it ends, so the counters
-// are zero before the first report and at most a report interval old.
-type SubtaskMetrics struct {
-	Subtask     int
-	Attempt     int
-	State       ExecutionState
-	TaskManager ResourceID
-	// RecordsIn are the records read by the chain's head operator and
-	// RecordsOut those written by its tail, as Flink's task-level
-	// numRecordsIn and numRecordsOut.
-	RecordsIn  int64
-	RecordsOut int64
-	// BackPressured is the time spent waiting for an output buffer and
-	// Idle the time spent waiting for input, accumulated over the attempt.
-	BackPressured time.Duration
-	Idle          time.Duration
-	// BytesIn and BytesOut are the serialized bytes read from the input
-	// gate and written to the result partitions, as Flink's numBytesIn and
-	// numBytesOut: 0 over the in-process exchange, which passes Go values.
-	BytesIn, BytesOut int64
-	// InPoolUsage and OutPoolUsage are the shares (0 to 1) of the input
-	// gate's and the result partitions' network buffers in use, as Flink's
-	// inPoolUsage and outPoolUsage: 0 over the in-process exchange.
-	InPoolUsage, OutPoolUsage float64
-	// InputWatermark and OutputWatermark are the subtask's current input
-	// and output event-time watermarks (Unix ms), MinWatermark before the
-	// first: Flink's currentInputWatermark and currentOutputWatermark.
-	InputWatermark, OutputWatermark int64
-	// Operators are the chained operators' counts, head first.
-	Operators []OperatorCounts
-}
-
-// Metrics returns a snapshot of the cluster's task managers, jobs and
-// their subtasks' counters. It is safe to call concurrently.
-func (c *LocalCluster) Metrics() ClusterMetrics { return clusterMetrics(c.dispatcher, c.rm) }
-
-// Metrics returns a snapshot of the served cluster's figures, as
-// LocalCluster.Metrics.
-func (s *RESTServer) Metrics() ClusterMetrics { return clusterMetrics(s.d, s.rm) }
-
-func clusterMetrics(d *Dispatcher, rm *ResourceManager) ClusterMetrics {
-	var m ClusterMetrics
-	for _, tm := range rm.TaskManagers() {
-		m.TaskManagers = append(m.TaskManagers, TaskManagerMetrics{ID: tm.ID, Address: tm.Address,
-			SlotsTotal: tm.SlotsTotal, SlotsFree: tm.SlotsFree, LastHeartbeat: tm.LastHeartbeat, Stats: tm.Stats})
-	}
-	m.Jobs = d.jobMetrics()
-	return m
-}
-
-// jobMetrics describes every job, oldest first.
-func (d *Dispatcher) jobMetrics() []JobMetrics {
-	d.mu.Lock()
-	ids := make([]JobID, 0, len(d.mu.jobs))
-	jobs := make([]*dispatchedJob, 0, len(d.mu.jobs))
-	for id, j := range d.mu.jobs {
-		ids = append(ids, id)
-		jobs = append(jobs, j)
-	}
-	d.mu.Unlock()
-	out := make([]JobMetrics, 0, len(ids))
-	for i, id := range ids {
-		v := d.restView(id, jobs[i])
-		vs, restarts := jobs[i].jm.vertexMetrics()
-		jm := JobMetrics{ID: id, Name: v.name, Status: v.status, Start: v.start, End: v.end,
-			Restarts: restarts, Vertices: vs}
-		if st, ok := jobs[i].jm.CheckpointStats(); ok {
-			jm.Checkpoints = CheckpointMetrics{Completed: st.Counts.Completed, Failed: st.Counts.Failed,
-				InProgress: uint64(st.Counts.InProgress), Restored: st.Counts.Restored}
-			if c := st.LatestCompleted; c != nil {
-				jm.Checkpoints.LastDuration, jm.Checkpoints.LastSize = c.Duration, c.StateSize
-			}
-			if r := st.LatestRestored; r != nil {
-				jm.Checkpoints.LastRestore = r.RestoreTime
-			}
-		}
-		out = append(out, jm)
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Start.Before(out[b].Start) })
-	return out
-}
-
-// vertexMetrics returns the current attempt of every subtask with its last
-// reported counters, and the number of restarts.
-func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
-	jm.mu.Lock()
-	defer jm.mu.Unlock()
-	vs := make([]VertexMetrics, 0, len(jm.graph.Vertices))
-	for _, v := range jm.graph.Vertices {
-		vm := VertexMetrics{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism}
-		for _, ev := range jm.mu.eg.Subtasks[v.ID] {
-			sm := SubtaskMetrics{Subtask: ev.Subtask, Attempt: ev.ID.Attempt, State: ev.State, TaskManager: ev.Location,
-				InputWatermark: MinWatermark, OutputWatermark: MinWatermark}
-			if tm := jm.mu.metrics[ev.ID]; tm != nil {
-				sm.BackPressured, sm.Idle = tm.BackPressured, tm.Idle
-				sm.BytesIn, sm.BytesOut = tm.BytesIn, tm.BytesOut
-				sm.InPoolUsage, sm.OutPoolUsage = usage(tm.InPoolUsed, tm.InPoolSize), usage(tm.OutPoolUsed, tm.OutPoolSize)
-				sm.InputWatermark, sm.OutputWatermark = tm.InputWatermark, tm.OutputWatermark
-				sm.Operators = slices.Clone(tm.Operators)
-				if n := len(tm.Operators); n > 0 {
-					sm.RecordsIn, sm.RecordsOut = tm.Operators[0].RecordsIn, tm.Operators[n-1].RecordsOut
-				}
-			}
-			vm.Subtasks = append(vm.Subtasks, sm)
-		}
-		vs = append(vs, vm)
-	}
-	return vs, jm.restartBase + jm.mu.restarts
-}
-
-// usage is used/size, 0 for an empty pool.
-func usage(used, size int) float64 {
-	if size <= 0 {
-		return 0
-	}
-	return min(1, float64(used)/float64(size))
-}
-
-// MetricsSource is what NewPrometheusCollector reads on every scrape:
-// LocalCluster and RESTServer implement it. Metrics is called concurrently
-// and must not block for long; the collector does not modify its result.
-type MetricsSource interface {
-	Metrics() ClusterMetrics
-}
-
-// NewPrometheusCollector returns a prometheus.Collector that reads src on
+// NewCollector returns a prometheus.Collector that reads src on
 // every scrape and exports its figures with the names and labels of
 // Flink's Prometheus reporter, so that dashboards written for Flink work:
 //
@@ -262,11 +89,11 @@ type MetricsSource interface {
 // rate(...numBytesIn[1m]).
 //
 // The TaskManager figures are those of its last heartbeat (see
-// TaskManagerStats); the Go runtime's memory is the process's, so
+// flink.TaskManagerStats); the Go runtime's memory is the process's, so
 // TaskManagers sharing a process report the same memory. Only the network
 // exchange serializes records: bytes and buffer pool usage are 0 over the
 // in-process exchange, as Flink counts no bytes between chained operators.
-func NewPrometheusCollector(src MetricsSource) prometheus.Collector {
+func NewCollector(src flink.MetricsSource) prometheus.Collector {
 	return &promCollector{src: src}
 }
 
@@ -317,7 +144,8 @@ var (
 	descOperatorIn     = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsIn", "Records read by the operator.", operatorLabels, nil)
 	descOperatorOut    = prometheus.NewDesc("flink_taskmanager_job_task_operator_numRecordsOut", "Records written by the operator.", operatorLabels, nil)
 
-	allJobStatuses = []JobStatus{JobCreated, JobRunning, JobFailing, JobFailed, JobCancelling, JobCanceled, JobFinished, JobRestarting, JobSuspended}
+	jobStatuses = []flink.JobStatus{flink.JobCreated, flink.JobRunning, flink.JobFailing, flink.JobFailed, flink.JobCancelling,
+		flink.JobCanceled, flink.JobFinished, flink.JobRestarting, flink.JobSuspended}
 )
 
 // tmDesc describes a TaskManager figure named as Flink's
@@ -329,7 +157,7 @@ func tmDesc(name, help string) *prometheus.Desc {
 // promCollector describes every family it exports; each scrape takes one
 // snapshot of its source.
 type promCollector struct {
-	src MetricsSource
+	src flink.MetricsSource
 }
 
 // Describe implements prometheus.Collector.
@@ -386,7 +214,7 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 		if !j.Status.IsTerminal() {
 			running++
 		}
-		for _, st := range allJobStatuses {
+		for _, st := range jobStatuses {
 			v := 0.0
 			if st == j.Status {
 				v = 1
@@ -425,12 +253,12 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descTaskOutPool, s.OutPoolUsage, labels...)
 				counter(descTaskBP, float64(s.BackPressured.Milliseconds()), labels...)
 				counter(descTaskIdle, float64(s.Idle.Milliseconds()), labels...)
-				if s.InputWatermark != MinWatermark {
+				if s.InputWatermark != flink.MinWatermark {
 					gauge(descTaskInWM, float64(s.InputWatermark), labels...)
 				}
-				if wm := s.OutputWatermark; wm != MinWatermark {
+				if wm := s.OutputWatermark; wm != flink.MinWatermark {
 					gauge(descTaskOutWM, float64(wm), labels...)
-					if wm != MaxWatermark {
+					if wm != flink.MaxWatermark {
 						gauge(descTaskWMLag, float64(now.UnixMilli()-wm), labels...)
 					}
 				}
@@ -445,21 +273,24 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRunningJobs, float64(running))
 }
 
-// mountMetrics serves GET /metrics: the cluster's figures (see
-// NewPrometheusCollector) and the process's Go runtime and process
-// metrics, in Prometheus' text format, from a registry of the server's own.
-func (s *RESTServer) mountMetrics(mux *http.ServeMux) {
+// Handler returns an http.Handler for GET /metrics: src's figures (see
+// NewCollector) and the process's Go runtime and process metrics, in
+// Prometheus' text format, from a registry of the handler's own. Errors
+// while gathering are logged to log (nil: discarded) and the other metrics
+// are still served. Its signature is that of NodeConfig.MetricsHandler.
+func Handler(src flink.MetricsSource, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewPrometheusCollector(s),
+	reg.MustRegister(NewCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      promLogger{s},
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
+	if log != nil {
+		opts.ErrorLog = promLogger{log}
+	}
+	return promhttp.HandlerFor(reg, opts)
 }
 
-// promLogger sends promhttp's errors to the server's logger.
-type promLogger struct{ s *RESTServer }
+// promLogger sends promhttp's errors to a logger.
+type promLogger struct{ log *slog.Logger }
 
-func (l promLogger) Println(v ...any) { l.s.log.Warn("serving /metrics", "err", fmt.Sprint(v...)) }
+func (l promLogger) Println(v ...any) { l.log.Warn("serving /metrics", "err", fmt.Sprint(v...)) }
