@@ -337,7 +337,6 @@ func (s *RESTServer) postJob(w http.ResponseWriter, r *http.Request) {
 	}
 	// Build the graph first, to refuse bad arguments and jobs that can never
 	// get their slots before anything starts.
-	//lint:ignore S1016 the REST wire type and the submission may diverge
 	sub := JobSubmission{Name: req.Name, Args: req.Args, Parallelism: req.Parallelism,
 		SavepointPath: req.SavepointPath, AllowNonRestoredState: req.AllowNonRestoredState}
 	g, err := s.d.buildSubmission(sub)
