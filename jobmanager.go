@@ -720,31 +720,8 @@ func (jm *JobManager) deploy(ctx context.Context) {
 	if jm.deposed.Load() {
 		return
 	}
-	type deployment struct {
-		ev   *ExecutionVertex
-		addr string
-		tdd  TaskDeploymentDescriptor
-	}
-	var ds []deployment
 	jm.mu.Lock()
-	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
-	exchange := jm.exchangeLocked(assign)
-	for _, ev := range jm.mu.eg.All() {
-		if err != nil {
-			ev.Transition(Failed)
-			ev.Failure = err
-			jm.mu.failure = firstErr(jm.mu.failure, err)
-			continue
-		}
-		slot := assign[[2]int{ev.Vertex.ID, ev.Subtask}]
-		ev.Transition(Scheduled)
-		ev.Transition(Deploying)
-		ev.Location = slot.Slot.TaskManager
-		ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
-			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
-			Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: jm.mu.restore.forVertex(ev.Vertex),
-		}})
-	}
+	ds := jm.deploymentsLocked()
 	jm.mu.Unlock()
 	for _, d := range ds {
 		tm, err := jm.rpc.taskManager(d.addr)
@@ -756,6 +733,49 @@ func (jm *JobManager) deploy(ctx context.Context) {
 				Err: newTaskError(d.ev.Vertex.Name, d.ev.Subtask, d.tdd.ID.Attempt, fmt.Errorf("deploying to task manager %s: %w", d.ev.Location, err))})
 		}
 	}
+}
+
+// deployment is one subtask's descriptor and the RPC address of the
+// TaskManager it goes to.
+type deployment struct {
+	ev   *ExecutionVertex
+	addr string
+	tdd  TaskDeploymentDescriptor
+}
+
+// deploymentsLocked assigns every subtask of the current attempt a slot,
+// moves it to DEPLOYING and returns its descriptor; when the slots do not
+// suffice, every subtask fails instead. It does no I/O.
+func (jm *JobManager) deploymentsLocked() []deployment {
+	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
+	if err != nil {
+		for _, ev := range jm.mu.eg.All() {
+			ev.Transition(Failed)
+			ev.Failure = err
+			jm.mu.failure = firstErr(jm.mu.failure, err)
+		}
+		return nil
+	}
+	exchange := jm.exchangeLocked(assign)
+	ds := make([]deployment, 0, len(assign))
+	for _, subs := range jm.mu.eg.Subtasks {
+		if len(subs) == 0 {
+			continue
+		}
+		v := subs[0].Vertex
+		restore := jm.mu.restore.forVertex(v) // read only: shared by the vertex's subtasks
+		for _, ev := range subs {
+			slot := assign[[2]int{v.ID, ev.Subtask}]
+			ev.Transition(Scheduled)
+			ev.Transition(Deploying)
+			ev.Location = slot.Slot.TaskManager
+			ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
+				ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
+				Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: restore,
+			}})
+		}
+	}
+	return ds
 }
 
 // checkStorage refuses to deploy a job that takes checkpoints, or restores
