@@ -756,14 +756,15 @@ func (jm *JobManager) deploymentsLocked() []deployment {
 		}
 		return nil
 	}
-	exchange := jm.exchangeLocked(assign)
+	exchanges := jm.exchangeLocked(assign)
 	ds := make([]deployment, 0, len(assign))
 	for _, subs := range jm.mu.eg.Subtasks {
 		if len(subs) == 0 {
 			continue
 		}
 		v := subs[0].Vertex
-		restore := jm.mu.restore.forVertex(v) // read only: shared by the vertex's subtasks
+		// Read only, and shared by the vertex's subtasks.
+		restore, exchange := jm.mu.restore.forVertex(v), exchanges[v.ID]
 		for _, ev := range subs {
 			slot := assign[[2]int{v.ID, ev.Subtask}]
 			ev.Transition(Scheduled)
@@ -814,26 +815,25 @@ func (jm *JobManager) checkStorage() error {
 }
 
 // exchangeLocked decides how the subtasks placed by assign exchange
-// records: as Go values when every TaskManager shares one process's
-// exchange, else over the network, with each subtask's data address.
-func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) ExchangeSpec {
-	var spec ExchangeSpec
+// records, and returns each vertex's ExchangeSpec: as Go values when every
+// TaskManager shares one process's exchange, else over the network, with
+// the data address of each subtask the vertex's subtasks read.
+func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) []ExchangeSpec {
 	shuffles := make(map[string]bool)
 	for _, s := range assign {
 		shuffles[jm.mu.tms[s.Slot.TaskManager].ShuffleID] = true
 	}
 	if len(shuffles) <= 1 {
-		return spec
+		return make([]ExchangeSpec, len(jm.graph.Vertices))
 	}
-	spec.Network = true
-	spec.DataAddrs = make([][]string, len(jm.graph.Vertices))
+	rows := make([][]string, len(jm.graph.Vertices))
 	for _, v := range jm.graph.Vertices {
-		spec.DataAddrs[v.ID] = make([]string, v.Parallelism)
+		rows[v.ID] = make([]string, v.Parallelism)
 		for i := range v.Parallelism {
-			spec.DataAddrs[v.ID][i] = jm.mu.tms[assign[[2]int{v.ID, i}].Slot.TaskManager].DataAddress
+			rows[v.ID][i] = jm.mu.tms[assign[[2]int{v.ID, i}].Slot.TaskManager].DataAddress
 		}
 	}
-	return spec
+	return exchangeSpecs(jm.graph, rows)
 }
 
 func firstErr(cur, err error) error {
