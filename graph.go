@@ -416,15 +416,14 @@ func (eg *ExecutionGraph) Reset() error {
 	return nil
 }
 
-// AllIn reports whether every subtask is in one of states.
+// AllIn reports whether every subtask is in one of states. It allocates
+// nothing: a JobManager asks after every state report.
 func (eg *ExecutionGraph) AllIn(states ...ExecutionState) bool {
-	for _, ev := range eg.All() {
-		in := false
-		for _, s := range states {
-			in = in || ev.State == s
-		}
-		if !in {
-			return false
+	for _, subs := range eg.Subtasks {
+		for _, ev := range subs {
+			if !slices.Contains(states, ev.State) {
+				return false
+			}
 		}
 	}
 	return true

@@ -308,3 +308,24 @@ func localEnv(t *testing.T) *network.Environment {
 	t.Cleanup(func() { env.Close() })
 	return env
 }
+
+// TestExecutionGraphAllIn: AllIn answers for every subtask, and allocates
+// nothing, since a JobManager asks after every state report of thousands of
+// subtasks.
+func TestExecutionGraphAllIn(t *testing.T) {
+	g, err := controlPlaneJob(50)
+	require.NoError(t, err)
+	eg := NewExecutionGraph("job", g)
+	assert.True(t, eg.AllIn(Created))
+	last := eg.Subtasks[1][49]
+	for _, ev := range eg.All() {
+		if ev != last {
+			require.NoError(t, ev.Transition(Canceled))
+		}
+	}
+	assert.False(t, eg.AllIn(Canceled, Failed), "one subtask is still CREATED")
+	assert.True(t, eg.AllIn(Canceled, Created))
+	require.NoError(t, last.Transition(Failed))
+	assert.True(t, eg.AllIn(Canceled, Failed))
+	assert.Zero(t, testing.AllocsPerRun(10, func() { eg.AllIn(Canceled, Failed) }))
+}

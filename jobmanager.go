@@ -720,31 +720,8 @@ func (jm *JobManager) deploy(ctx context.Context) {
 	if jm.deposed.Load() {
 		return
 	}
-	type deployment struct {
-		ev   *ExecutionVertex
-		addr string
-		tdd  TaskDeploymentDescriptor
-	}
-	var ds []deployment
 	jm.mu.Lock()
-	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
-	exchange := jm.exchangeLocked(assign)
-	for _, ev := range jm.mu.eg.All() {
-		if err != nil {
-			ev.Transition(Failed)
-			ev.Failure = err
-			jm.mu.failure = firstErr(jm.mu.failure, err)
-			continue
-		}
-		slot := assign[[2]int{ev.Vertex.ID, ev.Subtask}]
-		ev.Transition(Scheduled)
-		ev.Transition(Deploying)
-		ev.Location = slot.Slot.TaskManager
-		ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
-			ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
-			Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: jm.mu.restore.forVertex(ev.Vertex),
-		}})
-	}
+	ds := jm.deploymentsLocked()
 	jm.mu.Unlock()
 	for _, d := range ds {
 		tm, err := jm.rpc.taskManager(d.addr)
@@ -756,6 +733,50 @@ func (jm *JobManager) deploy(ctx context.Context) {
 				Err: newTaskError(d.ev.Vertex.Name, d.ev.Subtask, d.tdd.ID.Attempt, fmt.Errorf("deploying to task manager %s: %w", d.ev.Location, err))})
 		}
 	}
+}
+
+// deployment is one subtask's descriptor and the RPC address of the
+// TaskManager it goes to.
+type deployment struct {
+	ev   *ExecutionVertex
+	addr string
+	tdd  TaskDeploymentDescriptor
+}
+
+// deploymentsLocked assigns every subtask of the current attempt a slot,
+// moves it to DEPLOYING and returns its descriptor; when the slots do not
+// suffice, every subtask fails instead. It does no I/O.
+func (jm *JobManager) deploymentsLocked() []deployment {
+	assign, err := AssignSlots(jm.graph, jm.mu.pool.Slots())
+	if err != nil {
+		for _, ev := range jm.mu.eg.All() {
+			ev.Transition(Failed)
+			ev.Failure = err
+			jm.mu.failure = firstErr(jm.mu.failure, err)
+		}
+		return nil
+	}
+	exchanges := jm.exchangeLocked(assign)
+	ds := make([]deployment, 0, len(assign))
+	for _, subs := range jm.mu.eg.Subtasks {
+		if len(subs) == 0 {
+			continue
+		}
+		v := subs[0].Vertex
+		// Read only, and shared by the vertex's subtasks.
+		restore, exchange := jm.mu.restore.forVertex(v), exchanges[v.ID]
+		for _, ev := range subs {
+			slot := assign[[2]int{v.ID, ev.Subtask}]
+			ev.Transition(Scheduled)
+			ev.Transition(Deploying)
+			ev.Location = slot.Slot.TaskManager
+			ds = append(ds, deployment{ev: ev, addr: jm.mu.tms[slot.Slot.TaskManager].Address, tdd: TaskDeploymentDescriptor{
+				ID: ev.ID, Job: jm.graph.Spec, Fingerprint: jm.graph.Fingerprint, AllocationID: slot.Allocation, JobManager: jm.addr,
+				Exchange: exchange, Checkpointing: jm.graph.Config.Checkpointing.Enabled(), Restore: restore,
+			}})
+		}
+	}
+	return ds
 }
 
 // checkStorage refuses to deploy a job that takes checkpoints, or restores
@@ -794,26 +815,25 @@ func (jm *JobManager) checkStorage() error {
 }
 
 // exchangeLocked decides how the subtasks placed by assign exchange
-// records: as Go values when every TaskManager shares one process's
-// exchange, else over the network, with each subtask's data address.
-func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) ExchangeSpec {
-	var spec ExchangeSpec
+// records, and returns each vertex's ExchangeSpec: as Go values when every
+// TaskManager shares one process's exchange, else over the network, with
+// the data address of each subtask the vertex's subtasks read.
+func (jm *JobManager) exchangeLocked(assign map[[2]int]SlotOffer) []ExchangeSpec {
 	shuffles := make(map[string]bool)
 	for _, s := range assign {
 		shuffles[jm.mu.tms[s.Slot.TaskManager].ShuffleID] = true
 	}
 	if len(shuffles) <= 1 {
-		return spec
+		return make([]ExchangeSpec, len(jm.graph.Vertices))
 	}
-	spec.Network = true
-	spec.DataAddrs = make([][]string, len(jm.graph.Vertices))
+	rows := make([][]string, len(jm.graph.Vertices))
 	for _, v := range jm.graph.Vertices {
-		spec.DataAddrs[v.ID] = make([]string, v.Parallelism)
+		rows[v.ID] = make([]string, v.Parallelism)
 		for i := range v.Parallelism {
-			spec.DataAddrs[v.ID][i] = jm.mu.tms[assign[[2]int{v.ID, i}].Slot.TaskManager].DataAddress
+			rows[v.ID][i] = jm.mu.tms[assign[[2]int{v.ID, i}].Slot.TaskManager].DataAddress
 		}
 	}
-	return spec
+	return exchangeSpecs(jm.graph, rows)
 }
 
 func firstErr(cur, err error) error {

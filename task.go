@@ -39,8 +39,12 @@ type ExchangeSpec struct {
 	// network stack: serialized into buffers, over TCP between processes.
 	Network bool
 	// DataAddrs[v][i] is the data address of the TaskManager running
-	// subtask i of vertex v, when Network is set.
+	// subtask i of vertex v, when Network is set. A descriptor holds only
+	// the rows its subtask reads (its own vertex's and its inputs'
+	// producers'), shared with the other descriptors; the others are nil.
 	DataAddrs [][]string
+
+	wire *exchangeWire // the spec encoded once for every descriptor sharing it
 }
 
 // TaskExecutionState is a task's report of a state change to its

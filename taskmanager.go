@@ -282,7 +282,7 @@ func (tm *TaskManager) SubmitTask(ctx context.Context, tdd TaskDeploymentDescrip
 	if _, dup := tm.mu.tasks[tdd.ID]; dup {
 		return fmt.Errorf("flink: task %s already deployed", tdd.ID)
 	}
-	if tdd.Exchange.Network && !validDataAddrs(g, tdd.Exchange.DataAddrs) {
+	if tdd.Exchange.Network && !validDataAddrs(g, g.Vertices[tdd.ID.Vertex], tdd.Exchange.DataAddrs) {
 		return fmt.Errorf("flink: deployment of %s has no data address for every subtask", tdd.ID)
 	}
 	t := newTask(tm.ctx, tdd.ID, g, tm.shuffle, tm.clock, tm.log)
@@ -392,20 +392,6 @@ func (tm *TaskManager) Instance(ctx context.Context) (string, error) {
 		return "", ErrClosed
 	}
 	return tm.instance, nil
-}
-
-// validDataAddrs checks a deployment's addresses against the graph, so a
-// malformed descriptor fails the deployment instead of a task.
-func validDataAddrs(g *JobGraph, addrs [][]string) bool {
-	if len(addrs) != len(g.Vertices) {
-		return false
-	}
-	for _, v := range g.Vertices {
-		if len(addrs[v.ID]) != v.Parallelism {
-			return false
-		}
-	}
-	return true
 }
 
 // reportMetrics sends the counters of every running task to its
