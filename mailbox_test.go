@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flinkgo/flink/rest"
 )
 
 // stubbornSource emits until Collect fails, and its Cancel blocks until
@@ -161,6 +164,17 @@ func TestStuckUserCodeDoesNotBlockTaskManager(t *testing.T) {
 	all := strings.Join(stacks, "\n")
 	assert.Contains(t, all, "stubbornSource.Cancel")
 	assert.Contains(t, all, "TestStuckUserCodeDoesNotBlockTaskManager.func")
+
+	// REST shows them with the TaskManager, from its next heartbeat.
+	ts := httptest.NewServer(NewRESTServer(c).Handler())
+	defer ts.Close()
+	client, err := rest.NewClient(ts.URL)
+	require.NoError(t, err)
+	defer client.CloseIdleConnections()
+	require.Eventually(t, func() bool {
+		info, err := client.TaskManager(context.Background(), string(tm.id))
+		return err == nil && len(info.StuckTasks) == 2 && info.StuckTasks[0].Stack != ""
+	}, 30*time.Second, 10*time.Millisecond)
 
 	unblock()
 	select {

@@ -431,7 +431,11 @@ func (s *RESTServer) getTaskManager(w http.ResponseWriter, r *http.Request) {
 
 func newRESTTaskManager(tm TaskManagerInfo) rest.TaskManager {
 	mem, buf := tm.Stats.Memory, tm.Stats.Network
-	return rest.TaskManager{ID: string(tm.ID), Path: tm.Address, TimeSinceLastHeartbeat: millis(tm.LastHeartbeat),
+	var stuck []rest.StuckTask
+	for _, st := range tm.Stats.StuckTasks {
+		stuck = append(stuck, rest.StuckTask{Attempt: st.Task.String(), Name: st.Name, Since: millis(st.Since), Stack: st.Stack})
+	}
+	return rest.TaskManager{ID: string(tm.ID), Path: tm.Address, TimeSinceLastHeartbeat: millis(tm.LastHeartbeat), StuckTasks: stuck,
 		SlotsNumber: tm.SlotsTotal, FreeSlots: tm.SlotsFree,
 		Metrics: rest.TaskManagerMetrics{
 			HeapUsed: mem.HeapUsed, HeapCommitted: mem.HeapCommitted, HeapMax: mem.HeapMax,

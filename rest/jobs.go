@@ -174,6 +174,22 @@ type TaskManager struct {
 	SlotsNumber            int                `json:"slotsNumber"`
 	FreeSlots              int                `json:"freeSlots"`
 	Metrics                TaskManagerMetrics `json:"metrics"`
+	// StuckTasks are the cancelled subtasks whose user code has not
+	// returned after the TaskManager's cancellation interval (our
+	// addition: Flink kills the TaskManager's process instead).
+	StuckTasks []StuckTask `json:"stuckTasks,omitempty"`
+}
+
+// StuckTask is a cancelled subtask that still runs user code.
+type StuckTask struct {
+	// Attempt names the subtask's attempt, as in the logs.
+	Attempt string `json:"attempt"`
+	// Name is the task's name.
+	Name string `json:"name"`
+	// Since is when it was asked to stop, in ms since the epoch.
+	Since int64 `json:"since"`
+	// Stack is the stack of the goroutines running its user code.
+	Stack string `json:"stack"`
 }
 
 // TaskManagerMetrics are a TaskManager's memory and network buffers as
