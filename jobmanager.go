@@ -332,7 +332,7 @@ func (jm *JobManager) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAtt
 	if jm.ckpt == nil || !jm.isCurrent(id) {
 		return nil // an attempt that was replaced: its state is discarded with the checkpoint
 	}
-	return jm.ckpt.acknowledge(ctx, id, checkpointID, ack)
+	return jm.ckpt.acknowledge(id, checkpointID, ack)
 }
 
 // DeclineCheckpoint implements JobManagerGateway.
