@@ -84,6 +84,10 @@ type checkpointDriver struct {
 		attempt int
 		// closed is set by close: nothing is announced any more.
 		closed bool
+		// orphans are locations to delete that were discarded after close,
+		// when the JobManager no longer waits for its calls: the caller
+		// deletes them itself once it released the lock (discardOrphans).
+		orphans []checkpoint.Location
 	}
 }
 
@@ -202,10 +206,10 @@ func (d *checkpointDriver) close() {
 	// Stop the coordinator first: no trigger succeeds after this, so none
 	// is queued once the sender has stopped.
 	d.mu.Lock()
-	d.mu.closed = true
 	d.mu.toComplete = nil
 	aborts := d.coord.Shutdown(d.jm.cfg.now())
 	d.handleAbortsLocked(aborts)
+	d.mu.closed = true
 	for id, ch := range d.mu.savepoints {
 		err := fmt.Errorf("flink: savepoint %d: %w", id, ErrJobCanceled)
 		if ending := d.endingLocked(); ending != nil {
@@ -218,6 +222,7 @@ func (d *checkpointDriver) close() {
 	d.cancel(fmt.Errorf("%w: the checkpoints of job %q stopped", checkpoint.ErrCoordinatorStopped, d.jm.graph.Name))
 	close(d.stop)
 	<-d.done
+	d.discardOrphans() // of a completion that ended after close
 }
 
 // finalWantedLocked reports whether every source subtask of the current
@@ -332,6 +337,7 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 // the completer completes the checkpoint.
 func (d *checkpointDriver) acknowledge(id ExecutionAttemptID, ckpt int64, ack checkpoint.TaskAck) error {
 	now := d.jm.cfg.now()
+	defer d.discardOrphans() // a late acknowledgement after close
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	res, err := d.coord.Acknowledge(now, ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, ack)
@@ -438,6 +444,7 @@ func (d *checkpointDriver) completeNext() bool {
 		}
 	}
 	d.mu.Unlock()
+	d.discardOrphans()
 	if err != nil && errors.Is(err, checkpoint.ErrTooManyFailures) {
 		if stale {
 			d.jm.log.Warn("checkpoint failure of an ended attempt not counted against the next", "checkpoint", id, "err", err)
@@ -481,11 +488,17 @@ func (d *checkpointDriver) handleAbortsLocked(aborts []checkpoint.Abort) {
 	}
 }
 
-// discard deletes abandoned checkpoint data in the background.
+// discard deletes abandoned checkpoint data in the background, under the
+// JobManager's calls group; after close, it leaves them to
+// discardOrphans. Called with mu held.
 func (d *checkpointDriver) discard(locs []checkpoint.Location) {
 	if len(locs) == 0 || d.jm.deposed.Load() {
 		// A deposed leader deletes nothing: its successor may already
 		// use the same checkpoint ids.
+		return
+	}
+	if d.mu.closed {
+		d.mu.orphans = append(d.mu.orphans, locs...)
 		return
 	}
 	coord := d.coord
@@ -498,6 +511,24 @@ func (d *checkpointDriver) discard(locs []checkpoint.Location) {
 			d.jm.log.Warn("discarding checkpoint data failed", "err", err)
 		}
 	}()
+}
+
+// discardOrphans deletes, in the caller's goroutine, what was discarded
+// after close: a late acknowledgement's state, a savepoint directory not
+// used. Called without mu held.
+func (d *checkpointDriver) discardOrphans() {
+	d.mu.Lock()
+	locs := d.mu.orphans
+	d.mu.orphans = nil
+	d.mu.Unlock()
+	if len(locs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.coord.Discard(ctx, locs); err != nil {
+		d.jm.log.Warn("discarding checkpoint data failed", "err", err)
+	}
 }
 
 // onRestart aborts what is pending when the job fails over and forgets the
@@ -583,6 +614,7 @@ func (d *checkpointDriver) triggerSavepoint(ctx context.Context, loc checkpoint.
 		d.discard([]checkpoint.Location{loc})
 	}
 	d.mu.Unlock()
+	d.discardOrphans()
 	if err != nil {
 		if errors.Is(err, ErrJobEnding) {
 			return "", err
@@ -601,8 +633,9 @@ func (d *checkpointDriver) triggerSavepoint(ctx context.Context, loc checkpoint.
 // dropSavepoint deletes the directory of a savepoint that was not taken.
 func (d *checkpointDriver) dropSavepoint(loc checkpoint.Location) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.discard([]checkpoint.Location{loc})
+	d.mu.Unlock()
+	d.discardOrphans()
 }
 
 // stats returns the checkpoint statistics, without the lock.
