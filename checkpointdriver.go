@@ -19,10 +19,39 @@ import (
 // subtasks, aborts those that time out, triggers savepoints, triggers the
 // final checkpoint once every source is exhausted, and finds the state a
 // restarted job resumes from.
+//
+// The driver's lock guards the coordinator's state and is never held
+// across I/O. A fully acknowledged checkpoint is completed as in Flink's
+// CheckpointCoordinator: under the lock the completer takes it out of the
+// pending set (Coordinator.BeginComplete); without the lock it writes its
+// metadata, commits it (to Raft in HA mode) and adds it to the store
+// (Coordinator.Finalize), within the checkpoint timeout and the driver's
+// lifetime; under the lock again it publishes the outcome
+// (Coordinator.EndComplete) and tells the subtasks. Meanwhile triggers,
+// acknowledgements, declines, statistics and cancellation go on.
+//
+// Goroutines: run, started by the JobManager and stopped by close, owns
+// the sender (which delivers triggers in id order) and the completer
+// (which completes checkpoints one at a time, in the order they were fully
+// acknowledged, so that the store and the subtasks hear of them in order).
+// Calls to subtasks and deletions of abandoned checkpoint data run in the
+// background under the JobManager's calls group, which its run waits for.
 
 // checkpointDriver runs the checkpoints of one job.
 type checkpointDriver struct {
 	jm *JobManager
+	// coord is the job's checkpoint coordinator. Its methods are called
+	// with mu held, except those safe to call concurrently (Stats,
+	// Finalize, ReadLatest, Discard), which are called without it.
+	coord *checkpoint.Coordinator
+	// completeTimeout bounds finalizing one checkpoint: the checkpoint
+	// timeout.
+	completeTimeout time.Duration
+
+	// ctx is the driver's lifetime: close cancels it, which ends the I/O
+	// of a completion and the trigger calls in flight.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
 	wake chan struct{}
 	stop chan struct{}
@@ -32,16 +61,33 @@ type checkpointDriver struct {
 	// sends carries triggers to the sender goroutine, which delivers them
 	// one after the other, so that every source emits barriers in id order.
 	sends chan func()
+	// complete wakes the completer: a checkpoint is fully acknowledged.
+	complete chan struct{}
 
 	mu struct {
 		sync.Mutex
-		coord *checkpoint.Coordinator
 		// sourcesEnded holds the source subtasks of the current attempt that
 		// read all their input.
 		sourcesEnded map[ExecutionAttemptID]bool
 		finalID      int64 // the final checkpoint triggered in this attempt
 		savepoints   map[int64]chan savepointOutcome
 		lastFailure  error
+		// toComplete are the fully acknowledged checkpoints the completer
+		// has yet to take, in the order they were fully acknowledged.
+		toComplete []int64
+		// settled, while the completer finalizes a checkpoint, is closed
+		// once the outcome is published; nil otherwise.
+		settled chan struct{}
+		// attempt counts the job's restarts (onRestart): a checkpoint that
+		// completes after the attempt it was taken in ended is not
+		// announced to the subtasks of the next one.
+		attempt int
+		// closed is set by close: nothing is announced any more.
+		closed bool
+		// orphans are locations to delete that were discarded after close,
+		// when the JobManager no longer waits for its calls: the caller
+		// deletes them itself once it released the lock (discardOrphans).
+		orphans []checkpoint.Location
 	}
 }
 
@@ -64,9 +110,13 @@ func newCheckpointDriver(ctx context.Context, jm *JobManager, storage checkpoint
 	if err != nil {
 		return nil, fmt.Errorf("flink: checkpoints of job %q: %w", jm.graph.Name, err)
 	}
-	d := &checkpointDriver{jm: jm, storage: storage, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		sends: make(chan func(), 1024)}
-	d.mu.coord = coord
+	d := &checkpointDriver{jm: jm, coord: coord, completeTimeout: cfg.Timeout, storage: storage,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		sends: make(chan func(), 1024), complete: make(chan struct{}, 1)}
+	if d.completeTimeout <= 0 {
+		d.completeTimeout = checkpoint.DefaultCoordinatorConfig().Timeout
+	}
+	d.ctx, d.cancel = context.WithCancelCause(context.Background())
 	d.mu.sourcesEnded = make(map[ExecutionAttemptID]bool)
 	d.mu.savepoints = make(map[int64]chan savepointOutcome)
 	return d, nil
@@ -93,7 +143,7 @@ func (d *checkpointDriver) signal() {
 }
 
 // run triggers periodic and final checkpoints and expires pending ones
-// until close.
+// until close; it runs the sender and the completer, and waits for them.
 func (d *checkpointDriver) run() {
 	defer close(d.done)
 	sent := make(chan struct{})
@@ -103,7 +153,13 @@ func (d *checkpointDriver) run() {
 			send()
 		}
 	}()
+	completed := make(chan struct{})
+	go func() {
+		defer close(completed)
+		d.completeLoop()
+	}()
 	defer func() {
+		<-completed // ends on stop
 		close(d.sends)
 		<-sent
 	}()
@@ -113,7 +169,7 @@ func (d *checkpointDriver) run() {
 		now := d.jm.cfg.now()
 		running := d.jm.allRunning()
 		d.mu.Lock()
-		coord := d.mu.coord
+		coord := d.coord
 		final := running && d.finalWantedLocked()
 		if running && (final || coord.ShouldTrigger(now)) {
 			d.triggerLocked(now, false, "", final, false)
@@ -143,13 +199,17 @@ func (d *checkpointDriver) run() {
 	}
 }
 
-// close stops the driver and aborts what is pending.
+// close stops the driver and aborts what is pending. A checkpoint being
+// completed is cut short (its I/O's context ends); should it complete all
+// the same, it is not announced.
 func (d *checkpointDriver) close() {
 	// Stop the coordinator first: no trigger succeeds after this, so none
 	// is queued once the sender has stopped.
 	d.mu.Lock()
-	aborts := d.mu.coord.Shutdown(d.jm.cfg.now())
+	d.mu.toComplete = nil
+	aborts := d.coord.Shutdown(d.jm.cfg.now())
 	d.handleAbortsLocked(aborts)
+	d.mu.closed = true
 	for id, ch := range d.mu.savepoints {
 		err := fmt.Errorf("flink: savepoint %d: %w", id, ErrJobCanceled)
 		if ending := d.endingLocked(); ending != nil {
@@ -159,8 +219,10 @@ func (d *checkpointDriver) close() {
 		delete(d.mu.savepoints, id)
 	}
 	d.mu.Unlock()
+	d.cancel(fmt.Errorf("%w: the checkpoints of job %q stopped", checkpoint.ErrCoordinatorStopped, d.jm.graph.Name))
 	close(d.stop)
 	<-d.done
+	d.discardOrphans() // of a completion that ended after close
 }
 
 // finalWantedLocked reports whether every source subtask of the current
@@ -222,7 +284,7 @@ func (d *checkpointDriver) sourceEnded(id ExecutionAttemptID) {
 // triggerLocked triggers a checkpoint or savepoint and sends its barrier to
 // the source subtasks.
 func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target string, final, stop bool) (int64, error) {
-	tr, err := d.mu.coord.Trigger(now, savepoint, target)
+	tr, err := d.coord.Trigger(now, savepoint, target)
 	if err != nil {
 		if !savepoint {
 			d.jm.log.Debug("checkpoint not triggered", "reason", err)
@@ -242,7 +304,7 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
+				ctx, cancel := context.WithTimeout(d.ctx, defaultCallTimeout)
 				defer cancel()
 				tm, err := d.jm.rpc.taskManager(tt.addr)
 				if err == nil {
@@ -258,59 +320,145 @@ func (d *checkpointDriver) triggerLocked(now time.Time, savepoint bool, target s
 	select {
 	case d.sends <- send:
 	default:
-		if len(targets) > 0 {
-			go d.decline(targets[0].id, b.ID, fmt.Errorf("%w: too many triggers queued", checkpoint.ErrTaskNotReady))
+		// Declined at once, under the lock: a trigger that is never sent
+		// aborts the checkpoint, without counting as a failure.
+		err := fmt.Errorf("%w: too many triggers queued", checkpoint.ErrTaskNotReady)
+		if len(tr.Sources) > 0 {
+			if a, _ := d.coord.Decline(now, tr.ID, tr.Sources[0], err); a != nil {
+				d.handleAbortsLocked([]checkpoint.Abort{*a})
+			}
 		}
+		return 0, fmt.Errorf("flink: checkpoint %d not triggered: %w", tr.ID, err)
 	}
 	return tr.ID, nil
 }
 
-// acknowledge records a subtask's acknowledgement and completes the
-// checkpoint when it was the last.
-func (d *checkpointDriver) acknowledge(ctx context.Context, id ExecutionAttemptID, ckpt int64, ack checkpoint.TaskAck) error {
+// acknowledge records a subtask's acknowledgement; when it was the last,
+// the completer completes the checkpoint.
+func (d *checkpointDriver) acknowledge(id ExecutionAttemptID, ckpt int64, ack checkpoint.TaskAck) error {
 	now := d.jm.cfg.now()
+	defer d.discardOrphans() // a late acknowledgement after close
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	coord := d.mu.coord
-	res, err := coord.Acknowledge(now, ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, ack)
+	res, err := d.coord.Acknowledge(now, ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, ack)
 	if err != nil {
 		return err
 	}
 	d.discard(res.Discard)
-	if res.Outcome != checkpoint.AckComplete {
-		return nil
+	if res.Outcome == checkpoint.AckComplete && !d.mu.closed {
+		d.mu.toComplete = append(d.mu.toComplete, ckpt)
+		select {
+		case d.complete <- struct{}{}:
+		default:
+		}
 	}
-	cr, err := coord.Complete(context.WithoutCancel(ctx), now, ckpt)
-	for _, a := range cr.Subsumed {
+	d.signal()
+	return nil
+}
+
+// completeLoop completes fully acknowledged checkpoints, one at a time,
+// until stop.
+func (d *checkpointDriver) completeLoop() {
+	for {
+		select {
+		case <-d.complete:
+		case <-d.stop:
+			return
+		}
+		for d.completeNext() {
+		}
+	}
+}
+
+// completeNext completes the next fully acknowledged checkpoint, if any,
+// and reports whether there was one. Under the lock it takes the
+// checkpoint out of the pending set; without the lock it writes and commits
+// its metadata, within the checkpoint timeout and the driver's lifetime;
+// under the lock again it publishes the outcome. A checkpoint aborted while
+// it waited (expired, subsumed, the job restarting) is skipped.
+func (d *checkpointDriver) completeNext() bool {
+	d.mu.Lock()
+	if len(d.mu.toComplete) == 0 {
+		d.mu.Unlock()
+		return false
+	}
+	id := d.mu.toComplete[0]
+	d.mu.toComplete = d.mu.toComplete[1:]
+	f, err := d.coord.BeginComplete(id)
+	if err != nil {
+		d.mu.Unlock()
+		d.jm.log.Debug("fully acknowledged checkpoint not completed", "checkpoint", id, "reason", err)
+		return true
+	}
+	attempt := d.mu.attempt
+	settled := make(chan struct{})
+	d.mu.settled = settled
+	d.mu.Unlock()
+
+	what := "checkpoint"
+	if f.IsSavepoint {
+		what = "savepoint"
+	}
+	ctx, cancel := context.WithTimeoutCause(d.ctx, d.completeTimeout,
+		fmt.Errorf("%w: writing and committing the metadata of %s %d of job %q took longer than the checkpoint timeout %v",
+			checkpoint.ErrExpired, what, id, d.jm.graph.Name, d.completeTimeout))
+	d.coord.Finalize(ctx, f) // its error is kept in f for EndComplete
+	cancel()
+
+	d.mu.Lock()
+	defer d.signal()
+	defer close(settled)
+	res, err := d.coord.EndComplete(d.jm.cfg.now(), f)
+	d.mu.settled = nil
+	stale := d.mu.closed || d.mu.attempt != attempt
+	for _, a := range res.Subsumed {
 		d.discard(a.Discard)
 	}
-	if cr.Failed != nil {
-		d.handleAbortsLocked([]checkpoint.Abort{*cr.Failed})
+	if res.Failed != nil {
+		d.handleAbortsLocked([]checkpoint.Abort{*res.Failed})
 	}
-	if c := cr.Completed; c != nil {
-		d.jm.log.Info("checkpoint completed", "checkpoint", c.ID, "savepoint", c.IsSavepoint, "location", c.Location)
+	if c := res.Completed; c != nil {
 		d.mu.lastFailure = nil
-		for _, t := range c.Notify {
-			d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
-				return tm.NotifyCheckpointComplete(ctx, id, c.ID)
-			})
+		switch {
+		case d.mu.closed:
+			// The job's checkpoints stopped meanwhile: its subtasks are
+			// gone or going, and whoever waited for it was told already.
+			// It stays in the store: its pointer may be committed.
+			d.jm.log.Info("checkpoint completed after the job's checkpoints stopped; not announced", "checkpoint", c.ID, "savepoint", c.IsSavepoint)
+		case stale:
+			// The job restarted meanwhile, from this checkpoint (the restart
+			// waits for it): the subtasks of the new attempt took part in
+			// no checkpoint yet.
+			d.jm.log.Info("checkpoint completed after its attempt ended; not announced to the next", "checkpoint", c.ID, "savepoint", c.IsSavepoint)
+		default:
+			d.jm.log.Info("checkpoint completed", "checkpoint", c.ID, "savepoint", c.IsSavepoint, "location", c.Location)
+			for _, t := range c.Notify {
+				d.jm.callTask(t, func(ctx context.Context, tm TaskManagerGateway, id ExecutionAttemptID) error {
+					return tm.NotifyCheckpointComplete(ctx, id, c.ID)
+				})
+			}
 		}
 		if ch, ok := d.mu.savepoints[c.ID]; ok {
 			ch <- savepointOutcome{path: c.Location.Savepoint}
 			delete(d.mu.savepoints, c.ID)
 		}
 	}
+	d.mu.Unlock()
+	d.discardOrphans()
 	if err != nil && errors.Is(err, checkpoint.ErrTooManyFailures) {
-		go d.jm.failJob(err)
+		if stale {
+			d.jm.log.Warn("checkpoint failure of an ended attempt not counted against the next", "checkpoint", id, "err", err)
+		} else {
+			d.jm.failJob(err)
+		}
 	}
-	d.signal()
-	return nil
+	return true
 }
 
 // decline aborts checkpoint ckpt, which subtask id could not take.
 func (d *checkpointDriver) decline(id ExecutionAttemptID, ckpt int64, reason error) {
 	d.mu.Lock()
-	a, err := d.mu.coord.Decline(d.jm.cfg.now(), ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, reason)
+	a, err := d.coord.Decline(d.jm.cfg.now(), ckpt, checkpoint.TaskID{Vertex: id.Vertex, Subtask: id.Subtask}, reason)
 	if a != nil {
 		d.handleAbortsLocked([]checkpoint.Abort{*a})
 	}
@@ -340,14 +488,20 @@ func (d *checkpointDriver) handleAbortsLocked(aborts []checkpoint.Abort) {
 	}
 }
 
-// discard deletes abandoned checkpoint data in the background.
+// discard deletes abandoned checkpoint data in the background, under the
+// JobManager's calls group; after close, it leaves them to
+// discardOrphans. Called with mu held.
 func (d *checkpointDriver) discard(locs []checkpoint.Location) {
 	if len(locs) == 0 || d.jm.deposed.Load() {
 		// A deposed leader deletes nothing: its successor may already
 		// use the same checkpoint ids.
 		return
 	}
-	coord := d.mu.coord
+	if d.mu.closed {
+		d.mu.orphans = append(d.mu.orphans, locs...)
+		return
+	}
+	coord := d.coord
 	d.jm.calls.Add(1)
 	go func() {
 		defer d.jm.calls.Done()
@@ -359,12 +513,32 @@ func (d *checkpointDriver) discard(locs []checkpoint.Location) {
 	}()
 }
 
+// discardOrphans deletes, in the caller's goroutine, what was discarded
+// after close: a late acknowledgement's state, a savepoint directory not
+// used. Called without mu held.
+func (d *checkpointDriver) discardOrphans() {
+	d.mu.Lock()
+	locs := d.mu.orphans
+	d.mu.orphans = nil
+	d.mu.Unlock()
+	if len(locs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.coord.Discard(ctx, locs); err != nil {
+		d.jm.log.Warn("discarding checkpoint data failed", "err", err)
+	}
+}
+
 // onRestart aborts what is pending when the job fails over and forgets the
 // attempt's bookkeeping.
 func (d *checkpointDriver) onRestart(reason error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, a := range d.mu.coord.AbortAll(d.jm.cfg.now(), reason) {
+	d.mu.attempt++
+	d.mu.toComplete = nil
+	for _, a := range d.coord.AbortAll(d.jm.cfg.now(), reason) {
 		d.discard(a.Discard)
 		if ch, ok := d.mu.savepoints[a.ID]; ok {
 			ch <- savepointOutcome{err: fmt.Errorf("flink: savepoint %d failed: %w", a.ID, a.Reason)}
@@ -376,14 +550,29 @@ func (d *checkpointDriver) onRestart(reason error) {
 }
 
 // latest returns the state the job resumes from after a failure: its
-// latest completed checkpoint, or nil if it has none.
+// latest completed checkpoint, or nil if it has none. A checkpoint being
+// completed when the job failed may be the latest: latest waits for its
+// outcome (bounded by the checkpoint timeout), unless the job is cancelled
+// meanwhile. It reads the metadata without the lock.
 func (d *checkpointDriver) latest(ctx context.Context) (*TaskRestore, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	m, ok, err := d.mu.coord.LatestForRestore(ctx, d.jm.cfg.now())
+	settled := d.mu.settled
+	d.mu.Unlock()
+	if settled != nil {
+		select {
+		case <-settled:
+		case <-d.jm.cancelCh: // the job ends without restoring
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	m, ok, err := d.coord.ReadLatest(ctx)
 	if err != nil || !ok {
 		return nil, err
 	}
+	d.mu.Lock()
+	d.coord.RestoredFrom(d.jm.cfg.now(), m)
+	d.mu.Unlock()
 	d.jm.log.Info("restoring from checkpoint", "checkpoint", m.CheckpointID)
 	return restoreFromMetadata(d.jm.graph, m, false)
 }
@@ -425,6 +614,7 @@ func (d *checkpointDriver) triggerSavepoint(ctx context.Context, loc checkpoint.
 		d.discard([]checkpoint.Location{loc})
 	}
 	d.mu.Unlock()
+	d.discardOrphans()
 	if err != nil {
 		if errors.Is(err, ErrJobEnding) {
 			return "", err
@@ -443,16 +633,14 @@ func (d *checkpointDriver) triggerSavepoint(ctx context.Context, loc checkpoint.
 // dropSavepoint deletes the directory of a savepoint that was not taken.
 func (d *checkpointDriver) dropSavepoint(loc checkpoint.Location) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.discard([]checkpoint.Location{loc})
+	d.mu.Unlock()
+	d.discardOrphans()
 }
 
-// stats returns the checkpoint statistics.
+// stats returns the checkpoint statistics, without the lock.
 func (d *checkpointDriver) stats() checkpoint.Stats {
-	d.mu.Lock()
-	coord := d.mu.coord
-	d.mu.Unlock()
-	return coord.Stats()
+	return d.coord.Stats()
 }
 
 // restoreFromMetadata matches a checkpoint's or savepoint's operator states

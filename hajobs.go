@@ -129,9 +129,7 @@ func (d *Dispatcher) recoveredRestore(ctx context.Context, g *JobGraph, rec *rec
 	var latest checkpoint.CompletedCheckpoint
 	var ok bool
 	if jm.ckpt != nil {
-		jm.ckpt.mu.Lock()
-		latest, ok = jm.ckpt.mu.coord.Store().Latest()
-		jm.ckpt.mu.Unlock()
+		latest, ok = jm.ckpt.coord.Store().Latest() // the store is safe for concurrent use
 	}
 	switch {
 	case ok && latest.ID >= rec.latest.ID:

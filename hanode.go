@@ -511,16 +511,25 @@ func (n *Node) discoverLeader(ctx context.Context) (leaderInfo, error) {
 
 // discoverLeaderAfter is discoverLeader, but with after > 0 it returns as
 // soon as a node answers that it leads a term after that, without waiting
-// for nodes that do not answer.
+// for nodes that do not answer: it cancels their lookups and waits for
+// them to end.
 func (n *Node) discoverLeaderAfter(ctx context.Context, after uint64) (leaderInfo, error) {
 	cands := n.leaderCandidates()
 	if len(cands) == 0 {
 		return leaderInfo{}, fmt.Errorf("%w: no JobManager node known", ErrStaleLeader)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	var lookups sync.WaitGroup
+	defer func() {
+		cancel()
+		lookups.Wait()
+	}()
 	answers := make(chan leaderInfo, len(cands))
 	errs := make(chan error, len(cands))
 	for _, a := range cands {
+		lookups.Add(1)
 		go func() {
+			defer lookups.Done()
 			if a == n.addr && n.Raft() != nil {
 				answers <- n.leaderInfo()
 				return

@@ -332,7 +332,7 @@ func (jm *JobManager) AcknowledgeCheckpoint(ctx context.Context, id ExecutionAtt
 	if jm.ckpt == nil || !jm.isCurrent(id) {
 		return nil // an attempt that was replaced: its state is discarded with the checkpoint
 	}
-	return jm.ckpt.acknowledge(ctx, id, checkpointID, ack)
+	return jm.ckpt.acknowledge(id, checkpointID, ack)
 }
 
 // DeclineCheckpoint implements JobManagerGateway.
@@ -671,6 +671,8 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 		return err
 	}
 	request := func(n int) error {
+		ctx, cancel := context.WithTimeout(ctx, defaultCallTimeout)
+		defer cancel()
 		if err := rm.RequestSlots(ctx, SlotRequest{Job: jm.id, JobManager: jm.addr, Count: n}); err != nil {
 			return fmt.Errorf("flink: requesting slots: %w", err)
 		}
@@ -695,7 +697,9 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 		if lost {
 			// A TaskManager died with slots promised to us: ask anew for
 			// what is still missing.
-			rm.CancelSlotRequests(ctx, jm.id)
+			cctx, cancel := context.WithTimeout(ctx, defaultCallTimeout)
+			rm.CancelSlotRequests(cctx, jm.id)
+			cancel()
 			if err := request(need - have); err != nil {
 				return err
 			}
@@ -703,8 +707,10 @@ func (jm *JobManager) acquireSlots(ctx context.Context) error {
 		select {
 		case <-jm.changed:
 		case <-timeout.C:
-			rm.CancelSlotRequests(context.WithoutCancel(ctx), jm.id)
-			total, free, _ := rm.SlotCounts(context.WithoutCancel(ctx))
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCallTimeout)
+			rm.CancelSlotRequests(cctx, jm.id)
+			total, free, _ := rm.SlotCounts(cctx)
+			cancel()
 			return fmt.Errorf("%w: job %q needs %d slots; after %v it holds %d, and the cluster has %d slots (%d free)",
 				ErrNotEnoughSlots, jm.graph.Name, need, jm.cfg.slotRequestTimeout, have, total, free)
 		case <-jm.cancelCh:
@@ -726,7 +732,9 @@ func (jm *JobManager) deploy(ctx context.Context) {
 	for _, d := range ds {
 		tm, err := jm.rpc.taskManager(d.addr)
 		if err == nil {
-			err = tm.SubmitTask(ctx, d.tdd)
+			cctx, cancel := context.WithTimeout(ctx, defaultCallTimeout)
+			err = tm.SubmitTask(cctx, d.tdd)
+			cancel()
 		}
 		if err != nil {
 			jm.UpdateTaskExecutionState(ctx, TaskExecutionState{ID: d.tdd.ID, State: Failed,
@@ -928,13 +936,16 @@ func (jm *JobManager) release() {
 	tms := maps.Clone(jm.mu.tms)
 	attempt := jm.mu.eg.Attempt
 	jm.mu.Unlock()
-	ctx := context.Background()
 	if rm, err := jm.rpc.resourceManager(jm.rmAddr); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
 		rm.CancelSlotRequests(ctx, jm.id)
+		cancel()
 	}
 	for _, s := range slots {
 		if tm, err := jm.rpc.taskManager(tms[s.Slot.TaskManager].Address); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
 			tm.FreeSlot(ctx, s.Allocation)
+			cancel()
 		}
 	}
 	jm.releasePartitions(attempt)
@@ -949,7 +960,9 @@ func (jm *JobManager) releasePartitions(attempt int) {
 	jm.mu.Unlock()
 	for _, a := range addrs {
 		if tm, err := jm.rpc.taskManager(a); err == nil {
-			tm.ReleasePartitions(context.Background(), jm.id, attempt)
+			ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
+			tm.ReleasePartitions(ctx, jm.id, attempt)
+			cancel()
 		}
 	}
 }

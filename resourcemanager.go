@@ -322,9 +322,11 @@ func (rm *ResourceManager) lose(id ResourceID, instance string, cause error) {
 		rm.wg.Add(1)
 		go func() {
 			defer rm.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), defaultCallTimeout)
+			defer cancel()
 			jm, err := rm.rpc.jobManager(addr)
 			if err == nil {
-				err = jm.NotifyTaskManagerLost(context.Background(), id, cause)
+				err = jm.NotifyTaskManagerLost(ctx, id, cause)
 			}
 			if err != nil {
 				rm.log.Warn("telling job manager of a lost task manager failed", "job", job, "err", err)

@@ -136,6 +136,8 @@ func (tm *TaskManager) register(ctx context.Context) error {
 	tm.mu.Lock()
 	slots := tm.mu.slots.Report()
 	tm.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, defaultCallTimeout)
+	defer cancel()
 	return rm.RegisterTaskManager(ctx, TaskManagerRegistration{ID: tm.id, Address: tm.addr, Slots: slots, Fingerprint: tm.fingerprint, Instance: tm.instance})
 }
 
@@ -170,14 +172,18 @@ func (tm *TaskManager) RequestSlot(ctx context.Context, slot SlotID, job JobID, 
 // offer offers a slot to a JobManager and frees it if refused.
 func (tm *TaskManager) offer(jmAddr string, o SlotOffer) {
 	defer tm.wg.Done()
+	ctx, cancel := context.WithTimeout(tm.ctx, defaultCallTimeout)
+	defer cancel()
 	jm, err := tm.rpc.jobManager(jmAddr)
 	var accepted []SlotOffer
 	if err == nil {
-		accepted, err = jm.OfferSlots(tm.ctx, tm.location(), []SlotOffer{o})
+		accepted, err = jm.OfferSlots(ctx, tm.location(), []SlotOffer{o})
 	}
 	if err != nil || len(accepted) == 0 {
 		tm.log.Debug("slot offer refused", "slot", o.Slot, "err", err)
-		tm.FreeSlot(tm.ctx, o.Allocation)
+		fctx, cancel := context.WithTimeout(tm.ctx, defaultCallTimeout)
+		defer cancel()
+		tm.FreeSlot(fctx, o.Allocation)
 	}
 }
 
@@ -243,6 +249,8 @@ func (tm *TaskManager) FreeSlot(ctx context.Context, alloc AllocationID) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, defaultCallTimeout)
+	defer cancel()
 	return rm.NotifySlotFree(ctx, tm.id, alloc)
 }
 
@@ -304,7 +312,9 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 		}
 		// Reports outlive the task's own context: its final state must
 		// reach the JobManager even when it was cancelled.
-		if err := jm.UpdateTaskExecutionState(context.WithoutCancel(tm.ctx), s); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(tm.ctx), defaultCallTimeout)
+		defer cancel()
+		if err := jm.UpdateTaskExecutionState(ctx, s); err != nil {
 			// The JobManager's next deployment report brings it.
 			tm.log.Warn("state report failed", "task", t.id, "state", s.State, "err", err)
 		}

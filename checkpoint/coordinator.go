@@ -310,9 +310,12 @@ type abortedCheckpoint struct {
 // and NextDeadline tells the driver when to call again.
 //
 // A Coordinator is owned by one goroutine: its methods must not be called
-// concurrently, except Stats, which may be called from any goroutine.
-// Complete, Discard, LatestForRestore and NewCoordinator block on storage;
-// the others do no I/O.
+// concurrently, except Stats, which may be called from any goroutine, and
+// Finalize, ReadLatest and Discard, which touch only storage and the store
+// and may run while the owner goes on with the others (so the owner need
+// not hold its lock across I/O). Complete, Finalize, Discard, ReadLatest,
+// LatestForRestore and NewCoordinator block on storage; the others do no
+// I/O.
 type Coordinator struct {
 	cfg     CoordinatorConfig
 	job     JobInfo
@@ -323,9 +326,10 @@ type Coordinator struct {
 	tasks, sources []TaskID
 	nextID         int64
 	pending        map[int64]*pendingCheckpoint
-	aborted        []abortedCheckpoint // recent, oldest first
-	failures       int                 // consecutive
-	firstFailure   failedCheckpoint    // the first of the consecutive failures
+	completing     map[int64]*pendingCheckpoint // between BeginComplete and EndComplete
+	aborted        []abortedCheckpoint          // recent, oldest first
+	failures       int                          // consecutive
+	firstFailure   failedCheckpoint             // the first of the consecutive failures
 	lastTrigger    time.Time
 	lastCompletion time.Time // zero if none since start
 	stopped        bool
@@ -355,6 +359,7 @@ func NewCoordinator(ctx context.Context, cfg CoordinatorConfig, job JobInfo, sto
 	c := &Coordinator{
 		cfg: cfg, job: job, storage: storage, store: store, stats: newStatsTracker(cfg.StatsHistory),
 		nextID: cfg.FirstCheckpointID, pending: make(map[int64]*pendingCheckpoint), lastTrigger: now,
+		completing: make(map[int64]*pendingCheckpoint),
 	}
 	c.tasks, c.sources = job.tasks()
 	if latest, ok := store.Latest(); ok {
@@ -369,8 +374,27 @@ func (c *Coordinator) Store() *Store { return c.store }
 // NextCheckpointID returns the id the next trigger will use.
 func (c *Coordinator) NextCheckpointID() int64 { return c.nextID }
 
-// Pending returns the ids of the pending checkpoints, ascending.
+// Pending returns the ids of the pending checkpoints, ascending. A
+// checkpoint being completed (between BeginComplete and EndComplete) is
+// not pending.
 func (c *Coordinator) Pending() []int64 { return slices.Sorted(maps.Keys(c.pending)) }
+
+// inFlight returns the ids of the pending checkpoints and of those being
+// completed, ascending: they count towards MaxConcurrent.
+func (c *Coordinator) inFlight() []int64 {
+	return slices.Sorted(func(yield func(int64) bool) {
+		for id := range c.pending {
+			if !yield(id) {
+				return
+			}
+		}
+		for id := range c.completing {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+}
 
 // Stats returns a snapshot of the checkpoint statistics. It is safe to call
 // from any goroutine.
@@ -389,8 +413,8 @@ func (c *Coordinator) canTrigger(now time.Time) error {
 	if pause > 0 {
 		limit = 1
 	}
-	if len(c.pending) >= limit {
-		return fmt.Errorf("%w: %d pending %v, at most %d allowed", ErrTooManyConcurrent, len(c.pending), c.Pending(), limit)
+	if ids := c.inFlight(); len(ids) >= limit {
+		return fmt.Errorf("%w: %d pending %v, at most %d allowed", ErrTooManyConcurrent, len(ids), ids, limit)
 	}
 	if pause > 0 && !c.lastCompletion.IsZero() && now.Before(c.lastCompletion.Add(pause)) {
 		return fmt.Errorf("%w: last completion at %v, next checkpoint allowed at %v, now %v",
@@ -458,6 +482,11 @@ func (c *Coordinator) Trigger(now time.Time, isSavepoint bool, target string) (T
 		for _, p := range c.pending {
 			if p.savepoint && p.loc.Savepoint == target {
 				return TriggerResult{}, fmt.Errorf("%w: savepoint %d to %q is pending", ErrTooManyConcurrent, p.id, target)
+			}
+		}
+		for _, p := range c.completing {
+			if p.savepoint && p.loc.Savepoint == target {
+				return TriggerResult{}, fmt.Errorf("%w: savepoint %d to %q is being completed", ErrTooManyConcurrent, p.id, target)
 			}
 		}
 		loc = SavepointLocation(target)
@@ -558,7 +587,9 @@ func (c *Coordinator) CheckTimeouts(now time.Time) ([]Abort, error) {
 }
 
 // AbortAll aborts every pending checkpoint without counting failures, as
-// when the job fails over or stops; reason says why.
+// when the job fails over or stops; reason says why. A checkpoint being
+// completed is not pending: its Finalize goes on, and EndComplete records
+// its outcome.
 func (c *Coordinator) AbortAll(now time.Time, reason error) []Abort {
 	why := ErrAborted
 	if reason != nil {
@@ -572,7 +603,8 @@ func (c *Coordinator) AbortAll(now time.Time, reason error) []Abort {
 }
 
 // Shutdown aborts every pending checkpoint, as AbortAll, and refuses later
-// triggers with ErrCoordinatorStopped.
+// triggers with ErrCoordinatorStopped. A checkpoint being completed is left
+// to EndComplete; its failure then no longer counts.
 func (c *Coordinator) Shutdown(now time.Time) []Abort {
 	c.stopped = true
 	return c.AbortAll(now, ErrCoordinatorStopped)
@@ -627,85 +659,6 @@ type failedCheckpoint struct {
 	reason error
 }
 
-// Complete finalizes checkpoint id once every task acknowledged: it writes
-// the metadata atomically through Storage, calls BeforeCommit, adds the
-// checkpoint to the store (which deletes the checkpoints it no longer
-// retains), aborts the older pending checkpoints it subsumes and returns the
-// tasks to notify. A savepoint is written to its target and neither
-// committed nor added to the store.
-//
-// If finalizing fails (including because ctx is done), the checkpoint is
-// aborted and counted as a failure:
-// the result's Failed says what to notify and discard (metadata written
-// before a BeforeCommit failure is deleted here already). The error wraps
-// ErrUnknownCheckpoint or ErrNotAcknowledged for a checkpoint that cannot be
-// completed (nothing changes), or ErrTooManyFailures when the failure means
-// the job must fail over.
-func (c *Coordinator) Complete(ctx context.Context, now time.Time, id int64) (CompleteResult, error) {
-	p, ok := c.pending[id]
-	if !ok {
-		return CompleteResult{}, fmt.Errorf("%w: checkpoint %d of job %q is not pending", ErrUnknownCheckpoint, id, c.job.ID)
-	}
-	if !p.fullyAcknowledged() {
-		return CompleteResult{}, fmt.Errorf("%w: checkpoint %d has %d of %d acknowledgements",
-			ErrNotAcknowledged, id, len(p.acks), len(c.tasks))
-	}
-	m := p.metadata(&c.job)
-	if err := c.finalize(ctx, p, m); err != nil {
-		discard := !errors.Is(err, ErrExists) && !errors.Is(err, ErrCommitOutcomeUnknown)
-		why := fmt.Errorf("%w: checkpoint %d: %w", ErrFinalize, id, err)
-		a := c.abort(now, p, why, discard)
-		return CompleteResult{Failed: &a}, c.countFailure(p, why)
-	}
-	delete(c.pending, id)
-	c.failures, c.firstFailure = 0, failedCheckpoint{}
-	c.lastCompletion = now
-	c.stats.ended(id, now, nil)
-	res := CompleteResult{Completed: &Completion{
-		ID: id, IsSavepoint: p.savepoint, Location: p.loc, Metadata: m, Notify: slices.Clone(c.tasks),
-	}}
-	if !p.savepoint {
-		for _, older := range c.Pending() {
-			if q := c.pending[older]; older < id && !q.savepoint {
-				res.Subsumed = append(res.Subsumed, c.abort(now, q, fmt.Errorf("%w: checkpoint %d completed", ErrSubsumed, id), true))
-			}
-		}
-	}
-	return res, nil
-}
-
-// finalize writes m and commits it. On a failure after the metadata was
-// written, it deletes the checkpoint again (best effort).
-func (c *Coordinator) finalize(ctx context.Context, p *pendingCheckpoint, m *Metadata) error {
-	if err := m.Validate(); err != nil {
-		return err
-	}
-	if err := c.storage.WriteMetadata(ctx, p.loc, m); err != nil {
-		return fmt.Errorf("write metadata: %w", err)
-	}
-	if p.savepoint {
-		return nil
-	}
-	var err error
-	if c.cfg.BeforeCommit != nil {
-		if err = c.cfg.BeforeCommit(ctx, m); err != nil {
-			err = fmt.Errorf("commit: %w", err)
-		}
-	}
-	if err == nil {
-		if err = c.store.Add(ctx, m); err != nil {
-			err = fmt.Errorf("add to store: %w", err)
-		}
-	}
-	if err != nil && !errors.Is(err, ErrCommitOutcomeUnknown) {
-		if derr := c.storage.Delete(ctx, p.loc); derr != nil {
-			c.cfg.Logger.Warn("checkpoint: could not delete uncommitted checkpoint", "job", c.job.ID,
-				"checkpoint", p.id, "error", derr)
-		}
-	}
-	return err
-}
-
 // Discard deletes the given locations from storage (Abort.Discard,
 // AckResult.Discard), trying all of them and returning the failures joined.
 func (c *Coordinator) Discard(ctx context.Context, locs []Location) error {
@@ -723,8 +676,21 @@ func (c *Coordinator) Discard(ctx context.Context, locs []Location) error {
 // none. A job told to restore never silently starts empty: if the store
 // holds a checkpoint that cannot be read, or storage lists completed
 // checkpoints the store does not hold, it is an error wrapping ErrRestore.
-// Checkpoint ids continue after the returned one.
+// Checkpoint ids continue after the returned one. It is ReadLatest followed
+// by RestoredFrom.
 func (c *Coordinator) LatestForRestore(ctx context.Context, now time.Time) (*Metadata, bool, error) {
+	m, ok, err := c.ReadLatest(ctx)
+	if ok {
+		c.RestoredFrom(now, m)
+	}
+	return m, ok, err
+}
+
+// ReadLatest is LatestForRestore without its bookkeeping: it reads the
+// latest completed checkpoint's metadata and changes nothing, so it may
+// run concurrently with the coordinator's other methods. Pass what it
+// returns to RestoredFrom when the job restores it.
+func (c *Coordinator) ReadLatest(ctx context.Context) (*Metadata, bool, error) {
 	latest, ok := c.store.Latest()
 	if !ok {
 		ids, err := c.storage.ListCheckpoints(ctx, c.job.ID)
@@ -742,7 +708,13 @@ func (c *Coordinator) LatestForRestore(ctx context.Context, now time.Time) (*Met
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s: %w", ErrRestore, loc, err)
 	}
-	c.nextID = max(c.nextID, latest.ID+1)
-	c.stats.restoredFrom(latest.ID, now, loc)
 	return m, true, nil
+}
+
+// RestoredFrom records that the job restores checkpoint m, returned by
+// ReadLatest, at now: checkpoint ids continue after it, and the statistics
+// show the restore. It does no I/O.
+func (c *Coordinator) RestoredFrom(now time.Time, m *Metadata) {
+	c.nextID = max(c.nextID, m.CheckpointID+1)
+	c.stats.restoredFrom(m.CheckpointID, now, CheckpointLocation(c.job.ID, m.CheckpointID))
 }

@@ -2,7 +2,9 @@
 // that subtasks write when a checkpoint barrier passes, the metadata that
 // makes a checkpoint complete, and the retention of completed checkpoints.
 // The checkpoint coordinator (triggering, barrier bookkeeping,
-// acknowledgements) builds on it.
+// acknowledgements) builds on it; it does no I/O except where it writes and
+// reads storage, and a checkpoint's completion is split so that the I/O
+// runs outside its owner's lock (BeginComplete, Finalize, EndComplete).
 //
 // # Storage
 //

@@ -20,8 +20,8 @@ var ErrInjected = errors.New("checkpoint: injected fault")
 const memScheme = "mem://"
 
 // MemStorage is an in-memory Storage for tests, with fault injection: fail
-// the Nth write, a capacity that runs out (ENOSPC), corrupted reads and
-// failing deletes. Objects are keyed like FileStorage's files
+// the Nth write, a capacity that runs out (ENOSPC), corrupted reads,
+// failing deletes and a hook that stalls or fails metadata writes. Objects are keyed like FileStorage's files
 // ("<job>/chk-<n>/<name>", "_savepoints/<target>/savepoint-<job>-<random>/<name>")
 // and their paths are "mem://<key>". The savepoint root is "_savepoints":
 // savepoint targets and paths are "mem://_savepoints/..." or relative to
@@ -49,6 +49,8 @@ type memFaults struct {
 	capacity  int64 // 0: unlimited
 	corrupt   func(path string) bool
 	deleteErr error
+	// beforeMetadata is called by WriteMetadata before it writes.
+	beforeMetadata func(ctx context.Context, loc Location) error
 }
 
 var _ Storage = (*MemStorage)(nil)
@@ -104,6 +106,18 @@ func (s *MemStorage) FailDeletes(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.faults.deleteErr = err
+}
+
+// BeforeWriteMetadata sets a hook that WriteMetadata calls first, outside
+// the storage's lock, with its context and location: a hook that blocks
+// stalls the write, as a hung disk or object store does (it should return
+// when ctx ends, with ctx's error, as real storage would); one that returns
+// an error fails the write with it, and nothing is written. The hook is
+// called concurrently when writes are. nil removes it, as ClearFaults does.
+func (s *MemStorage) BeforeWriteMetadata(hook func(ctx context.Context, loc Location) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.faults.beforeMetadata = hook
 }
 
 // ClearFaults removes every injected fault.
@@ -371,6 +385,14 @@ func (s *MemStorage) WriteMetadata(ctx context.Context, loc Location, m *Metadat
 	}
 	if err := checkMetadataLocation(loc, m); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	hook := s.mu.faults.beforeMetadata
+	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, loc); err != nil {
+			return fmt.Errorf("checkpoint: write metadata of %s: %w", loc, err)
+		}
 	}
 	data, err := EncodeMetadata(relativize(m, memScheme+dir, "/"))
 	if err != nil {
