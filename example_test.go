@@ -2,6 +2,7 @@ package flink_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -134,4 +135,19 @@ func ExampleWindow() {
 	// cart [0, 1000): 1 views
 	// home [1000, 2000): 1 views
 	// cart [2000, 3000): 1 views
+}
+
+// A job's restart strategy may be set with WithRestartStrategy or directly
+// on its JobConfig; either is honoured. Left unset, a checkpointed job
+// restarts with exponential delay, as in Flink; here NoRestart makes the
+// first failure final.
+func ExampleRestartStrategy() {
+	env := flink.NewEnv(flink.WithParallelism(1), flink.WithCheckpointing(time.Minute),
+		func(c *flink.JobConfig) { c.Restart = flink.NoRestart() })
+	flink.Collect(flink.Map(flink.FromSlice(env, []int{1}), func(int) (int, error) {
+		return 0, errors.New("bad record")
+	}))
+	res, err := env.Execute(context.Background())
+	fmt.Println(res.Status, res.Restarts, err != nil)
+	// Output: FAILED 0 true
 }
