@@ -151,3 +151,19 @@ func ExampleRestartStrategy() {
 	fmt.Println(res.Status, res.Restarts, err != nil)
 	// Output: FAILED 0 true
 }
+
+// A job's result counts its checkpoints. A bounded job with checkpointing
+// takes a final checkpoint when its input ends, as Flink's
+// execution.checkpointing.checkpoints-after-tasks-finish.
+func ExampleCheckpointCounts() {
+	env := flink.NewEnv(flink.WithParallelism(1), flink.WithCheckpointing(time.Hour))
+	flink.Collect(flink.FromSlice(env, []int{1, 2, 3}))
+	res, err := env.Execute(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := res.Checkpoints
+	fmt.Println(c.Completed, c.Failed, c.LatestCompletedID)
+	// Output: 1 0 1
+}
