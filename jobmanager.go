@@ -107,7 +107,8 @@ type VertexResult struct {
 	Name        string
 	Parallelism int
 	// RecordsIn are the records read by the chain's head and RecordsOut
-	// those written by its tail.
+	// those written by its tail; a source head reads what it emits and a
+	// sink tail writes what it receives, as Flink counts them.
 	RecordsIn, RecordsOut int64
 	// BytesIn and BytesOut are the serialized bytes read and written over
 	// the network exchange; 0 over the in-process exchange, which passes
@@ -970,6 +971,27 @@ func (jm *JobManager) releasePartitions(attempt int) {
 	}
 }
 
+// chainRecords returns the records a subtask of v read and wrote, from
+// the counts of its chained operators (head first), as Flink's task
+// numRecordsIn and numRecordsOut: the head's input and the tail's output.
+// As in Flink, a source head reads the records it emits and a sink tail
+// writes the records it receives, so that a source→sink chain shows its
+// traffic.
+func (v *JobVertex) chainRecords(ops []OperatorCounts) (in, out int64) {
+	n := len(ops)
+	if n == 0 {
+		return 0, 0
+	}
+	in, out = ops[0].RecordsIn, ops[n-1].RecordsOut
+	if len(v.ops) == n && v.ops[0].kind == kindSource {
+		in = ops[0].RecordsOut
+	}
+	if len(v.ops) == n && v.ops[n-1].kind == kindSink {
+		out = ops[n-1].RecordsIn
+	}
+	return in, out
+}
+
 // result sums the counters of the last attempt per operator, and counts
 // the job's checkpoints.
 func (jm *JobManager) result(status JobStatus, err error) *JobResult {
@@ -998,10 +1020,9 @@ func (jm *JobManager) result(status JobStatus, err error) *JobResult {
 					ops[i].RecordsOut += c.RecordsOut
 				}
 			}
-			if n := len(m.Operators); n > 0 {
-				vr.RecordsIn += m.Operators[0].RecordsIn
-				vr.RecordsOut += m.Operators[n-1].RecordsOut
-			}
+			in, out := v.chainRecords(m.Operators)
+			vr.RecordsIn += in
+			vr.RecordsOut += out
 			vr.BytesIn += m.BytesIn
 			vr.BytesOut += m.BytesOut
 			vr.BackPressured += m.BackPressured
