@@ -183,7 +183,7 @@ func TestRunAttached(t *testing.T) {
 	assert.Contains(t, r.stderr, "Job has been submitted with JobID")
 	assert.Contains(t, r.stderr, "FINISHED")
 	assert.Regexp(t, `State:\s+FINISHED`, r.stdout)
-	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+0\s+0\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
+	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+1000\s+1000\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
 }
 
 // TestRunAgainWithOtherArguments runs one job twice with different
