@@ -650,9 +650,9 @@ func (s *counterSource) InitializeState(ctx *StateInitContext) error {
 
 func (s *counterSource) SnapshotState(int64) error { return s.pos.Update([]int64{s.next}) }
 
-func (s *counterSource) Run(ctx *SourceContext[int64]) error {
+func (s *counterSource) Run(ctx context.Context, out *SourceContext[int64]) error {
 	for s.next < s.end {
-		err := ctx.WithCheckpointLock(func(out SourceCollector[int64]) error {
+		err := out.WithCheckpointLock(func(out SourceCollector[int64]) error {
 			for range 100 {
 				if s.next >= s.end {
 					break
@@ -731,9 +731,9 @@ func (s *untilCheckpointSource) SnapshotState(id int64) error {
 	return nil
 }
 
-func (s *untilCheckpointSource) Run(ctx *SourceContext[int64]) error {
+func (s *untilCheckpointSource) Run(ctx context.Context, out *SourceContext[int64]) error {
 	for i := int64(0); s.seen.Load() < s.stop; i++ {
-		if err := ctx.Collect(i); err != nil {
+		if err := out.Collect(i); err != nil {
 			return err
 		}
 	}

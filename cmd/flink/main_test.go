@@ -111,10 +111,10 @@ type stuckSource struct {
 	once sync.Once
 }
 
-func (s *stuckSource) Run(ctx *flink.SourceContext[int]) error {
-	return ctx.WithCheckpointLock(func(flink.SourceCollector[int]) error {
+func (s *stuckSource) Run(ctx context.Context, out *flink.SourceContext[int]) error {
+	return out.WithCheckpointLock(func(flink.SourceCollector[int]) error {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 		case <-s.stop:
 		}
 		return nil
@@ -128,18 +128,18 @@ type tickSource struct {
 	once sync.Once
 }
 
-func (s *tickSource) Run(ctx *flink.SourceContext[int]) error {
+func (s *tickSource) Run(ctx context.Context, out *flink.SourceContext[int]) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.stop:
 			return nil
 		case <-t.C:
 		}
-		if ctx.Collect(i) != nil {
+		if out.Collect(i) != nil {
 			return nil
 		}
 	}
