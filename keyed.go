@@ -33,17 +33,17 @@ func (c *KeyedContext[K]) TimeDomain() TimeDomain { return c.domain }
 // TimerService returns the timers of the current key.
 func (c *KeyedContext[K]) TimerService() TimerService { return keyedTimerService[K]{c.timers} }
 
-// State returns the subtask's keyed state backend. Register and use state
-// through the state package; every state reads and writes the current key's
-// value:
+// State returns the subtask's keyed state, scoped to the current key, as
+// Flink's KeyedStateStore. Register and use states through the state
+// package's getters; every state reads and writes the current key's value:
 //
 //	count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
 //	n, _, err := count.Value()
 //	err = count.Update(n + 1)
 //
-// The backend belongs to the subtask's goroutine; do not use it from
-// others.
-func (c *KeyedContext[K]) State() *state.HeapKeyedBackend[K] { return c.backend }
+// The store belongs to the subtask's goroutine; do not use it, or its
+// states, from others.
+func (c *KeyedContext[K]) State() state.KeyedStateStore[K] { return c.backend }
 
 type keyedTimerService[K comparable] struct{ kt *keyedTimers[K, struct{}] }
 

@@ -11,11 +11,11 @@ import (
 // so the handles cannot live in their fields; looking them up here once per record costs far
 // less than registering them again.
 type perBackend[K comparable, H any] struct {
-	m    sync.Map // *state.HeapKeyedBackend[K] -> *H
-	init func(b *state.HeapKeyedBackend[K]) (*H, error)
+	m    sync.Map // state.KeyedStateStore[K] -> *H
+	init func(b state.KeyedStateStore[K]) (*H, error)
 }
 
-func (p *perBackend[K, H]) get(b *state.HeapKeyedBackend[K]) (*H, error) {
+func (p *perBackend[K, H]) get(b state.KeyedStateStore[K]) (*H, error) {
 	if h, ok := p.m.Load(b); ok {
 		return h.(*H), nil
 	}

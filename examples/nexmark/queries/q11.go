@@ -46,7 +46,7 @@ type q11Func struct {
 }
 
 func newQ11Sessions() *q11Func {
-	return &q11Func{h: perBackend[int64, state.ValueState[q11Sessions]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q11Sessions], error) {
+	return &q11Func{h: perBackend[int64, state.ValueState[q11Sessions]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q11Sessions], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q11Sessions]{Name: "sessions"})
 		return &s, err
 	}}}

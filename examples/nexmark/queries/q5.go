@@ -63,7 +63,7 @@ type q5MaxFunc struct {
 }
 
 func newQ5Max() *q5MaxFunc {
-	return &q5MaxFunc{h: perBackend[int64, state.ValueState[q5Max]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q5Max], error) {
+	return &q5MaxFunc{h: perBackend[int64, state.ValueState[q5Max]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q5Max], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q5Max]{Name: "max"})
 		return &s, err
 	}}}

@@ -82,7 +82,7 @@ type q7Partials struct {
 }
 
 func newQ7Partials() *q7Partials {
-	return &q7Partials{h: perBackend[int64, state.MapState[int64, q7Partial]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.MapState[int64, q7Partial], error) {
+	return &q7Partials{h: perBackend[int64, state.MapState[int64, q7Partial]]{init: func(b state.KeyedStateStore[int64]) (*state.MapState[int64, q7Partial], error) {
 		s, err := state.GetMapState(b, state.MapStateDescriptor[int64, q7Partial]{Name: "windows"})
 		return &s, err
 	}}}
@@ -156,7 +156,7 @@ type q7Merge struct {
 }
 
 func newQ7Merge() *q7Merge {
-	return &q7Merge{h: perBackend[int64, state.ValueState[q7Partial]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q7Partial], error) {
+	return &q7Merge{h: perBackend[int64, state.ValueState[q7Partial]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q7Partial], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q7Partial]{Name: "window"})
 		return &s, err
 	}}}
