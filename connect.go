@@ -122,7 +122,9 @@ func (c *KeyedConnectedStreams[A, B, K]) keyed() *KeyedStream[Either[A, B], K] {
 }
 
 // KeyedCoProcessFunction handles the records of two connected keyed
-// streams with keyed state and timers: Flink's KeyedCoProcessFunction.
+// streams with keyed state and timers: Flink's KeyedCoProcessFunction. A
+// function that registers timers also implements KeyedTimerFunction, to
+// receive them.
 //
 // One value serves every subtask of the operator, on their goroutines, and
 // every restart: keep no mutable fields. Keep per-key data in keyed state
@@ -131,12 +133,15 @@ func (c *KeyedConnectedStreams[A, B, K]) keyed() *KeyedStream[Either[A, B], K] {
 type KeyedCoProcessFunction[K comparable, A, B, OUT any] interface {
 	ProcessElement1(ctx *KeyedContext[K], v A, out Collector[OUT]) error
 	ProcessElement2(ctx *KeyedContext[K], v B, out Collector[OUT]) error
-	OnTimer(ctx *KeyedContext[K], timestamp int64, out Collector[OUT]) error
 }
 
 // KeyedCoProcess applies f to both inputs of c.
 func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A, B, K], f KeyedCoProcessFunction[K, A, B, OUT]) *DataStream[OUT] {
-	return KeyedProcessWithTimers(c.keyed(), KeyedProcessFunction[K, Either[A, B], OUT](coAdapter[K, A, B, OUT]{f})).Name("KeyedCoProcess")
+	var a KeyedProcessFunction[K, Either[A, B], OUT] = coAdapter[K, A, B, OUT]{f}
+	if tf, ok := f.(KeyedTimerFunction[K, OUT]); ok {
+		a = coTimerAdapter[K, A, B, OUT]{coAdapter[K, A, B, OUT]{f}, tf}
+	}
+	return KeyedProcess(c.keyed(), a).Name("KeyedCoProcess")
 }
 
 type coAdapter[K comparable, A, B, OUT any] struct {
@@ -150,8 +155,10 @@ func (a coAdapter[K, A, B, OUT]) ProcessElement(ctx *KeyedContext[K], e Either[A
 	return a.f.ProcessElement1(ctx, e.A, out)
 }
 
-func (a coAdapter[K, A, B, OUT]) OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error {
-	return a.f.OnTimer(ctx, ts, out)
+// coTimerAdapter is a coAdapter whose function handles timers.
+type coTimerAdapter[K comparable, A, B, OUT any] struct {
+	coAdapter[K, A, B, OUT]
+	KeyedTimerFunction[K, OUT]
 }
 
 // WindowJoin joins the records of a and b with equal keys that fall into

@@ -278,7 +278,7 @@ func TestKeyedEventTimeTimersAndSideOutput(t *testing.T) {
 		}}
 	}).SetParallelism(1)
 	tag := NewOutputTag[string]("notes")
-	fired := KeyedProcessWithTimers(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, winResult](timerCounter{tag}))
+	fired := KeyedProcess(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, winResult](timerCounter{tag}))
 	got := Collect(fired)
 	notes := Collect(GetSideOutput(fired, tag))
 	execute(t, env)
@@ -334,7 +334,7 @@ func TestProcessingTimeTimers(t *testing.T) {
 	src := FromSource(env, "wait", func() Source[tev] {
 		return &waitingSource{records: []tev{{Key: 1}, {Key: 2}, {Key: 3}}, done: done}
 	}).SetParallelism(1)
-	keys := KeyedProcessWithTimers(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, int64](procTimerFunc{}))
+	keys := KeyedProcess(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, int64](procTimerFunc{}))
 	SinkTo(keys, "count", SinkFunc(func(int64) error {
 		if fired.Add(1) == 3 {
 			once.Do(func() { close(done) })

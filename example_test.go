@@ -76,7 +76,7 @@ func ExampleKeyedProcess() {
 	env := flink.NewEnv(flink.WithParallelism(1))
 	words := flink.FromSlice(env, []string{"a", "b", "a", "a", "b", "a"})
 	pairs := flink.KeyedProcess(flink.KeyBy(words, func(w string) string { return w }),
-		func(ctx *flink.KeyedContext[string], w string, out flink.Collector[string]) error {
+		flink.OnElement(func(ctx *flink.KeyedContext[string], w string, out flink.Collector[string]) error {
 			count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
 			if err != nil {
 				return err
@@ -89,7 +89,7 @@ func ExampleKeyedProcess() {
 				out.Collect(fmt.Sprintf("%s seen %d times", ctx.CurrentKey(), n))
 			}
 			return count.Update(n)
-		})
+		}))
 	flink.Print(pairs)
 	if _, err := env.Execute(context.Background()); err != nil {
 		fmt.Println(err)
@@ -219,3 +219,53 @@ func (s *lineSink) Write(ctx context.Context, v int) error {
 
 func (s *lineSink) Finish() error { return nil }
 func (s *lineSink) Close() error  { return nil }
+
+// clickCounter counts a page's clicks and reports the count one second of
+// event time after the page's first click: ProcessElement registers the
+// timer, OnTimer (KeyedTimerFunction) receives it.
+type clickCounter struct{}
+
+func (clickCounter) ProcessElement(ctx *flink.KeyedContext[string], c Click, _ flink.Collector[string]) error {
+	count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
+	if err != nil {
+		return err
+	}
+	n, _, err := count.Value()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		ctx.TimerService().RegisterEventTimeTimer(c.At + 1000)
+	}
+	return count.Update(n + 1)
+}
+
+func (clickCounter) OnTimer(ctx *flink.KeyedContext[string], ts int64, out flink.Collector[string]) error {
+	count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
+	if err != nil {
+		return err
+	}
+	n, _, err := count.Value()
+	if err != nil {
+		return err
+	}
+	out.Collect(fmt.Sprintf("%s: %d clicks by %d", ctx.CurrentKey(), n, ts))
+	return count.Clear()
+}
+
+// A keyed process function with event-time timers.
+func ExampleKeyedTimerFunction() {
+	env := flink.NewEnv(flink.WithParallelism(1))
+	clicks := flink.FromSlice(env, []Click{{"home", 100}, {"cart", 300}, {"home", 900}, {"home", 1200}})
+	stamped := flink.AssignTimestampsAndWatermarks(clicks,
+		flink.ForMonotonousTimestamps[Click]().WithTimestampAssigner(func(c Click, _ int64) int64 { return c.At }))
+	reports := flink.KeyedProcess(flink.KeyBy(stamped, func(c Click) string { return c.Page }),
+		clickCounter{})
+	flink.Print(reports)
+	if _, err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// home: 3 clicks by 1100
+	// cart: 1 clicks by 1300
+}

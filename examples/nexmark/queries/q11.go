@@ -37,7 +37,7 @@ func Q11(events *flink.DataStream[gen.Event]) *flink.DataStream[ref.Q11Result] {
 		}
 		return nil
 	}).Name("q11-bids")
-	return flink.KeyedProcessWithTimers(flink.KeyBy(bids, func(b q11Bid) int64 { return b.Bidder }),
+	return flink.KeyedProcess(flink.KeyBy(bids, func(b q11Bid) int64 { return b.Bidder }),
 		flink.KeyedProcessFunction[int64, q11Bid, ref.Q11Result](newQ11Sessions())).Name("q11-sessions")
 }
 

@@ -183,12 +183,12 @@ type q4Sum struct {
 }
 
 // newQ4Average returns the second stage of q4: per category, the running average.
-func newQ4Average() flink.KeyedProcessFunc[int64, q4Final, ref.Q4Result] {
+func newQ4Average() flink.KeyedProcessFunction[int64, q4Final, ref.Q4Result] {
 	h := &perBackend[int64, state.ValueState[q4Sum]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q4Sum], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q4Sum]{Name: "sum"})
 		return &s, err
 	}}
-	return func(ctx *flink.KeyedContext[int64], f q4Final, out flink.Collector[ref.Q4Result]) error {
+	return flink.OnElement(func(ctx *flink.KeyedContext[int64], f q4Final, out flink.Collector[ref.Q4Result]) error {
 		st, err := h.get(ctx.State())
 		if err != nil {
 			return err
@@ -201,5 +201,5 @@ func newQ4Average() flink.KeyedProcessFunc[int64, q4Final, ref.Q4Result] {
 		s.N++
 		out.Collect(ref.Q4Result{Category: f.Category, Avg: s.Sum / s.N})
 		return (*st).Update(s)
-	}
+	})
 }

@@ -70,9 +70,9 @@ func Q7(events *flink.DataStream[gen.Event]) *flink.DataStream[ref.Q7Result] {
 		}
 		return nil
 	}).Name("q7-bids")
-	partials := flink.KeyedProcessWithTimers(flink.KeyBy(bids, func(b q7Bid) int64 { return b.Price % q7Spread }),
+	partials := flink.KeyedProcess(flink.KeyBy(bids, func(b q7Bid) int64 { return b.Price % q7Spread }),
 		flink.KeyedProcessFunction[int64, q7Bid, q7Partial](newQ7Partials())).Name("q7-partial-max")
-	return flink.KeyedProcessWithTimers(flink.KeyBy(partials, func(p q7Partial) int64 { return p.Start }),
+	return flink.KeyedProcess(flink.KeyBy(partials, func(p q7Partial) int64 { return p.Start }),
 		flink.KeyedProcessFunction[int64, q7Partial, ref.Q7Result](newQ7Merge())).Name("q7-max")
 }
 
