@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -268,4 +269,43 @@ func ExampleKeyedTimerFunction() {
 	// Output:
 	// home: 3 clicks by 1100
 	// cart: 1 clicks by 1300
+}
+
+// firstSeen reports each key the first time its subtask sees it. The set
+// is a plain field: every subtask has its own copy of the function, made
+// in Open, and only that subtask's goroutine touches it. (State that must
+// survive a failure belongs in keyed state instead.)
+type firstSeen struct {
+	seen map[string]bool
+}
+
+func (f *firstSeen) Open(rc *flink.RuntimeContext) error {
+	f.seen = make(map[string]bool)
+	return nil
+}
+
+func (f *firstSeen) ProcessElement(ctx *flink.KeyedContext[string], w string, out flink.Collector[string]) error {
+	if !f.seen[w] {
+		f.seen[w] = true
+		out.Collect("first " + w)
+	}
+	return nil
+}
+
+func (f *firstSeen) Close() error { return nil }
+
+// A function with per-subtask fields and an open/close lifecycle.
+func ExampleRichFunction() {
+	env := flink.NewEnv(flink.WithParallelism(2))
+	words := flink.FromSlice(env, []string{"a", "b", "a", "c", "b"})
+	firsts := flink.KeyedProcess(flink.KeyBy(words, func(w string) string { return w }), &firstSeen{})
+	got := flink.Collect(firsts)
+	if _, err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	vs := got.Values()
+	slices.Sort(vs)
+	fmt.Println(vs)
+	// Output: [first a first b first c]
 }

@@ -69,10 +69,11 @@ func (s keyedTimerService[K]) DeleteProcessingTimeTimer(t int64) {
 // receive them; a timer firing for a function without OnTimer fails the
 // job. OnElement turns a plain function into a KeyedProcessFunction.
 //
-// One value serves every subtask of the operator, on their goroutines, and
-// every restart: keep no mutable fields. Keep per-key data in keyed state
-// and look states up through the context each time
-// (state.GetValueState(ctx.State(), d) returns the registered state).
+// Each subtask has its own instance (see RichFunction): a function held by
+// pointer may keep per-subtask fields, and may implement RichFunction to
+// open and close them. Keep per-key data in keyed state, which
+// checkpoints hold: state.GetValueState(ctx.State(), d) returns the
+// registered state, so Open may look states up once.
 type KeyedProcessFunction[K comparable, T, U any] interface {
 	ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error
 }
@@ -100,20 +101,32 @@ func (f elementFunc[K, T, U]) ProcessElement(ctx *KeyedContext[K], v T, out Coll
 
 // KeyedProcess applies f to every record of a keyed stream, as Flink's
 // KeyedStream.process. Each subtask keeps keyed state and timers for the
-// key groups it owns.
+// key groups it owns, and has its own instance of f (see RichFunction).
 func KeyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunction[K, T, U]) *DataStream[U] {
-	onTimer := func(ctx *KeyedContext[K], _ int64, _ Collector[U]) error {
-		return fmt.Errorf("flink: a timer fired for key %v of a keyed process function %T without OnTimer; implement KeyedTimerFunction to handle timers", ctx.CurrentKey(), f)
-	}
-	if tf, ok := f.(KeyedTimerFunction[K, U]); ok {
-		onTimer = tf.OnTimer
-	}
-	return addOperator(ks.s, "KeyedProcess", func(oc *opContext, out consumer[U]) (consumer[T], error) {
+	return keyedProcess(ks, "KeyedProcess", func() (KeyedProcessFunction[K, T, U], any) {
+		g := perSubtask(f)
+		return g, g
+	})
+}
+
+// keyedProcess adds a keyed process operator; instance returns a
+// subtask's function and the user function behind it, which is opened.
+func keyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], opType string, instance func() (KeyedProcessFunction[K, T, U], any)) *DataStream[U] {
+	return addOperator(ks.s, opType, func(oc *opContext, out consumer[U]) (consumer[T], error) {
 		core, err := newTimedOp[K, U](oc, out)
 		if err != nil {
 			return nil, err
 		}
-		core.onTimer = onTimer
+		f, user := instance()
+		if err := openFunction(oc, user); err != nil {
+			return nil, err
+		}
+		core.onTimer = func(ctx *KeyedContext[K], _ int64, _ Collector[U]) error {
+			return fmt.Errorf("flink: a timer fired for key %v of a keyed process function %T without OnTimer; implement KeyedTimerFunction to handle timers", ctx.CurrentKey(), user)
+		}
+		if tf, ok := f.(KeyedTimerFunction[K, U]); ok {
+			core.onTimer = tf.OnTimer
+		}
 		return &keyedProcessOp[T, K, U]{timedOp: core, key: ks.key, f: f}, nil
 	})
 }
