@@ -63,10 +63,8 @@ func (s *BroadcastState[BK, BV]) Remove(k BK) error {
 // broadcast record in every subtask and may write the broadcast state (it
 // must do so the same way in every subtask); OnTimer handles timers.
 //
-// One value serves every subtask of the operator, on their goroutines, and
-// every restart: keep no mutable fields. Keep per-key data in keyed state
-// and look states up through the context each time
-// (state.GetValueState(ctx.State(), d) returns the registered state).
+// Each subtask has its own instance, which may keep per-subtask fields and
+// implement RichFunction; see KeyedProcessFunction.
 type KeyedBroadcastProcessFunction[K comparable, A, B, OUT any, BK comparable, BV any] interface {
 	ProcessElement(ctx *KeyedContext[K], bs *BroadcastState[BK, BV], v A, out Collector[OUT]) error
 	ProcessBroadcastElement(rc *RuntimeContext, bs *BroadcastState[BK, BV], v B, out Collector[OUT]) error
@@ -92,8 +90,12 @@ func KeyedBroadcastProcess[A any, K comparable, B, OUT any, BK comparable, BV an
 		if err := broadcastStateBackend(oc, bs); err != nil {
 			return nil, oc.fail(err)
 		}
-		core.onTimer = func(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error { return f.OnTimer(ctx, bs, ts, out) }
-		return &keyedBroadcastOp[A, K, B, OUT, BK, BV]{timedOp: core, key: a.key, f: f, bs: bs}, nil
+		g := perSubtask(f)
+		if err := openFunction(oc, g); err != nil {
+			return nil, err
+		}
+		core.onTimer = func(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error { return g.OnTimer(ctx, bs, ts, out) }
+		return &keyedBroadcastOp[A, K, B, OUT, BK, BV]{timedOp: core, key: a.key, f: g, bs: bs}, nil
 	})
 }
 

@@ -81,7 +81,7 @@ func benchCheckpointState(b *testing.B, keys int64) {
 	meter := &pauseMeter{}
 	env := NewEnv(WithParallelism(1))
 	src := Generate(env, -1, func(i int64) (int64, error) { return i % keys, nil })
-	out := KeyedProcess(KeyBy(src, func(k int64) int64 { return k }), func(ctx *KeyedContext[int64], k int64, out Collector[int64]) error {
+	out := KeyedProcess(KeyBy(src, func(k int64) int64 { return k }), OnElement(func(ctx *KeyedContext[int64], k int64, out Collector[int64]) error {
 		meter.tick()
 		v, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[[]byte]{Name: "payload"})
 		if err != nil {
@@ -94,7 +94,7 @@ func benchCheckpointState(b *testing.B, keys int64) {
 		payload := make([]byte, valueSize)
 		payload[0] = byte(k)
 		return v.Update(payload)
-	})
+	}))
 	SinkTo(out, "discard", SinkFunc(func(int64) error { return nil }))
 	g, err := env.JobGraph()
 	if err != nil {

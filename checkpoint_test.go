@@ -650,9 +650,9 @@ func (s *counterSource) InitializeState(ctx *StateInitContext) error {
 
 func (s *counterSource) SnapshotState(int64) error { return s.pos.Update([]int64{s.next}) }
 
-func (s *counterSource) Run(ctx *SourceContext[int64]) error {
+func (s *counterSource) Run(ctx context.Context, out *SourceContext[int64]) error {
 	for s.next < s.end {
-		err := ctx.WithCheckpointLock(func(out SourceCollector[int64]) error {
+		err := out.WithCheckpointLock(func(out SourceCollector[int64]) error {
 			for range 100 {
 				if s.next >= s.end {
 					break
@@ -714,4 +714,58 @@ func TestUserReplayableSourceAndAtLeastOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// untilCheckpointSource emits records until it snapshots checkpoint stop:
+// with one checkpoint in flight at a time, every earlier one is complete
+// by then.
+type untilCheckpointSource struct {
+	stop int64
+	seen atomic.Int64
+}
+
+func (s *untilCheckpointSource) InitializeState(*StateInitContext) error { return nil }
+
+func (s *untilCheckpointSource) SnapshotState(id int64) error {
+	s.seen.Store(id)
+	return nil
+}
+
+func (s *untilCheckpointSource) Run(ctx context.Context, out *SourceContext[int64]) error {
+	for i := int64(0); s.seen.Load() < s.stop; i++ {
+		if err := out.Collect(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *untilCheckpointSource) Cancel() {}
+
+// TestJobResultCheckpointCounts: the result of a checkpointed job counts
+// its checkpoints and names the latest completed one; a job without
+// checkpointing counts none.
+func TestJobResultCheckpointCounts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := NewEnv(WithParallelism(1), WithCheckpointing(5*time.Millisecond))
+	SinkTo(FromSource(env, "until-3", func() Source[int64] { return &untilCheckpointSource{stop: 3} }),
+		"discard", SinkFunc(func(int64) error { return nil }))
+	res, err := env.Execute(ctx)
+	require.NoError(t, err)
+	c := res.Checkpoints
+	t.Logf("checkpoints: %+v", c)
+	assert.GreaterOrEqual(t, c.Triggered, 3)
+	assert.GreaterOrEqual(t, c.Completed, 2, "checkpoints 1 and 2 completed before 3 was triggered")
+	assert.Zero(t, c.Failed)
+	assert.Zero(t, c.Restored)
+	assert.GreaterOrEqual(t, c.LatestCompletedID, int64(2))
+	assert.NotEmpty(t, c.LatestCompletedPath)
+	assert.Equal(t, c.Triggered, c.Completed+c.Failed, "nothing is pending at the end")
+
+	env = NewEnv(WithParallelism(1))
+	Collect(FromSlice(env, []int{1, 2, 3}))
+	res, err = env.Execute(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, res.Checkpoints)
 }

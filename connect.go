@@ -76,13 +76,21 @@ type CoProcessFunction[A, B, OUT any] interface {
 	ProcessElement2(rc *RuntimeContext, v B, out Collector[OUT]) error
 }
 
-// CoProcess applies f to both inputs of c.
+// CoProcess applies f to both inputs of c. Each subtask has its own
+// instance of f, which may keep per-subtask fields and implement
+// RichFunction.
 func CoProcess[A, B, OUT any](c *ConnectedStreams[A, B], f CoProcessFunction[A, B, OUT]) *DataStream[OUT] {
-	return Process(c.union(), func(rc *RuntimeContext, e Either[A, B], out Collector[OUT]) error {
-		if e.IsB {
-			return f.ProcessElement2(rc, e.B, out)
+	return addOperator(c.union(), "CoProcess", func(oc *opContext, out consumer[OUT]) (consumer[Either[A, B]], error) {
+		g := perSubtask(f)
+		if err := openFunction(oc, g); err != nil {
+			return nil, err
 		}
-		return f.ProcessElement1(rc, e.A, out)
+		return &processOp[Either[A, B], OUT]{oc: oc, out: out, f: func(rc *RuntimeContext, e Either[A, B], out Collector[OUT]) error {
+			if e.IsB {
+				return g.ProcessElement2(rc, e.B, out)
+			}
+			return g.ProcessElement1(rc, e.A, out)
+		}}, nil
 	}).Name("CoProcess")
 }
 
@@ -122,21 +130,26 @@ func (c *KeyedConnectedStreams[A, B, K]) keyed() *KeyedStream[Either[A, B], K] {
 }
 
 // KeyedCoProcessFunction handles the records of two connected keyed
-// streams with keyed state and timers: Flink's KeyedCoProcessFunction.
+// streams with keyed state and timers: Flink's KeyedCoProcessFunction. A
+// function that registers timers also implements KeyedTimerFunction, to
+// receive them.
 //
-// One value serves every subtask of the operator, on their goroutines, and
-// every restart: keep no mutable fields. Keep per-key data in keyed state
-// and look states up through the context each time
-// (state.GetValueState(ctx.State(), d) returns the registered state).
+// Each subtask has its own instance, which may keep per-subtask fields and
+// implement RichFunction; see KeyedProcessFunction.
 type KeyedCoProcessFunction[K comparable, A, B, OUT any] interface {
 	ProcessElement1(ctx *KeyedContext[K], v A, out Collector[OUT]) error
 	ProcessElement2(ctx *KeyedContext[K], v B, out Collector[OUT]) error
-	OnTimer(ctx *KeyedContext[K], timestamp int64, out Collector[OUT]) error
 }
 
 // KeyedCoProcess applies f to both inputs of c.
 func KeyedCoProcess[A, B any, K comparable, OUT any](c *KeyedConnectedStreams[A, B, K], f KeyedCoProcessFunction[K, A, B, OUT]) *DataStream[OUT] {
-	return KeyedProcessWithTimers(c.keyed(), KeyedProcessFunction[K, Either[A, B], OUT](coAdapter[K, A, B, OUT]{f})).Name("KeyedCoProcess")
+	return keyedProcess(c.keyed(), "KeyedCoProcess", func() (KeyedProcessFunction[K, Either[A, B], OUT], any) {
+		g := perSubtask(f)
+		if tf, ok := g.(KeyedTimerFunction[K, OUT]); ok {
+			return coTimerAdapter[K, A, B, OUT]{coAdapter[K, A, B, OUT]{g}, tf}, g
+		}
+		return coAdapter[K, A, B, OUT]{g}, g
+	}).Name("KeyedCoProcess")
 }
 
 type coAdapter[K comparable, A, B, OUT any] struct {
@@ -150,8 +163,10 @@ func (a coAdapter[K, A, B, OUT]) ProcessElement(ctx *KeyedContext[K], e Either[A
 	return a.f.ProcessElement1(ctx, e.A, out)
 }
 
-func (a coAdapter[K, A, B, OUT]) OnTimer(ctx *KeyedContext[K], ts int64, out Collector[OUT]) error {
-	return a.f.OnTimer(ctx, ts, out)
+// coTimerAdapter is a coAdapter whose function handles timers.
+type coTimerAdapter[K comparable, A, B, OUT any] struct {
+	coAdapter[K, A, B, OUT]
+	KeyedTimerFunction[K, OUT]
 }
 
 // WindowJoin joins the records of a and b with equal keys that fall into

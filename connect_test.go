@@ -2,6 +2,7 @@ package flink
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -94,16 +95,16 @@ type gatedSource[T any] struct {
 	gate    <-chan struct{}
 }
 
-func (s *gatedSource[T]) Run(ctx *SourceContext[T]) error {
+func (s *gatedSource[T]) Run(ctx context.Context, out *SourceContext[T]) error {
 	select {
 	case <-s.gate:
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("gate never opened")
 	}
 	for _, r := range s.records {
-		if err := ctx.Collect(r); err != nil {
+		if err := out.Collect(r); err != nil {
 			return err
 		}
 	}

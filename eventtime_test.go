@@ -182,14 +182,14 @@ type scriptSource struct {
 	script []any // tev or a watermark (int64)
 }
 
-func (s *scriptSource) Run(ctx *SourceContext[tev]) error {
+func (s *scriptSource) Run(ctx context.Context, out *SourceContext[tev]) error {
 	for _, step := range s.script {
 		var err error
 		switch v := step.(type) {
 		case tev:
-			err = ctx.CollectWithTimestamp(v, v.TS)
+			err = out.CollectWithTimestamp(v, v.TS)
 		case int64:
-			err = ctx.EmitWatermark(v)
+			err = out.EmitWatermark(v)
 		}
 		if err != nil {
 			return err
@@ -278,7 +278,7 @@ func TestKeyedEventTimeTimersAndSideOutput(t *testing.T) {
 		}}
 	}).SetParallelism(1)
 	tag := NewOutputTag[string]("notes")
-	fired := KeyedProcessWithTimers(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, winResult](timerCounter{tag}))
+	fired := KeyedProcess(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, winResult](timerCounter{tag}))
 	got := Collect(fired)
 	notes := Collect(GetSideOutput(fired, tag))
 	execute(t, env)
@@ -315,9 +315,9 @@ type waitingSource struct {
 	done    <-chan struct{}
 }
 
-func (s *waitingSource) Run(ctx *SourceContext[tev]) error {
+func (s *waitingSource) Run(ctx context.Context, out *SourceContext[tev]) error {
 	for _, r := range s.records {
-		if err := ctx.Collect(r); err != nil {
+		if err := out.Collect(r); err != nil {
 			return err
 		}
 	}
@@ -334,7 +334,7 @@ func TestProcessingTimeTimers(t *testing.T) {
 	src := FromSource(env, "wait", func() Source[tev] {
 		return &waitingSource{records: []tev{{Key: 1}, {Key: 2}, {Key: 3}}, done: done}
 	}).SetParallelism(1)
-	keys := KeyedProcessWithTimers(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, int64](procTimerFunc{}))
+	keys := KeyedProcess(KeyBy(src, func(e tev) int64 { return e.Key }), KeyedProcessFunction[int64, tev, int64](procTimerFunc{}))
 	SinkTo(keys, "count", SinkFunc(func(int64) error {
 		if fired.Add(1) == 3 {
 			once.Do(func() { close(done) })
@@ -349,18 +349,18 @@ func TestProcessingTimeTimers(t *testing.T) {
 // subtask 1 marks itself idle and waits too.
 type idleSource struct{ done <-chan struct{} }
 
-func (s *idleSource) Run(ctx *SourceContext[tev]) error {
-	if ctx.RuntimeContext().SubtaskIndex() == 1 {
-		if err := ctx.MarkIdle(); err != nil {
+func (s *idleSource) Run(ctx context.Context, out *SourceContext[tev]) error {
+	if out.RuntimeContext().SubtaskIndex() == 1 {
+		if err := out.MarkIdle(); err != nil {
 			return err
 		}
 	} else {
 		for _, ts := range []int64{100, 200, 300} {
-			if err := ctx.CollectWithTimestamp(tev{Key: 1, TS: ts, V: 1}, ts); err != nil {
+			if err := out.CollectWithTimestamp(tev{Key: 1, TS: ts, V: 1}, ts); err != nil {
 				return err
 			}
 		}
-		if err := ctx.EmitWatermark(5000); err != nil {
+		if err := out.EmitWatermark(5000); err != nil {
 			return err
 		}
 	}
@@ -535,18 +535,18 @@ func (punctuated) OnPeriodicEmit(window.Output)        {}
 // event time ahead of split 0, each in order.
 type twoSplits struct{ n int64 }
 
-func (s *twoSplits) Run(ctx *SourceContext[tev]) error {
-	sub := int64(ctx.RuntimeContext().SubtaskIndex())
+func (s *twoSplits) Run(ctx context.Context, out *SourceContext[tev]) error {
+	sub := int64(out.RuntimeContext().SubtaskIndex())
 	for i := range s.n {
 		for split := range int64(2) {
 			e := tev{Key: i % 3, TS: split*5000 + i*10, V: sub*1_000_000 + split*100_000 + i}
-			if err := ctx.CollectFromSplit(int(split), e); err != nil {
+			if err := out.CollectFromSplit(int(split), e); err != nil {
 				return err
 			}
 		}
 	}
 	for split := range 2 {
-		if err := ctx.FinishSplit(split); err != nil {
+		if err := out.FinishSplit(split); err != nil {
 			return err
 		}
 	}
@@ -645,14 +645,14 @@ func TestProcessingTimeWindowsAndCountTrigger(t *testing.T) {
 // emits one early record, then nothing until done.
 type stallingSource struct{ done <-chan struct{} }
 
-func (s *stallingSource) Run(ctx *SourceContext[tev]) error {
-	if ctx.RuntimeContext().SubtaskIndex() == 1 {
-		if err := ctx.Collect(tev{Key: 1, TS: 10, V: 100}); err != nil {
+func (s *stallingSource) Run(ctx context.Context, out *SourceContext[tev]) error {
+	if out.RuntimeContext().SubtaskIndex() == 1 {
+		if err := out.Collect(tev{Key: 1, TS: 10, V: 100}); err != nil {
 			return err
 		}
 	} else {
 		for _, ts := range []int64{100, 200, 1500} {
-			if err := ctx.Collect(tev{Key: 1, TS: ts, V: 1}); err != nil {
+			if err := out.Collect(tev{Key: 1, TS: ts, V: 1}); err != nil {
 				return err
 			}
 		}
@@ -691,13 +691,13 @@ func TestIdleTimeout(t *testing.T) {
 
 // awaitDone waits until done is closed, the source is cancelled, or 30 s
 // passed (an error saying what did not happen).
-func awaitDone[T any](ctx *SourceContext[T], done <-chan struct{}, what string) error {
+func awaitDone(ctx context.Context, done <-chan struct{}, what string) error {
 	select {
 	case <-done:
 		return nil
 	case <-time.After(30 * time.Second):
 		return errors.New(what)
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

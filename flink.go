@@ -71,14 +71,16 @@ type JobConfig struct {
 	// emit: Flink's pipeline.auto-watermark-interval. 0 means the default,
 	// 200 ms; a negative value turns periodic emission off.
 	AutoWatermarkInterval time.Duration
-	// Restart decides whether and when a failed job restarts. Default
-	// NoRestart, as Flink without checkpointing.
+	// Restart decides whether and when a failed job restarts. The zero
+	// value (RestartDefault) is Flink's default: NoRestart without
+	// checkpointing, ExponentialDelayRestart with it. Any strategy set here,
+	// NoRestart included, is the one the job uses.
 	Restart RestartStrategy
 	// DisableChaining turns operator chaining off for the whole job.
 	DisableChaining bool
 	// Checkpointing configures periodic checkpoints; off by default, as in
-	// Flink. With checkpointing on and no restart strategy set, failed jobs
-	// restart with exponential delay, as Flink's default.
+	// Flink. With checkpointing on and Restart unset, failed jobs restart
+	// with exponential delay, as Flink's default.
 	Checkpointing CheckpointConfig
 	// SavepointPath, when set, starts the job from that savepoint (or
 	// retained checkpoint), as Flink's execution.savepoint.path: operator
@@ -92,8 +94,6 @@ type JobConfig struct {
 	// AllowNonRestoredState lets a job start from a savepoint holding state
 	// for operators it no longer has; that state is skipped.
 	AllowNonRestoredState bool
-
-	restartSet bool // Restart was set explicitly
 }
 
 // CheckpointingMode says whether checkpoints align barriers (exactly once)
@@ -144,12 +144,15 @@ func (c CheckpointConfig) coordinatorConfig() checkpoint.CoordinatorConfig {
 }
 
 // restartStrategy is the strategy the job restarts with: the one set, or
-// Flink's default for the job's checkpointing.
+// Flink's default for the job's checkpointing when Restart is unset.
 func (c JobConfig) restartStrategy() RestartStrategy {
-	if !c.restartSet && c.Checkpointing.Enabled() && c.Restart.Kind == RestartNone {
+	if c.Restart.Kind != RestartDefault {
+		return c.Restart
+	}
+	if c.Checkpointing.Enabled() {
 		return ExponentialDelayRestart()
 	}
-	return c.Restart
+	return NoRestart()
 }
 
 // DefaultJobConfig returns Flink's defaults for a local job.
@@ -159,7 +162,6 @@ func DefaultJobConfig() JobConfig {
 		Parallelism:    runtime.NumCPU(),
 		MaxParallelism: state.DefaultMaxParallelism,
 		BufferTimeout:  DefaultBufferTimeout,
-		Restart:        NoRestart(),
 	}
 }
 
@@ -213,9 +215,9 @@ func (c JobConfig) watermarkInterval() time.Duration {
 	return c.AutoWatermarkInterval
 }
 
-// WithRestartStrategy sets the restart strategy.
+// WithRestartStrategy sets the restart strategy; see JobConfig.Restart.
 func WithRestartStrategy(s RestartStrategy) Option {
-	return func(c *JobConfig) { c.Restart, c.restartSet = s, true }
+	return func(c *JobConfig) { c.Restart = s }
 }
 
 // WithCheckpointing turns on periodic checkpoints every interval, exactly

@@ -52,8 +52,44 @@ type JobResult struct {
 	// Vertices holds every vertex's input and output summed over its
 	// subtasks, in topological order.
 	Vertices []VertexResult
+	// Checkpoints counts the job's checkpoints and savepoints over all its
+	// attempts; zero without checkpoint storage, and for a job that ended
+	// under an earlier leader.
+	Checkpoints CheckpointCounts
 	// Err is why the job failed or was cancelled; nil when it finished.
 	Err error
+}
+
+// CheckpointCounts are a job's checkpoint totals, as the counts and the
+// latest completed checkpoint of Flink's checkpoint statistics
+// (/jobs/:id/checkpoints). Savepoints count with checkpoints.
+type CheckpointCounts struct {
+	// Triggered counts checkpoints and savepoints triggered.
+	Triggered int
+	// Completed counts those completed: metadata written and committed.
+	Completed int
+	// Failed counts those declined, expired, aborted or failed to
+	// complete.
+	Failed int
+	// Restored counts the job's restores from a checkpoint.
+	Restored int
+	// LatestCompletedID is the id of the newest completed checkpoint (not
+	// savepoint); 0 when none completed.
+	LatestCompletedID int64
+	// LatestCompletedPath is where the checkpoint storage keeps it: for a
+	// file storage, the directory a job can start from (WithSavepoint)
+	// while the checkpoint is retained.
+	LatestCompletedPath string
+}
+
+// checkpointCounts summarizes a coordinator's statistics.
+func checkpointCounts(s checkpoint.Stats) CheckpointCounts {
+	c := CheckpointCounts{Triggered: int(s.Counts.Triggered), Completed: int(s.Counts.Completed),
+		Failed: int(s.Counts.Failed), Restored: int(s.Counts.Restored)}
+	if l := s.LatestCompleted; l != nil {
+		c.LatestCompletedID, c.LatestCompletedPath = l.ID, l.ExternalPath
+	}
+	return c
 }
 
 // OperatorResult is one operator's record counts over all its subtasks.
@@ -71,7 +107,8 @@ type VertexResult struct {
 	Name        string
 	Parallelism int
 	// RecordsIn are the records read by the chain's head and RecordsOut
-	// those written by its tail.
+	// those written by its tail; a source head reads what it emits and a
+	// sink tail writes what it receives, as Flink counts them.
 	RecordsIn, RecordsOut int64
 	// BytesIn and BytesOut are the serialized bytes read and written over
 	// the network exchange; 0 over the in-process exchange, which passes
@@ -967,11 +1004,37 @@ func (jm *JobManager) releasePartitions(attempt int) {
 	}
 }
 
-// result sums the counters of the last attempt per operator.
+// chainRecords returns the records a subtask of v read and wrote, from
+// the counts of its chained operators (head first), as Flink's task
+// numRecordsIn and numRecordsOut: the head's input and the tail's output.
+// As in Flink, a source head reads the records it emits and a sink tail
+// writes the records it receives, so that a source→sink chain shows its
+// traffic.
+func (v *JobVertex) chainRecords(ops []OperatorCounts) (in, out int64) {
+	n := len(ops)
+	if n == 0 {
+		return 0, 0
+	}
+	in, out = ops[0].RecordsIn, ops[n-1].RecordsOut
+	if len(v.ops) == n && v.ops[0].kind == kindSource {
+		in = ops[0].RecordsOut
+	}
+	if len(v.ops) == n && v.ops[n-1].kind == kindSink {
+		out = ops[n-1].RecordsIn
+	}
+	return in, out
+}
+
+// result sums the counters of the last attempt per operator, and counts
+// the job's checkpoints.
 func (jm *JobManager) result(status JobStatus, err error) *JobResult {
+	var ckpts CheckpointCounts
+	if s, ok := jm.CheckpointStats(); ok {
+		ckpts = checkpointCounts(s)
+	}
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
-	r := &JobResult{ID: jm.id, Name: jm.graph.Name, Status: status, Err: err,
+	r := &JobResult{ID: jm.id, Name: jm.graph.Name, Status: status, Err: err, Checkpoints: ckpts,
 		Restarts: jm.restartBase + jm.mu.restarts, Duration: jm.cfg.now().Sub(jm.mu.started)}
 	for _, v := range jm.graph.Vertices {
 		ops := make([]OperatorResult, len(v.Operators))
@@ -990,10 +1053,9 @@ func (jm *JobManager) result(status JobStatus, err error) *JobResult {
 					ops[i].RecordsOut += c.RecordsOut
 				}
 			}
-			if n := len(m.Operators); n > 0 {
-				vr.RecordsIn += m.Operators[0].RecordsIn
-				vr.RecordsOut += m.Operators[n-1].RecordsOut
-			}
+			in, out := v.chainRecords(m.Operators)
+			vr.RecordsIn += in
+			vr.RecordsOut += out
 			vr.BytesIn += m.BytesIn
 			vr.BytesOut += m.BytesOut
 			vr.BackPressured += m.BackPressured

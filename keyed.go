@@ -33,17 +33,17 @@ func (c *KeyedContext[K]) TimeDomain() TimeDomain { return c.domain }
 // TimerService returns the timers of the current key.
 func (c *KeyedContext[K]) TimerService() TimerService { return keyedTimerService[K]{c.timers} }
 
-// State returns the subtask's keyed state backend. Register and use state
-// through the state package; every state reads and writes the current key's
-// value:
+// State returns the subtask's keyed state, scoped to the current key, as
+// Flink's KeyedStateStore. Register and use states through the state
+// package's getters; every state reads and writes the current key's value:
 //
 //	count, err := state.GetValueState(ctx.State(), state.ValueStateDescriptor[int]{Name: "count"})
 //	n, _, err := count.Value()
 //	err = count.Update(n + 1)
 //
-// The backend belongs to the subtask's goroutine; do not use it from
-// others.
-func (c *KeyedContext[K]) State() *state.HeapKeyedBackend[K] { return c.backend }
+// The store belongs to the subtask's goroutine; do not use it, or its
+// states, from others.
+func (c *KeyedContext[K]) State() state.KeyedStateStore[K] { return c.backend }
 
 type keyedTimerService[K comparable] struct{ kt *keyedTimers[K, struct{}] }
 
@@ -60,53 +60,73 @@ func (s keyedTimerService[K]) DeleteProcessingTimeTimer(t int64) {
 	s.kt.remove(ProcessingTime, t, struct{}{})
 }
 
-// KeyedProcessFunc handles one record of a keyed stream with access to the
-// record's keyed state; it emits zero or more records to out.
-type KeyedProcessFunc[K comparable, T, U any] func(ctx *KeyedContext[K], v T, out Collector[U]) error
-
-// KeyedProcessFunction is a keyed process function with timers: Flink's
-// KeyedProcessFunction. ProcessElement handles each record; OnTimer is
-// called when a timer registered through ctx.TimerService() fires, with the
-// timer's key current (ctx.CurrentKey) and its time. Records emitted in
-// OnTimer of an event-time timer carry the timer's time as timestamp.
+// KeyedProcessFunction handles the records of a keyed stream: Flink's
+// KeyedProcessFunction. ProcessElement is called for each record, with the
+// record's key current: its keyed state (ctx.State()) and timers
+// (ctx.TimerService()) are the key's. It emits zero or more records to out.
 //
-// One value serves every subtask of the operator, on their goroutines, and
-// every restart: keep no mutable fields. Keep per-key data in keyed state
-// and look states up through the context each time
-// (state.GetValueState(ctx.State(), d) returns the registered state).
+// A function that registers timers also implements KeyedTimerFunction, to
+// receive them; a timer firing for a function without OnTimer fails the
+// job. OnElement turns a plain function into a KeyedProcessFunction.
+//
+// Each subtask has its own instance (see RichFunction): a function held by
+// pointer may keep per-subtask fields, and may implement RichFunction to
+// open and close them. Keep per-key data in keyed state, which
+// checkpoints hold: state.GetValueState(ctx.State(), d) returns the
+// registered state, so Open may look states up once.
 type KeyedProcessFunction[K comparable, T, U any] interface {
 	ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error
+}
+
+// KeyedTimerFunction is the optional part of a KeyedProcessFunction that
+// handles timers, as Flink's KeyedProcessFunction.onTimer: OnTimer is
+// called when a timer registered through ctx.TimerService() fires, with
+// the timer's key current (ctx.CurrentKey) and its time. Records emitted
+// in OnTimer of an event-time timer carry the timer's time as timestamp.
+type KeyedTimerFunction[K comparable, U any] interface {
 	OnTimer(ctx *KeyedContext[K], timestamp int64, out Collector[U]) error
 }
 
-// KeyedProcess applies f to every record of a keyed stream. Each subtask
-// keeps keyed state for the key groups it owns, as Flink's
-// KeyedProcessFunction. f may register timers only with a
-// KeyedProcessFunction (KeyedProcessWithTimers) to receive them.
-func KeyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunc[K, T, U]) *DataStream[U] {
-	return KeyedProcessWithTimers[T, K, U](ks, funcOnly[K, T, U](f))
+// OnElement returns a KeyedProcessFunction, without timers, that calls f
+// for each record.
+func OnElement[K comparable, T, U any](f func(ctx *KeyedContext[K], v T, out Collector[U]) error) KeyedProcessFunction[K, T, U] {
+	return elementFunc[K, T, U](f)
 }
 
-// funcOnly adapts a KeyedProcessFunc to a KeyedProcessFunction.
-type funcOnly[K comparable, T, U any] KeyedProcessFunc[K, T, U]
+type elementFunc[K comparable, T, U any] func(ctx *KeyedContext[K], v T, out Collector[U]) error
 
-func (f funcOnly[K, T, U]) ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error {
+func (f elementFunc[K, T, U]) ProcessElement(ctx *KeyedContext[K], v T, out Collector[U]) error {
 	return f(ctx, v, out)
 }
 
-func (f funcOnly[K, T, U]) OnTimer(*KeyedContext[K], int64, Collector[U]) error {
-	return fmt.Errorf("flink: a timer fired for a KeyedProcess function; use KeyedProcessWithTimers to handle timers")
+// KeyedProcess applies f to every record of a keyed stream, as Flink's
+// KeyedStream.process. Each subtask keeps keyed state and timers for the
+// key groups it owns, and has its own instance of f (see RichFunction).
+func KeyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunction[K, T, U]) *DataStream[U] {
+	return keyedProcess(ks, "KeyedProcess", func() (KeyedProcessFunction[K, T, U], any) {
+		g := perSubtask(f)
+		return g, g
+	})
 }
 
-// KeyedProcessWithTimers applies a KeyedProcessFunction, which may use
-// timers, to every record of a keyed stream.
-func KeyedProcessWithTimers[T any, K comparable, U any](ks *KeyedStream[T, K], f KeyedProcessFunction[K, T, U]) *DataStream[U] {
-	return addOperator(ks.s, "KeyedProcess", func(oc *opContext, out consumer[U]) (consumer[T], error) {
+// keyedProcess adds a keyed process operator; instance returns a
+// subtask's function and the user function behind it, which is opened.
+func keyedProcess[T any, K comparable, U any](ks *KeyedStream[T, K], opType string, instance func() (KeyedProcessFunction[K, T, U], any)) *DataStream[U] {
+	return addOperator(ks.s, opType, func(oc *opContext, out consumer[U]) (consumer[T], error) {
 		core, err := newTimedOp[K, U](oc, out)
 		if err != nil {
 			return nil, err
 		}
-		core.onTimer = f.OnTimer
+		f, user := instance()
+		if err := openFunction(oc, user); err != nil {
+			return nil, err
+		}
+		core.onTimer = func(ctx *KeyedContext[K], _ int64, _ Collector[U]) error {
+			return fmt.Errorf("flink: a timer fired for key %v of a keyed process function %T without OnTimer; implement KeyedTimerFunction to handle timers", ctx.CurrentKey(), user)
+		}
+		if tf, ok := f.(KeyedTimerFunction[K, U]); ok {
+			core.onTimer = tf.OnTimer
+		}
 		return &keyedProcessOp[T, K, U]{timedOp: core, key: ks.key, f: f}, nil
 	})
 }

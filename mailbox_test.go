@@ -23,9 +23,9 @@ type stubbornSource struct {
 	release <-chan struct{}
 }
 
-func (s stubbornSource) Run(ctx *SourceContext[int]) error {
+func (s stubbornSource) Run(_ context.Context, out *SourceContext[int]) error {
 	for i := 0; ; i++ {
-		if err := ctx.Collect(i); err != nil {
+		if err := out.Collect(i); err != nil {
 			return err
 		}
 		s.emitted.Add(1)

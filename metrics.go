@@ -83,7 +83,8 @@ type SubtaskMetrics struct {
 	TaskManager ResourceID
 	// RecordsIn are the records read by the chain's head operator and
 	// RecordsOut those written by its tail, as Flink's task-level
-	// numRecordsIn and numRecordsOut.
+	// numRecordsIn and numRecordsOut: a source head reads the records it
+	// emits and a sink tail writes the records it receives.
 	RecordsIn  int64
 	RecordsOut int64
 	// BackPressured is the time spent waiting for an output buffer and
@@ -173,9 +174,7 @@ func (jm *JobManager) vertexMetrics() ([]VertexMetrics, int) {
 				sm.InPoolUsage, sm.OutPoolUsage = usage(tm.InPoolUsed, tm.InPoolSize), usage(tm.OutPoolUsed, tm.OutPoolSize)
 				sm.InputWatermark, sm.OutputWatermark = tm.InputWatermark, tm.OutputWatermark
 				sm.Operators = slices.Clone(tm.Operators)
-				if n := len(tm.Operators); n > 0 {
-					sm.RecordsIn, sm.RecordsOut = tm.Operators[0].RecordsIn, tm.Operators[n-1].RecordsOut
-				}
+				sm.RecordsIn, sm.RecordsOut = v.chainRecords(tm.Operators)
 			}
 			vm.Subtasks = append(vm.Subtasks, sm)
 		}

@@ -150,7 +150,7 @@ func (s *totalsSink) Open(rc *RuntimeContext) error {
 	return nil
 }
 
-func (s *totalsSink) Write(i int64) error {
+func (s *totalsSink) Write(_ context.Context, i int64) error {
 	producer := i * s.par / s.n // Generate gives each subtask a contiguous range
 	for producer > 0 && i < s.n*producer/s.par {
 		producer--

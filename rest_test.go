@@ -84,18 +84,18 @@ type restTickSource struct {
 	once sync.Once
 }
 
-func (s *restTickSource) Run(ctx *SourceContext[int]) error {
+func (s *restTickSource) Run(ctx context.Context, out *SourceContext[int]) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.stop:
 			return nil
 		case <-t.C:
 		}
-		if err := ctx.Collect(i); err != nil {
+		if err := out.Collect(i); err != nil {
 			return nil
 		}
 	}

@@ -11,16 +11,25 @@ type RestartKind uint8
 
 // The restart strategies of Flink.
 const (
-	RestartNone RestartKind = iota
+	// RestartDefault is the zero value: no strategy set. The job takes
+	// Flink's default for its checkpointing: RestartNone without
+	// checkpoints, RestartExponentialDelay (ExponentialDelayRestart) with.
+	RestartDefault RestartKind = iota
+	// RestartNone fails the job at its first failure.
+	RestartNone
+	// RestartFixedDelay restarts a fixed number of times after a delay.
 	RestartFixedDelay
+	// RestartExponentialDelay restarts without limit, with growing delays.
 	RestartExponentialDelay
+	// RestartFailureRate restarts while failures stay under a rate.
 	RestartFailureRate
 )
 
 // RestartStrategy decides whether a failed job restarts and after which
 // delay, as Flink's restart-strategy options. It is a plain value, so it can
 // travel with the job's configuration; the JobManager keeps the counting
-// state. Build one with the constructors below.
+// state. Build one with the constructors below; the zero value is
+// RestartDefault, Flink's default for the job's checkpointing.
 type RestartStrategy struct {
 	Kind RestartKind
 	// Attempts is the number of restarts a fixed-delay strategy allows.
@@ -78,7 +87,7 @@ func (s RestartStrategy) Validate() error {
 		return fmt.Errorf("%w: restart strategy %s: %s", ErrInvalidConfig, s, fmt.Sprintf(format, a...))
 	}
 	switch s.Kind {
-	case RestartNone:
+	case RestartDefault, RestartNone:
 	case RestartFixedDelay:
 		if s.Attempts < 0 || s.Delay < 0 {
 			return bad("attempts %d and delay %v must not be negative", s.Attempts, s.Delay)
@@ -99,6 +108,8 @@ func (s RestartStrategy) Validate() error {
 
 func (s RestartStrategy) String() string {
 	switch s.Kind {
+	case RestartDefault:
+		return "default"
 	case RestartNone:
 		return "none"
 	case RestartFixedDelay:

@@ -128,3 +128,54 @@ func TestJobFailsWhenRestartsExhausted(t *testing.T) {
 	assert.Equal(t, 1, res.Restarts)
 	assert.Equal(t, JobFailed, res.Status)
 }
+
+// TestRestartSetDirectly: a strategy set on the JobConfig's field, not
+// through WithRestartStrategy, is the one the job restarts with; only the
+// unset zero value takes Flink's default for the job's checkpointing.
+func TestRestartSetDirectly(t *testing.T) {
+	checkpointing := CheckpointConfig{Interval: time.Second}
+	for _, tc := range []struct {
+		name string
+		cfg  JobConfig
+		want RestartStrategy
+	}{
+		{"unset, no checkpointing", JobConfig{}, NoRestart()},
+		{"unset, checkpointing", JobConfig{Checkpointing: checkpointing}, ExponentialDelayRestart()},
+		{"default config, checkpointing", func() JobConfig {
+			c := DefaultJobConfig()
+			c.Checkpointing = checkpointing
+			return c
+		}(), ExponentialDelayRestart()},
+		{"literal none, checkpointing", JobConfig{Checkpointing: checkpointing, Restart: NoRestart()}, NoRestart()},
+		{"literal fixed delay", JobConfig{Restart: FixedDelayRestart(3, time.Second)}, FixedDelayRestart(3, time.Second)},
+		{"field set on the default config", func() JobConfig {
+			c := DefaultJobConfig()
+			c.Checkpointing, c.Restart = checkpointing, NoRestart()
+			return c
+		}(), NoRestart()},
+		{"option", func() JobConfig {
+			c := DefaultJobConfig()
+			WithCheckpointing(time.Second)(&c)
+			WithRestartStrategy(NoRestart())(&c)
+			return c
+		}(), NoRestart()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.cfg.restartStrategy())
+		})
+	}
+}
+
+// TestJobHonoursRestartField: a checkpointed job whose configuration sets
+// Restart to NoRestart directly fails at its first failure instead of
+// restarting with exponential delay.
+func TestJobHonoursRestartField(t *testing.T) {
+	env := NewEnv(WithParallelism(1), WithCheckpointing(time.Hour), func(c *JobConfig) { c.Restart = NoRestart() })
+	Collect(Map(FromSlice(env, []int{1}), func(int) (int, error) { return 0, errors.New("always") }))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := env.Execute(ctx)
+	require.ErrorContains(t, err, "always")
+	assert.Equal(t, 0, res.Restarts)
+	assert.Equal(t, JobFailed, res.Status)
+}

@@ -2,6 +2,7 @@ package flink
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,8 +15,11 @@ import (
 type Sink[T any] interface {
 	// Open prepares the sink for the subtask described by rc.
 	Open(rc *RuntimeContext) error
-	// Write writes one record.
-	Write(v T) error
+	// Write writes one record. ctx is the subtask's: it is done when the
+	// subtask is cancelled or fails, so a Write that blocks (on a network
+	// call, a full queue) must watch it and return its error. The sink owns
+	// v once Write returns.
+	Write(ctx context.Context, v T) error
 	// Finish is called after the last record of a bounded input: flush and
 	// make the output complete.
 	Finish() error
@@ -90,8 +94,9 @@ func (o *sinkOp[T]) push(b []T, _ []int64) (err error) {
 		}
 		return nil
 	}
+	ctx := o.oc.rc.ctx
 	for _, v := range b {
-		if err := o.sink.Write(v); err != nil {
+		if err := o.sink.Write(ctx, v); err != nil {
 			return o.oc.fail(err)
 		}
 	}
@@ -116,10 +121,10 @@ func SinkFunc[T any](write func(v T) error) func() Sink[T] {
 
 type funcSink[T any] func(T) error
 
-func (f funcSink[T]) Open(*RuntimeContext) error { return nil }
-func (f funcSink[T]) Write(v T) error            { return f(v) }
-func (f funcSink[T]) Finish() error              { return nil }
-func (f funcSink[T]) Close() error               { return nil }
+func (f funcSink[T]) Open(*RuntimeContext) error         { return nil }
+func (f funcSink[T]) Write(_ context.Context, v T) error { return f(v) }
+func (f funcSink[T]) Finish() error                      { return nil }
+func (f funcSink[T]) Close() error                       { return nil }
 
 // Print writes every record to standard output, one per line, formatted
 // with %v. With parallelism above 1 each line starts with the 1-based
@@ -145,7 +150,7 @@ func (p *printSink[T]) Open(rc *RuntimeContext) error {
 	return nil
 }
 
-func (p *printSink[T]) Write(v T) error {
+func (p *printSink[T]) Write(_ context.Context, v T) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, err := fmt.Fprintf(p.w, "%s%v\n", p.prefix, v)
@@ -194,7 +199,7 @@ func (w *collectWriter[T]) Open(rc *RuntimeContext) error {
 	return nil
 }
 
-func (w *collectWriter[T]) Write(v T) error {
+func (w *collectWriter[T]) Write(_ context.Context, v T) error {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
 	if w.attempt == w.c.attempt {
@@ -234,7 +239,7 @@ func (t *textSink[T]) Open(rc *RuntimeContext) error {
 	return nil
 }
 
-func (t *textSink[T]) Write(v T) error {
+func (t *textSink[T]) Write(_ context.Context, v T) error {
 	_, err := fmt.Fprintln(t.w, v)
 	return err
 }

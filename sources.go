@@ -353,10 +353,12 @@ func trimEOL(s string) string {
 // reads its own share of the input (its splits), which it can find from the
 // subtask index and parallelism in its SourceContext.
 type Source[T any] interface {
-	// Run emits records through ctx until the input is exhausted (return
-	// nil), an error occurs, or the source is cancelled (return promptly;
-	// ctx.Context() is then done). It is called once, on its own goroutine.
-	Run(ctx *SourceContext[T]) error
+	// Run emits records through out until the input is exhausted (return
+	// nil), an error occurs, or the source is cancelled (return promptly).
+	// ctx is the subtask's: it is done when the subtask is cancelled or
+	// fails, so a Run that blocks (on a socket, a ticker) must watch it. Run
+	// is called once, on its own goroutine.
+	Run(ctx context.Context, out *SourceContext[T]) error
 	// Cancel asks Run to return. It is called from another goroutine, at
 	// most once, possibly before Run starts or after it returned.
 	Cancel()
@@ -536,9 +538,6 @@ func (l *lockedCollector[T]) EmitWatermark(wm int64) {
 	l.err = l.c.watermarkLocked(wm)
 }
 
-// Context is cancelled when the source must stop.
-func (c *SourceContext[T]) Context() context.Context { return c.rc.ctx }
-
 // RuntimeContext describes the subtask the source runs in.
 func (c *SourceContext[T]) RuntimeContext() *RuntimeContext { return c.rc }
 
@@ -597,7 +596,7 @@ type userSource[T any] struct {
 
 func (s *userSource[T]) run(ctx context.Context) (err error) {
 	defer s.sc.oc.recoverInto(&err)
-	if err := s.src.Run(s.sc); err != nil {
+	if err := s.src.Run(ctx, s.sc); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -227,13 +227,13 @@ type splitSource struct {
 	canceled atomic.Bool
 }
 
-func (s *splitSource) Run(ctx *SourceContext[int]) error {
-	for _, split := range ctx.Splits(s.n) {
+func (s *splitSource) Run(ctx context.Context, out *SourceContext[int]) error {
+	for _, split := range out.Splits(s.n) {
 		for i := range 100 {
 			if s.canceled.Load() {
 				return nil
 			}
-			if err := ctx.Collect(split*100 + i); err != nil {
+			if err := out.Collect(split*100 + i); err != nil {
 				return err
 			}
 		}
@@ -377,9 +377,9 @@ func TestCancelStopsUnboundedJob(t *testing.T) {
 // Collect fails.
 type blockingSource struct{ emitted *atomic.Int64 }
 
-func (s blockingSource) Run(ctx *SourceContext[int]) error {
+func (s blockingSource) Run(ctx context.Context, out *SourceContext[int]) error {
 	for i := 0; ; i++ {
-		if err := ctx.Collect(i); err != nil {
+		if err := out.Collect(i); err != nil {
 			return err
 		}
 		s.emitted.Add(1)

@@ -24,7 +24,9 @@
 //
 // States are registered by name on first use (GetValueState, GetListState,
 // GetMapState, GetReducingState, GetAggregatingState) and optionally expire
-// with a processing-time TTL (TTLConfig).
+// with a processing-time TTL (TTLConfig). The getters take a
+// KeyedStateStore, the interface a keyed function sees (flink's
+// KeyedContext.State returns one); every backend implements it.
 //
 // # Checkpoints and rescaling
 //

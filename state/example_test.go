@@ -111,3 +111,20 @@ func ExampleRedistributeOperatorState() {
 	// subtask 0: [0 100]
 	// subtask 1: [200]
 }
+
+// A keyed function sees its state as a KeyedStateStore, whatever backend
+// holds it.
+func ExampleKeyedStateStore() {
+	b, _ := state.NewHeapKeyedBackend[string](state.SubtaskKeyedBackendOptions(128, 1, 0))
+	var store state.KeyedStateStore[string] = b
+	seen, _ := state.GetListState(store, state.ListStateDescriptor[int]{Name: "seen"})
+	for i, user := range []string{"ann", "bob", "ann"} {
+		_ = b.SetCurrentKey(user)
+		_ = seen.Add(i)
+	}
+	_ = b.SetCurrentKey("ann")
+	key, _ := store.CurrentKey()
+	vs, _ := seen.Get()
+	fmt.Println(key, vs)
+	// Output: ann [0 2]
+}

@@ -42,7 +42,8 @@ type listState[K comparable, V any] struct {
 
 // GetListState returns the keyed list state named d.Name, registering it on
 // first use; see GetValueState.
-func GetListState[K comparable, V any](b *HeapKeyedBackend[K], d ListStateDescriptor[V]) (ListState[V], error) {
+func GetListState[K comparable, V any](s KeyedStateStore[K], d ListStateDescriptor[V]) (ListState[V], error) {
+	b := s.heap()
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}

@@ -55,7 +55,8 @@ type mapState[K comparable, UK comparable, UV any] struct {
 
 // GetMapState returns the map state named d.Name, registering it on first
 // use; see GetValueState.
-func GetMapState[K comparable, UK comparable, UV any](b *HeapKeyedBackend[K], d MapStateDescriptor[UK, UV]) (MapState[UK, UV], error) {
+func GetMapState[K comparable, UK comparable, UV any](s KeyedStateStore[K], d MapStateDescriptor[UK, UV]) (MapState[UK, UV], error) {
+	b := s.heap()
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,8 @@ func (s *reducingState[K, V]) Add(v V) error {
 // GetReducingState returns the reducing state named d.Name, registering it
 // on first use; see GetValueState. The reduce function of the first
 // registration is kept.
-func GetReducingState[K comparable, V any](b *HeapKeyedBackend[K], d ReducingStateDescriptor[V]) (ReducingState[V], error) {
+func GetReducingState[K comparable, V any](s KeyedStateStore[K], d ReducingStateDescriptor[V]) (ReducingState[V], error) {
+	b := s.heap()
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
@@ -103,7 +104,8 @@ func (s *aggregatingState[K, IN, ACC, OUT]) Clear() error { return s.clear() }
 // registering it on first use; see GetValueState. The accumulator is what is
 // stored and snapshotted. The aggregate function of the first registration
 // is kept.
-func GetAggregatingState[K comparable, IN, ACC, OUT any](b *HeapKeyedBackend[K], d AggregatingStateDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
+func GetAggregatingState[K comparable, IN, ACC, OUT any](s KeyedStateStore[K], d AggregatingStateDescriptor[IN, ACC, OUT]) (AggregatingState[IN, OUT], error) {
+	b := s.heap()
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}

@@ -29,7 +29,8 @@ func (s *valueState[K, V]) Clear() error            { return s.clear() }
 // first use (and loading its restored data, if any). Later calls return the
 // same state; a name registered with another kind, type or TTL is an error
 // wrapping ErrIncompatibleState.
-func GetValueState[K comparable, V any](b *HeapKeyedBackend[K], d ValueStateDescriptor[V]) (ValueState[V], error) {
+func GetValueState[K comparable, V any](s KeyedStateStore[K], d ValueStateDescriptor[V]) (ValueState[V], error) {
+	b := s.heap()
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}

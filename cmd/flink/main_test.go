@@ -113,10 +113,10 @@ type stuckSource struct {
 	once sync.Once
 }
 
-func (s *stuckSource) Run(ctx *flink.SourceContext[int]) error {
-	return ctx.WithCheckpointLock(func(flink.SourceCollector[int]) error {
+func (s *stuckSource) Run(ctx context.Context, out *flink.SourceContext[int]) error {
+	return out.WithCheckpointLock(func(flink.SourceCollector[int]) error {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 		case <-s.stop:
 		}
 		return nil
@@ -130,18 +130,18 @@ type tickSource struct {
 	once sync.Once
 }
 
-func (s *tickSource) Run(ctx *flink.SourceContext[int]) error {
+func (s *tickSource) Run(ctx context.Context, out *flink.SourceContext[int]) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.stop:
 			return nil
 		case <-t.C:
 		}
-		if ctx.Collect(i) != nil {
+		if out.Collect(i) != nil {
 			return nil
 		}
 	}
@@ -185,7 +185,7 @@ func TestRunAttached(t *testing.T) {
 	assert.Contains(t, r.stderr, "Job has been submitted with JobID")
 	assert.Contains(t, r.stderr, "FINISHED")
 	assert.Regexp(t, `State:\s+FINISHED`, r.stdout)
-	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+0\s+0\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
+	assert.Regexp(t, `Source: Generate.*\s2\s+FINISHED\s+1000\s+1000\n\s+Generate\s+0\s+1000\n\s+discard\s+1000\s+0\n`, r.stdout)
 }
 
 // TestRunAgainWithOtherArguments runs one job twice with different

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -82,8 +83,8 @@ func (s *pacedSource) SnapshotState(int64) error { return s.pos.Update([]int64{s
 
 // Run emits the subtask's indexes, paced until the stop file appears, then
 // the rest below the end at full speed.
-func (s *pacedSource) Run(ctx *flink.SourceContext[int64]) error {
-	done := ctx.Context().Done()
+func (s *pacedSource) Run(ctx context.Context, out *flink.SourceContext[int64]) error {
+	done := ctx.Done()
 	start := time.Now()
 	var emitted int64 // in this attempt
 	end := int64(-1)  // from the stop file; -1 until it appears
@@ -118,17 +119,17 @@ func (s *pacedSource) Run(ctx *flink.SourceContext[int64]) error {
 		if n <= 0 {
 			select {
 			case <-done:
-				return ctx.Context().Err()
+				return ctx.Err()
 			case <-tick.C:
 			}
 			continue
 		}
 		select {
 		case <-done:
-			return ctx.Context().Err()
+			return ctx.Err()
 		default:
 		}
-		err := ctx.WithCheckpointLock(func(out flink.SourceCollector[int64]) error {
+		err := out.WithCheckpointLock(func(out flink.SourceCollector[int64]) error {
 			for range n {
 				if end >= 0 && s.next >= end {
 					break

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -130,7 +131,7 @@ func (s *totalsSink) Open(rc *flink.RuntimeContext) error {
 	return nil
 }
 
-func (s *totalsSink) Write(c Count) error {
+func (s *totalsSink) Write(_ context.Context, c Count) error {
 	if prev := s.last[c.Key]; c.N != prev+1 {
 		return fmt.Errorf("key %d: count %d after %d, want %d", c.Key, c.N, prev, prev+1)
 	}

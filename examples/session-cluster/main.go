@@ -198,7 +198,7 @@ type lastValue struct {
 
 func (s *lastValue) Open(*flink.RuntimeContext) error { return nil }
 
-func (s *lastValue) Write(v int64) error { s.last, s.seen = v, true; return nil }
+func (s *lastValue) Write(_ context.Context, v int64) error { s.last, s.seen = v, true; return nil }
 
 func (s *lastValue) Finish() error {
 	if !s.seen {
@@ -217,18 +217,18 @@ type ticker struct {
 	once  sync.Once
 }
 
-func (t *ticker) Run(ctx *flink.SourceContext[int64]) error {
+func (t *ticker) Run(ctx context.Context, out *flink.SourceContext[int64]) error {
 	tk := time.NewTicker(t.every)
 	defer tk.Stop()
 	for n := int64(0); ; n++ {
 		select {
-		case <-ctx.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-t.stop:
 			return nil
 		case <-tk.C:
 		}
-		if err := ctx.Collect(n); err != nil {
+		if err := out.Collect(n); err != nil {
 			return nil // the job is stopping
 		}
 	}

@@ -37,7 +37,7 @@ func Q11(events *flink.DataStream[gen.Event]) *flink.DataStream[ref.Q11Result] {
 		}
 		return nil
 	}).Name("q11-bids")
-	return flink.KeyedProcessWithTimers(flink.KeyBy(bids, func(b q11Bid) int64 { return b.Bidder }),
+	return flink.KeyedProcess(flink.KeyBy(bids, func(b q11Bid) int64 { return b.Bidder }),
 		flink.KeyedProcessFunction[int64, q11Bid, ref.Q11Result](newQ11Sessions())).Name("q11-sessions")
 }
 
@@ -46,7 +46,7 @@ type q11Func struct {
 }
 
 func newQ11Sessions() *q11Func {
-	return &q11Func{h: perBackend[int64, state.ValueState[q11Sessions]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q11Sessions], error) {
+	return &q11Func{h: perBackend[int64, state.ValueState[q11Sessions]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q11Sessions], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q11Sessions]{Name: "sessions"})
 		return &s, err
 	}}}

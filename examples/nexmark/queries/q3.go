@@ -56,7 +56,7 @@ type q3Join struct {
 }
 
 func newQ3Join() *q3Join {
-	return &q3Join{h: perBackend[int64, q3State]{init: func(b *state.HeapKeyedBackend[int64]) (*q3State, error) {
+	return &q3Join{h: perBackend[int64, q3State]{init: func(b state.KeyedStateStore[int64]) (*q3State, error) {
 		a, err := state.GetListState(b, state.ListStateDescriptor[int64]{Name: "auctions"})
 		if err != nil {
 			return nil, err

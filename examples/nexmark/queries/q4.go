@@ -75,7 +75,7 @@ type q4Join struct {
 }
 
 func newQ4Join() *q4Join {
-	return &q4Join{h: perBackend[int64, q4JoinState]{init: func(b *state.HeapKeyedBackend[int64]) (*q4JoinState, error) {
+	return &q4Join{h: perBackend[int64, q4JoinState]{init: func(b state.KeyedStateStore[int64]) (*q4JoinState, error) {
 		a, err := state.GetValueState(b, state.ValueStateDescriptor[q4Auction]{Name: "auction"})
 		if err != nil {
 			return nil, err
@@ -183,12 +183,12 @@ type q4Sum struct {
 }
 
 // newQ4Average returns the second stage of q4: per category, the running average.
-func newQ4Average() flink.KeyedProcessFunc[int64, q4Final, ref.Q4Result] {
-	h := &perBackend[int64, state.ValueState[q4Sum]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q4Sum], error) {
+func newQ4Average() flink.KeyedProcessFunction[int64, q4Final, ref.Q4Result] {
+	h := &perBackend[int64, state.ValueState[q4Sum]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q4Sum], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q4Sum]{Name: "sum"})
 		return &s, err
 	}}
-	return func(ctx *flink.KeyedContext[int64], f q4Final, out flink.Collector[ref.Q4Result]) error {
+	return flink.OnElement(func(ctx *flink.KeyedContext[int64], f q4Final, out flink.Collector[ref.Q4Result]) error {
 		st, err := h.get(ctx.State())
 		if err != nil {
 			return err
@@ -201,5 +201,5 @@ func newQ4Average() flink.KeyedProcessFunc[int64, q4Final, ref.Q4Result] {
 		s.N++
 		out.Collect(ref.Q4Result{Category: f.Category, Avg: s.Sum / s.N})
 		return (*st).Update(s)
-	}
+	})
 }

@@ -47,7 +47,7 @@ func Q5(events *flink.DataStream[gen.Event]) *flink.DataStream[ref.Q5Result] {
 			out.Collect(q5Count{Start: w.Start, End: w.End, Auction: ctx.Key(), Num: n})
 			return nil
 		}).Name("q5-counts")
-	return flink.KeyedProcessWithTimers(flink.KeyBy(counts, func(c q5Count) int64 { return c.Start }),
+	return flink.KeyedProcess(flink.KeyBy(counts, func(c q5Count) int64 { return c.Start }),
 		flink.KeyedProcessFunction[int64, q5Count, ref.Q5Result](newQ5Max())).Name("q5-max")
 }
 
@@ -63,7 +63,7 @@ type q5MaxFunc struct {
 }
 
 func newQ5Max() *q5MaxFunc {
-	return &q5MaxFunc{h: perBackend[int64, state.ValueState[q5Max]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q5Max], error) {
+	return &q5MaxFunc{h: perBackend[int64, state.ValueState[q5Max]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q5Max], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q5Max]{Name: "max"})
 		return &s, err
 	}}}

@@ -70,9 +70,9 @@ func Q7(events *flink.DataStream[gen.Event]) *flink.DataStream[ref.Q7Result] {
 		}
 		return nil
 	}).Name("q7-bids")
-	partials := flink.KeyedProcessWithTimers(flink.KeyBy(bids, func(b q7Bid) int64 { return b.Price % q7Spread }),
+	partials := flink.KeyedProcess(flink.KeyBy(bids, func(b q7Bid) int64 { return b.Price % q7Spread }),
 		flink.KeyedProcessFunction[int64, q7Bid, q7Partial](newQ7Partials())).Name("q7-partial-max")
-	return flink.KeyedProcessWithTimers(flink.KeyBy(partials, func(p q7Partial) int64 { return p.Start }),
+	return flink.KeyedProcess(flink.KeyBy(partials, func(p q7Partial) int64 { return p.Start }),
 		flink.KeyedProcessFunction[int64, q7Partial, ref.Q7Result](newQ7Merge())).Name("q7-max")
 }
 
@@ -82,7 +82,7 @@ type q7Partials struct {
 }
 
 func newQ7Partials() *q7Partials {
-	return &q7Partials{h: perBackend[int64, state.MapState[int64, q7Partial]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.MapState[int64, q7Partial], error) {
+	return &q7Partials{h: perBackend[int64, state.MapState[int64, q7Partial]]{init: func(b state.KeyedStateStore[int64]) (*state.MapState[int64, q7Partial], error) {
 		s, err := state.GetMapState(b, state.MapStateDescriptor[int64, q7Partial]{Name: "windows"})
 		return &s, err
 	}}}
@@ -156,7 +156,7 @@ type q7Merge struct {
 }
 
 func newQ7Merge() *q7Merge {
-	return &q7Merge{h: perBackend[int64, state.ValueState[q7Partial]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.ValueState[q7Partial], error) {
+	return &q7Merge{h: perBackend[int64, state.ValueState[q7Partial]]{init: func(b state.KeyedStateStore[int64]) (*state.ValueState[q7Partial], error) {
 		s, err := state.GetValueState(b, state.ValueStateDescriptor[q7Partial]{Name: "window"})
 		return &s, err
 	}}}

@@ -57,7 +57,7 @@ type q8Join struct {
 }
 
 func newQ8Join() *q8Join {
-	return &q8Join{h: perBackend[int64, state.MapState[int64, q8Window]]{init: func(b *state.HeapKeyedBackend[int64]) (*state.MapState[int64, q8Window], error) {
+	return &q8Join{h: perBackend[int64, state.MapState[int64, q8Window]]{init: func(b state.KeyedStateStore[int64]) (*state.MapState[int64, q8Window], error) {
 		s, err := state.GetMapState(b, state.MapStateDescriptor[int64, q8Window]{Name: "windows"})
 		return &s, err
 	}}}

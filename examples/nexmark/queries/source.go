@@ -1,6 +1,7 @@
 package queries
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 
@@ -74,8 +75,8 @@ func (s *source) InitializeState(ctx *flink.StateInitContext) error {
 func (s *source) SnapshotState(int64) error { return s.pos.Update([]int64{s.next}) }
 
 // Run emits the subtask's events in batches under the checkpoint lock.
-func (s *source) Run(ctx *flink.SourceContext[gen.Event]) error {
-	done := ctx.Context().Done()
+func (s *source) Run(ctx context.Context, out *flink.SourceContext[gen.Event]) error {
+	done := ctx.Done()
 	var ev gen.Event
 	sinceWM := 0
 	for s.next < s.count {
@@ -84,10 +85,10 @@ func (s *source) Run(ctx *flink.SourceContext[gen.Event]) error {
 		}
 		select {
 		case <-done:
-			return ctx.Context().Err()
+			return ctx.Err()
 		default:
 		}
-		err := ctx.WithCheckpointLock(func(out flink.SourceCollector[gen.Event]) error {
+		err := out.WithCheckpointLock(func(out flink.SourceCollector[gen.Event]) error {
 			for range lockBatch {
 				if s.next >= s.count {
 					break
