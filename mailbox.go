@@ -107,7 +107,8 @@ func (t *task) post(what string, run func() error, drop func()) bool {
 }
 
 // runMailsLocked runs the queued mails; the chain token is held. The first
-// error stops it and fails the task; the mails after it are dropped.
+// error stops it and fails the task (failWith); the mails after it are
+// dropped.
 func (t *task) runMailsLocked() error {
 	ms := t.mailbox.take()
 	for i, m := range ms {
@@ -117,7 +118,11 @@ func (t *task) runMailsLocked() error {
 					rest.drop()
 				}
 			}
-			return fmt.Errorf("%s: %w", m.what, err)
+			// The mail may have run inside a source's Collect, whose caller
+			// could ignore the error: the task fails whatever it returns.
+			err = fmt.Errorf("%s: %w", m.what, err)
+			t.failWith(err)
+			return err
 		}
 	}
 	if t.flushEach && len(ms) > 0 {

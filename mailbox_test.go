@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -183,4 +184,57 @@ func TestStuckUserCodeDoesNotBlockTaskManager(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the job did not end once its user code returned")
 	}
+}
+
+// careless emits until its context ends and ignores what Collect returns.
+type careless struct{}
+
+func (careless) Run(ctx context.Context, out *SourceContext[int]) error {
+	for i := 0; ctx.Err() == nil; i++ {
+		_ = out.Collect(i)
+	}
+	return nil
+}
+
+func (careless) Cancel() {}
+
+// failingCommits is a transactional sink whose commits fail.
+type failingCommits struct{}
+
+func (failingCommits) Open(*RuntimeContext) error     { return nil }
+func (failingCommits) BeginTransaction() (int, error) { return 0, nil }
+func (failingCommits) Write(int, int) error           { return nil }
+func (failingCommits) PreCommit(int) error            { return nil }
+func (failingCommits) Commit(int) error               { return errors.New("commit exploded") }
+func (failingCommits) Abort(int) error                { return nil }
+func (failingCommits) Close() error                   { return nil }
+
+// A job whose sink, chained to a source that ignores Collect's errors,
+// fails to commit fails with the commit's error.
+func TestFailedCommitFailsJobWhateverSourceReturns(t *testing.T) {
+	env := NewEnv(WithParallelism(1), WithCheckpointing(20*time.Millisecond), WithRestartStrategy(NoRestart()))
+	SinkToTransactional(FromSource(env, "careless", func() Source[int] { return careless{} }), "failing",
+		func() TwoPhaseCommitSink[int, int] { return failingCommits{} })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := env.Execute(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "commit exploded")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// A mail that fails inside emit, as when a source's Collect runs the mails
+// queued meanwhile, fails the task whatever the source does with the error
+// Collect returns: the failure is recorded and the task's context ends.
+// Before, only the error was returned, and a source that ignored it ran on.
+func TestFailedMailInsideEmitFailsTask(t *testing.T) {
+	g := &JobGraph{Vertices: []*JobVertex{{Name: "source", Parallelism: 1}}}
+	tk := newTask(context.Background(), ExecutionAttemptID{}, g, nil, nil, discardLogger)
+	defer tk.cancel()
+	tk.post("a commit", func() error { return errors.New("commit exploded") }, nil)
+	err := tk.emit(func() error { return nil })
+	require.ErrorContains(t, err, "commit exploded")
+	require.ErrorContains(t, tk.asyncFailure(), "a commit: commit exploded")
+	require.Error(t, tk.ctx.Err(), "the task's context ends")
+	require.ErrorIs(t, tk.emit(func() error { return nil }), errTaskStopping, "nothing more is emitted")
 }

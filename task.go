@@ -170,9 +170,30 @@ type task struct {
 	built     chan struct{} // closed once the chain was built, or run ended
 	builtOnce sync.Once
 
+	failMu  sync.Mutex
+	failure error // the first failed mail's error; see runMailsLocked
+
 	// stoppedBeforeEnd is set when run returns if the task had been
 	// stopped: it ended because it was cancelled.
 	stoppedBeforeEnd bool
+}
+
+// failWith fails the task: err is recorded as why it ended, whatever the
+// code that was running returns, and its context is cancelled.
+func (t *task) failWith(err error) {
+	t.failMu.Lock()
+	if t.failure == nil {
+		t.failure = err
+	}
+	t.failMu.Unlock()
+	t.cancel()
+}
+
+// asyncFailure returns the error given to failWith, if any.
+func (t *task) asyncFailure() error {
+	t.failMu.Lock()
+	defer t.failMu.Unlock()
+	return t.failure
 }
 
 func newTask(parent context.Context, id ExecutionAttemptID, g *JobGraph, sh *localShuffle, clk clock, log *slog.Logger) *task {

@@ -321,6 +321,9 @@ func (tm *TaskManager) runTask(t *task, jm JobManagerGateway) {
 	}
 	report(TaskExecutionState{ID: t.id, State: Running})
 	err := t.run()
+	if ferr := t.asyncFailure(); ferr != nil {
+		err = ferr
+	}
 	final := TaskExecutionState{ID: t.id, State: Finished, Metrics: t.metrics()}
 	switch {
 	case err == nil:
