@@ -305,7 +305,7 @@ func (t *task) endingError() error {
 
 // triggerCheckpoint queues checkpoint b at a source subtask, once it was
 // built: the chain's owner takes it between records. It does not wait for
-// it; a subtask that cannot take it declines.
+// it; a subtask that cannot take it, or ends first, declines.
 func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error {
 	select {
 	case <-t.built:
@@ -317,10 +317,10 @@ func (t *task) triggerCheckpoint(ctx context.Context, b CheckpointBarrier) error
 	if t.source.Load() == nil {
 		return fmt.Errorf("flink: checkpoint %d triggered on %s, which is not a running source subtask", b.ID, t.id)
 	}
-	what := fmt.Sprintf("checkpoint %d", b.ID)
-	if !t.post(what, func() error { return t.performCheckpointLocked(b, 0) }, nil) {
-		return fmt.Errorf("%w: %s is ending", checkpoint.ErrTaskNotReady, t.id)
-	}
+	// A trigger the task ends before taking is declined, so that the
+	// checkpoint fails now rather than at its timeout.
+	t.post(fmt.Sprintf("checkpoint %d", b.ID), func() error { return t.performCheckpointLocked(b, 0) },
+		func() { t.decline(b.ID, t.endingError()) })
 	return nil
 }
 
