@@ -14,29 +14,27 @@ import (
 	"time"
 
 	"github.com/flinkgo/flink/checkpoint"
+	"github.com/flinkgo/flink/rest"
 )
 
-// JobStatus is the status of a job, as Flink's JobStatus.
-type JobStatus string
+// JobStatus is the status of a job, as Flink's JobStatus: the REST API's
+// type, so that the two cannot drift apart.
+type JobStatus = rest.JobStatus
 
 // The job statuses.
 const (
-	JobCreated    JobStatus = "CREATED"
-	JobRunning    JobStatus = "RUNNING"
-	JobFailing    JobStatus = "FAILING"
-	JobFailed     JobStatus = "FAILED"
-	JobCancelling JobStatus = "CANCELLING"
-	JobCanceled   JobStatus = "CANCELED"
-	JobFinished   JobStatus = "FINISHED"
-	JobRestarting JobStatus = "RESTARTING"
+	JobCreated    = rest.JobCreated
+	JobRunning    = rest.JobRunning
+	JobFailing    = rest.JobFailing
+	JobFailed     = rest.JobFailed
+	JobCancelling = rest.JobCancelling
+	JobCanceled   = rest.JobCanceled
+	JobFinished   = rest.JobFinished
+	JobRestarting = rest.JobRestarting
 	// JobSuspended: the JobManager stopped because its node lost the
 	// leadership (HA mode); the job goes on under the next leader.
-	JobSuspended JobStatus = "SUSPENDED"
+	JobSuspended = rest.JobSuspended
 )
-
-// IsTerminal reports whether the job can no longer change status, in the
-// cluster (a SUSPENDED job goes on elsewhere).
-func (s JobStatus) IsTerminal() bool { return s == JobFailed || s == JobCanceled || s == JobFinished }
 
 // JobResult is what a finished, failed or cancelled job leaves behind.
 type JobResult struct {

@@ -187,7 +187,7 @@ func (s *RESTServer) getConfig(w http.ResponseWriter, r *http.Request) {
 func (s *RESTServer) getJobs(w http.ResponseWriter, r *http.Request) {
 	out := rest.JobIDs{Jobs: []rest.JobIDWithStatus{}}
 	for _, j := range s.d.restSnapshots() {
-		out.Jobs = append(out.Jobs, rest.JobIDWithStatus{ID: rest.JobID(j.id), Status: rest.JobStatus(j.status)})
+		out.Jobs = append(out.Jobs, rest.JobIDWithStatus{ID: rest.JobID(j.id), Status: j.status})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -196,7 +196,7 @@ func (s *RESTServer) getJobsOverview(w http.ResponseWriter, r *http.Request) {
 	out := rest.JobsOverview{Jobs: []rest.JobOverview{}}
 	now := time.Now()
 	for _, j := range s.d.restSnapshots() {
-		o := rest.JobOverview{JID: rest.JobID(j.id), Name: j.name, State: rest.JobStatus(j.status),
+		o := rest.JobOverview{JID: rest.JobID(j.id), Name: j.name, State: j.status,
 			StartTime: millis(j.start), EndTime: endMillis(j.end), Duration: j.duration(now),
 			LastModification: millis(j.lastModified()), Tasks: map[string]int64{"total": 0}}
 		for _, st := range stateNames {
@@ -219,7 +219,7 @@ func (s *RESTServer) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	d := rest.JobDetails{JID: rest.JobID(j.id), Name: j.name, State: rest.JobStatus(j.status), StartTime: millis(j.start),
+	d := rest.JobDetails{JID: rest.JobID(j.id), Name: j.name, State: j.status, StartTime: millis(j.start),
 		EndTime: endMillis(j.end), Duration: j.duration(now), Now: millis(now),
 		MaxParallelism: j.graph.Config.MaxParallelism, StatusCounts: zeroStateCounts(), Vertices: []rest.Vertex{}}
 	if res := cmp.Or(j.result, j.live); res != nil {

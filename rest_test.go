@@ -705,15 +705,3 @@ func TestRESTClosesStalledRequestBody(t *testing.T) {
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server still holds the stalled connection after 20 s")
 }
-
-// Package rest spells the job statuses as the root package does, and
-// agrees on which are terminal.
-func TestRESTJobStatuses(t *testing.T) {
-	for _, s := range allJobStatuses {
-		assert.Equal(t, s.IsTerminal(), rest.JobStatus(s).IsTerminal(), "%s", s)
-	}
-	for _, s := range []rest.JobStatus{rest.JobCreated, rest.JobRunning, rest.JobFailing, rest.JobFailed, rest.JobCancelling,
-		rest.JobCanceled, rest.JobFinished, rest.JobRestarting, rest.JobSuspended} {
-		assert.Contains(t, allJobStatuses, JobStatus(s))
-	}
-}

@@ -25,9 +25,9 @@ package rest
 // JobID identifies a job: 32 lower-case hex digits, as Flink's JobID.
 type JobID string
 
-// JobStatus is the status of a job, as Flink's JobStatus. The API shows a
-// terminal status only once the job's result (end time, record counts) is
-// known.
+// JobStatus is the status of a job, as Flink's JobStatus; the root
+// package's flink.JobStatus is this type. The API shows a terminal status
+// only once the job's result (end time, record counts) is known.
 type JobStatus string
 
 // The job statuses.
