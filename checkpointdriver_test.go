@@ -26,14 +26,7 @@ func hungSumsRegistry() *Registry {
 		}
 		env.Configure(WithCheckpointConfig(CheckpointConfig{Interval: 20 * time.Millisecond, Timeout: timeout,
 			MaxConcurrent: 2, TolerableFailures: 1000}))
-		nums := Generate(env, -1, func(i int64) (int64, error) {
-			if i%100 == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			return i % 100, nil
-		}).UID("numbers")
-		sums := Reduce(KeyBy(nums, func(v int64) int64 { return v }), func(a, b int64) (int64, error) { return a + b, nil }).UID("sums")
-		SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
+		keyedSums(env)
 		return nil
 	})
 	return reg

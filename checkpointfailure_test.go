@@ -24,17 +24,24 @@ func checkpointFailureRegistry() *Registry {
 	reg := NewRegistry()
 	reg.MustRegister("keyed-sums", func(env *Env, args []string) error {
 		env.Configure(WithCheckpointing(20*time.Millisecond), WithRestartStrategy(FixedDelayRestart(1, time.Millisecond)))
-		nums := Generate(env, -1, func(i int64) (int64, error) {
-			if i%100 == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			return i % 100, nil
-		}).UID("numbers")
-		sums := Reduce(KeyBy(nums, func(v int64) int64 { return v }), func(a, b int64) (int64, error) { return a + b, nil }).UID("sums")
-		SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
+		keyedSums(env)
 		return nil
 	})
 	return reg
+}
+
+// keyedSums adds an unbounded keyed running sum to env: numbers (a
+// millisecond's pause every 100, so that checkpoints interleave), keyed by
+// value modulo 100, summed, discarded.
+func keyedSums(env *Env) {
+	nums := Generate(env, -1, func(i int64) (int64, error) {
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return i % 100, nil
+	}).UID("numbers")
+	sums := Reduce(KeyBy(nums, func(v int64) int64 { return v }), func(a, b int64) (int64, error) { return a + b, nil }).UID("sums")
+	SinkTo(sums, "discard", SinkFunc(func(int64) error { return nil }))
 }
 
 // mountFullTmpfs mounts a 64 KiB tmpfs at a new directory, creates dir

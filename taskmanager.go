@@ -508,8 +508,11 @@ func (tm *TaskManager) startCancellationWatchdog(interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultTaskCancellationInterval
 	}
+	// The timer starts now, not when the goroutine runs: a test that
+	// advances the clock must find it armed.
+	timer := tm.clock.NewTimer(interval)
 	tm.wg.Add(1)
-	go tm.watchCancellations(interval)
+	go tm.watchCancellations(interval, timer)
 }
 
 // startMetricsReporter starts reportMetrics; close stops it.

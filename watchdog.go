@@ -28,12 +28,11 @@ type StuckTask struct {
 	Stack string
 }
 
-// watchCancellations reports, every interval, the subtasks that were
+// watchCancellations reports, each time timer fires (then every interval), the subtasks that were
 // asked to stop at least an interval ago and still run: logged with their
 // stacks, and kept for StuckTasks. It returns when the TaskManager closes.
-func (tm *TaskManager) watchCancellations(interval time.Duration) {
+func (tm *TaskManager) watchCancellations(interval time.Duration, timer clockTimer) {
 	defer tm.wg.Done()
-	timer := tm.clock.NewTimer(interval)
 	defer timer.Stop()
 	for {
 		select {
